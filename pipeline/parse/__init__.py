@@ -1,0 +1,90 @@
+"""The one parser of Lambda log lines, shared by the forwarder and the pipeline.
+
+Pure: stdlib and orjson only. ``parse_message`` never raises: a line it cannot read is a plain
+log line (kind ``log``). The dispatch looks at the first character so the common application
+line costs one comparison before its own regex.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from pipeline.model import LogEvent, ParsedLine, PlatformRecord
+from pipeline.parse.appjson import CORRELATION_PATHS, parse_app_json
+from pipeline.parse.platform_json import parse_platform_json
+from pipeline.parse.platform_text import parse_platform_text
+from pipeline.parse.runtime_text import level_word, parse_node, parse_python
+from pipeline.parse.signatures import signals_of
+
+__all__ = ["parse_message", "parse_event", "parse_report", "CORRELATION_PATHS"]
+
+_PLATFORM_FIRST = frozenset("SERIT")
+MAX_JSON_CHARS = 1 << 20  # larger JSON lines are indexed as text, not decoded
+
+
+def _from_platform(rec: PlatformRecord) -> ParsedLine:
+    level = "ERROR" if rec.kind in ("timeout", "runtime_error") else None
+    signals: tuple[str, ...] = ()
+    if rec.error_type and "OutOfMemory" in rec.error_type:
+        signals = ("oom",)
+    elif rec.kind == "runtime_error":
+        signals = ("runtime_exit",)
+    return ParsedLine(kind=rec.kind, level=level, request_id=rec.request_id, platform=rec,
+                      error_type=rec.error_type, error_message=rec.error_message,
+                      xray_trace_id=rec.xray_trace_id, signals=signals)
+
+
+def _parse_json(message: str, correlation_paths: tuple[str, ...]) -> ParsedLine | None:
+    if len(message) > MAX_JSON_CHARS:
+        return None
+    try:
+        obj = orjson.loads(message)
+    except orjson.JSONDecodeError:  # not JSON after all, or nested deeper than orjson allows
+        return None
+    if not isinstance(obj, dict):
+        return None
+    typ = obj.get("type")
+    if isinstance(typ, str) and typ.startswith("platform."):
+        rec = parse_platform_json(obj)
+        if rec is not None:
+            return _from_platform(rec)
+    return parse_app_json(obj, correlation_paths)
+
+
+def parse_message(message: str, correlation_paths: tuple[str, ...] = CORRELATION_PATHS) -> ParsedLine:
+    """Classify and read one log message. Never raises."""
+    first = message[:1]
+    out: ParsedLine | None = None
+    if first == "{":
+        out = _parse_json(message, correlation_paths)
+    elif first in _PLATFORM_FIRST:
+        rec = parse_platform_text(message)
+        if rec is not None:
+            return _from_platform(rec)
+    elif first == "[":
+        out = parse_python(message)
+    elif first.isdigit():
+        out = parse_node(message)
+        if out is None:
+            rec = parse_platform_text(message)  # "<iso> <id> Task timed out after …"
+            if rec is not None:
+                return _from_platform(rec)
+    if out is None:
+        out = ParsedLine(kind="log", level=level_word(message), text=message)
+    text = out.text if out.text is not None else message
+    sig = signals_of(text, out.level)
+    if sig:
+        out.signals = out.signals + tuple(s for s in sig if s not in out.signals)
+    return out
+
+
+def parse_report(message: str) -> PlatformRecord | None:
+    """Just the REPORT line, for callers that need nothing else (bench, forwarder filters)."""
+    rec = parse_platform_text(message)
+    return rec if rec is not None and rec.kind == "report" else None
+
+
+def parse_event(event: LogEvent, correlation_paths: tuple[str, ...] = CORRELATION_PATHS) -> LogEvent:
+    """Attach the parse of the event's message; the event itself is returned for chaining."""
+    event.parsed = parse_message(event.message, correlation_paths)
+    return event

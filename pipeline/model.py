@@ -1,0 +1,309 @@
+"""The vocabulary of coldtrace: one shape from parser to index.
+
+Records are slotted dataclasses. ``to_doc()`` is the only place that knows the indexed
+field names (Elastic Common Schema where ECS has a name, ``aws.lambda.*`` for the rest), and
+``doc_id()`` gives a deterministic ``_id`` so a replay or a retry never duplicates a document.
+Fields that are unknown stay ``None`` and are left out of the document: never invented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+INDEX_LOGS = "coldtrace-logs"
+INDEX_INVOCATIONS = "coldtrace-invocations"
+INDEX_TRACES = "coldtrace-traces"
+INDEX_METRICS = "coldtrace-metrics"
+INDEX_ALARMS = "coldtrace-alarms"
+INDEX_DEADLETTER = "coldtrace-deadletter"
+
+COLD_START_KINDS = ("none", "on-demand", "provisioned", "snapstart")
+OUTCOMES = ("success", "error", "timeout", "out_of_memory", "crash", "unfinished")
+
+
+def iso_ms(ms: int | float) -> str:
+    """ISO 8601 UTC with milliseconds, the form Elasticsearch and Kibana sort on."""
+    dt = datetime.fromtimestamp(int(ms) / 1000.0, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ms) % 1000:03d}Z"
+
+
+def stable_id(*parts: object) -> str:
+    """A deterministic document id: the same source ids always give the same id."""
+    h = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        h.update(str(p).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _put(doc: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        doc[key] = value
+
+
+@dataclass(slots=True)
+class PlatformRecord:
+    """One parsed platform line (text format) or ``platform.*`` record (JSON format).
+
+    ``kind`` is one of: init_start, init_report, init_runtime_done, start, end, report,
+    runtime_done, restore_start, restore_report, timeout, runtime_error, extension,
+    logs_dropped, telemetry_subscription.
+    """
+
+    kind: str
+    request_id: str | None = None
+    time_ms: int | None = None
+    version: str | None = None
+    duration_ms: float | None = None
+    billed_duration_ms: float | None = None
+    memory_size_mb: int | None = None
+    max_memory_used_mb: int | None = None
+    init_duration_ms: float | None = None
+    restore_duration_ms: float | None = None
+    billed_restore_duration_ms: float | None = None
+    status: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    xray_trace_id: str | None = None
+    segment_id: str | None = None
+    sampled: bool | None = None
+    runtime_version: str | None = None
+    runtime_version_arn: str | None = None
+    initialization_type: str | None = None
+    phase: str | None = None
+    timeout_s: float | None = None
+    extension_name: str | None = None
+    extension_state: str | None = None
+    extension_events: tuple[str, ...] | None = None
+    dropped_records: int | None = None
+    dropped_bytes: int | None = None
+    produced_bytes: int | None = None
+
+
+@dataclass(slots=True)
+class ParsedLine:
+    """What the parser learned from one log message.
+
+    ``kind`` is ``"log"`` for application lines and the platform kind otherwise. ``signals``
+    names what detectors care about: ``oom``, ``throttle``, ``error`` (an uncaught error
+    report), ``runtime_exit``.
+    """
+
+    kind: str = "log"
+    level: str | None = None
+    request_id: str | None = None
+    text: str | None = None
+    platform: PlatformRecord | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    xray_trace_id: str | None = None
+    correlation_id: str | None = None
+    parent_request_id: str | None = None
+    cold_start: bool | None = None
+    time_ms: int | None = None
+    signals: tuple[str, ...] = ()
+    fields: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class LogEvent:
+    """One CloudWatch Logs event, enriched with where it came from.
+
+    The forwarder ships this shape (``to_record``) and the pipeline reads it back
+    (``from_record``); ``parsed`` is filled by ``pipeline.parse.parse_event``.
+    """
+
+    id: str
+    timestamp: int
+    message: str
+    log_group: str = ""
+    log_stream: str = ""
+    account: str | None = None
+    region: str | None = None
+    function_name: str | None = None
+    function_version: str | None = None
+    instance_id: str | None = None
+    arrival_ms: int | None = None
+    parsed: ParsedLine | None = None
+
+    def doc_id(self) -> str:
+        return stable_id(self.log_group, self.log_stream, self.id)
+
+    def to_record(self) -> dict[str, Any]:
+        """The compact wire form shipped by the forwarder and stored in spools."""
+        rec: dict[str, Any] = {"id": self.id, "timestamp": self.timestamp, "message": self.message,
+                               "log_group": self.log_group, "log_stream": self.log_stream}
+        for key in ("account", "region", "function_name", "function_version", "instance_id", "arrival_ms"):
+            _put(rec, key, getattr(self, key))
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> "LogEvent":
+        """Inverse of ``to_record``; raises ``ValueError`` naming the bad field."""
+        try:
+            ev = cls(id=str(rec["id"]), timestamp=int(rec["timestamp"]), message=rec["message"],
+                     log_group=str(rec.get("log_group") or ""), log_stream=str(rec.get("log_stream") or ""),
+                     account=rec.get("account"), region=rec.get("region"),
+                     function_name=rec.get("function_name"), function_version=rec.get("function_version"),
+                     instance_id=rec.get("instance_id"), arrival_ms=rec.get("arrival_ms"))
+        except KeyError as exc:
+            raise ValueError(f"log event record lacks field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"log event record has a field of the wrong type: {exc}") from None
+        if not isinstance(ev.message, str):
+            raise ValueError("log event record field 'message' is not a string")
+        return ev
+
+    def to_doc(self) -> dict[str, Any]:
+        p = self.parsed
+        doc: dict[str, Any] = {
+            "@timestamp": iso_ms(self.timestamp),
+            "event.dataset": "coldtrace.log",
+            "event.id": self.id,
+            "message": self.message.rstrip("\n"),
+            "log.group": self.log_group,
+            "log.stream": self.log_stream,
+            "cloud.provider": "aws",
+        }
+        _put(doc, "cloud.region", self.region)
+        _put(doc, "cloud.account.id", self.account)
+        _put(doc, "faas.name", self.function_name)
+        _put(doc, "faas.version", self.function_version)
+        _put(doc, "faas.instance", self.instance_id)
+        if self.arrival_ms is not None:
+            doc["event.ingested"] = iso_ms(self.arrival_ms)
+        if p is not None:
+            doc["aws.lambda.log_kind"] = p.kind
+            _put(doc, "log.level", p.level)
+            _put(doc, "faas.execution", p.request_id)
+            _put(doc, "error.type", p.error_type)
+            _put(doc, "error.message", p.error_message)
+            _put(doc, "aws.xray.trace_id", p.xray_trace_id)
+            _put(doc, "labels.correlation_id", p.correlation_id)
+            if p.signals:
+                doc["aws.lambda.signals"] = list(p.signals)
+        return doc
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One invocation of one function: built by the fold over one log stream's events."""
+
+    function_name: str
+    request_id: str
+    log_group: str = ""
+    log_stream: str = ""
+    function_version: str | None = None
+    instance_id: str | None = None
+    account: str | None = None
+    region: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    duration_ms: float | None = None
+    billed_duration_ms: float | None = None
+    memory_size_mb: int | None = None
+    max_memory_used_mb: int | None = None
+    init_duration_ms: float | None = None
+    restore_duration_ms: float | None = None
+    billed_restore_duration_ms: float | None = None
+    init_start_ms: int | None = None
+    runtime_version: str | None = None
+    cold_start_kind: str = "none"
+    outcome: str = "unfinished"
+    error_type: str | None = None
+    error_message: str | None = None
+    xray_trace_id: str | None = None
+    correlation_ids: list[str] = field(default_factory=list)
+    parent_request_id: str | None = None
+    log_count: int = 0
+    log_bytes: int = 0
+    estimated_cost_usd: float | None = None
+    signals: list[str] = field(default_factory=list)
+
+    @property
+    def cold_start(self) -> bool:
+        """A user-facing cold start: the caller waited for an init or a restore."""
+        return self.cold_start_kind in ("on-demand", "snapstart")
+
+    def doc_id(self) -> str:
+        return stable_id(self.log_group or self.function_name, self.request_id)
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "@timestamp": iso_ms(self.start_ms if self.start_ms is not None else (self.end_ms or 0)),
+            "event.dataset": "coldtrace.invocation",
+            "event.outcome": "success" if self.outcome == "success" else (
+                "unknown" if self.outcome == "unfinished" else "failure"),
+            "faas.name": self.function_name,
+            "faas.execution": self.request_id,
+            "faas.coldstart": self.cold_start,
+            "cloud.provider": "aws",
+            "log.group": self.log_group,
+            "log.stream": self.log_stream,
+            "aws.lambda.cold_start_kind": self.cold_start_kind,
+            "aws.lambda.outcome": self.outcome,
+            "aws.lambda.log_count": self.log_count,
+            "aws.lambda.log_bytes": self.log_bytes,
+        }
+        _put(doc, "faas.version", self.function_version)
+        _put(doc, "faas.instance", self.instance_id)
+        _put(doc, "cloud.region", self.region)
+        _put(doc, "cloud.account.id", self.account)
+        if self.end_ms is not None:
+            doc["event.end"] = iso_ms(self.end_ms)
+        for key in ("duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb",
+                    "init_duration_ms", "restore_duration_ms", "billed_restore_duration_ms",
+                    "estimated_cost_usd", "runtime_version"):
+            _put(doc, f"aws.lambda.{key}", getattr(self, key))
+        if self.memory_size_mb and self.max_memory_used_mb is not None:
+            doc["aws.lambda.memory_utilization"] = round(self.max_memory_used_mb / self.memory_size_mb, 4)
+        if self.outcome not in ("success", "unfinished"):
+            doc["error.type"] = self.error_type or self.outcome
+            _put(doc, "error.message", self.error_message)
+        if self.xray_trace_id:
+            doc["aws.xray.trace_id"] = self.xray_trace_id
+            doc["trace.id"] = xray_to_w3c(self.xray_trace_id)
+        if self.correlation_ids:
+            doc["labels.correlation_id"] = self.correlation_ids[0]
+            if len(self.correlation_ids) > 1:
+                doc["aws.lambda.correlation_ids"] = list(self.correlation_ids)
+        _put(doc, "aws.lambda.parent_request_id", self.parent_request_id)
+        if self.signals:
+            doc["aws.lambda.signals"] = list(self.signals)
+        return doc
+
+
+def xray_to_w3c(xray_trace_id: str) -> str:
+    """``1-5759e988-bd862e3fe1be46a994272793`` → the 32-hex W3C trace id X-Ray maps it to."""
+    parts = xray_trace_id.split("-")
+    if len(parts) == 3 and len(parts[1]) == 8 and len(parts[2]) == 24:
+        return (parts[1] + parts[2]).lower()
+    return stable_id("xray", xray_trace_id)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """Input that could not be processed, kept whole with the stage and the reason."""
+
+    raw: str
+    stage: str
+    error: str
+    source: str | None = None
+    time_ms: int | None = None
+
+    def doc_id(self) -> str:
+        return stable_id(self.stage, self.source, self.raw)
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "@timestamp": iso_ms(self.time_ms or 0),
+            "event.dataset": "coldtrace.deadletter",
+            "event.original": self.raw,
+            "error.message": self.error,
+            "coldtrace.stage": self.stage,
+        }
+        _put(doc, "coldtrace.source", self.source)
+        return doc

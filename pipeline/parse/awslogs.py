@@ -1,0 +1,112 @@
+"""Decode CloudWatch Logs subscription payloads (``awslogs.data`` = base64(gzip(json))).
+
+Pure and shared: the forwarder decodes what CloudWatch sends it, the pipeline decodes the same
+payloads from files. Decompression is capped so a gzip bomb is a dead letter, not an OOM.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pipeline.model import LogEvent
+from pipeline.parse.names import function_from_group, version_and_instance
+
+MAX_DECOMPRESSED = 64 << 20  # CloudWatch payloads are ≤ 1 MiB compressed; 64 MiB is generous
+
+
+class PayloadError(ValueError):
+    """A payload that cannot be decoded; the message is the dead letter's reason."""
+
+
+@dataclass(slots=True)
+class Payload:
+    message_type: str
+    owner: str | None
+    log_group: str
+    log_stream: str
+    events: list[LogEvent]
+
+    @property
+    def is_control(self) -> bool:
+        return self.message_type == "CONTROL_MESSAGE"
+
+
+def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
+    """Decompress gzip (or zlib) data, refusing more than ``limit`` bytes of output."""
+    d = zlib.decompressobj(wbits=47)  # 32+15: detect gzip or zlib header
+    try:
+        out = d.decompress(data, limit)
+    except zlib.error as exc:
+        raise PayloadError(f"not valid gzip data: {exc}") from None
+    if d.unconsumed_tail:
+        raise PayloadError(f"decompressed payload exceeds the {limit} byte cap (gzip bomb?)")
+    if not d.eof:
+        raise PayloadError("truncated gzip data (stream ended before its end marker)")
+    return out
+
+
+def decode_data(data: str | bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any]:
+    """``awslogs.data`` → the decoded subscription JSON object."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PayloadError(f"invalid base64: {exc}") from None
+    return decode_gzip_json(raw, limit)
+
+
+def decode_gzip_json(raw: bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any]:
+    body = gunzip(raw, limit) if raw[:2] == b"\x1f\x8b" else raw
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise PayloadError(f"payload is a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def to_payload(obj: dict[str, Any], account: str | None = None, region: str | None = None,
+               arrival_ms: int | None = None) -> Payload:
+    """Validate a decoded subscription object and turn its events into enriched LogEvents."""
+    mtype = obj.get("messageType")
+    if mtype not in ("DATA_MESSAGE", "CONTROL_MESSAGE"):
+        raise PayloadError(f"unknown messageType {mtype!r} (expected DATA_MESSAGE or CONTROL_MESSAGE)")
+    group, stream = obj.get("logGroup"), obj.get("logStream")
+    events = obj.get("logEvents")
+    if mtype == "CONTROL_MESSAGE":
+        return Payload(mtype, obj.get("owner"), str(group or ""), str(stream or ""), [])
+    if not isinstance(group, str) or not isinstance(stream, str):
+        raise PayloadError("DATA_MESSAGE lacks a string logGroup/logStream")
+    if not isinstance(events, list):
+        raise PayloadError("DATA_MESSAGE lacks a logEvents list")
+    owner = obj.get("owner")
+    acct = owner if isinstance(owner, str) and owner.isdigit() else account
+    fn = function_from_group(group)
+    version, instance = version_and_instance(stream)
+    out: list[LogEvent] = []
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict):
+            raise PayloadError(f"logEvents[{i}] is not an object")
+        msg, ts = ev.get("message"), ev.get("timestamp")
+        if not isinstance(msg, str) or isinstance(ts, bool) or not isinstance(ts, (int, float)):
+            raise PayloadError(f"logEvents[{i}] lacks a string message or a numeric timestamp")
+        out.append(LogEvent(id=str(ev.get("id") or f"{stream}:{int(ts)}:{i}"), timestamp=int(ts), message=msg,
+                            log_group=group, log_stream=stream, account=acct, region=region,
+                            function_name=fn, function_version=version, instance_id=instance,
+                            arrival_ms=arrival_ms))
+    return Payload(mtype, owner if isinstance(owner, str) else None, group, stream, out)
+
+
+def enrich(event: LogEvent) -> LogEvent:
+    """Fill function, version and instance from the event's group and stream when missing."""
+    if event.function_name is None:
+        event.function_name = function_from_group(event.log_group)
+    if event.instance_id is None:
+        event.function_version, event.instance_id = version_and_instance(event.log_stream)
+    return event

@@ -1,0 +1,125 @@
+"""Lambda's text-format platform lines: START, END, REPORT, INIT_*, RESTORE_*, timeouts, exits.
+
+REPORT fields are tab-separated in practice, but shippers and copy-pastes turn tabs into
+spaces, and fields come and go (Init Duration, Restore Duration, Status, Error Type, no Billed
+Duration on Lambda Managed Instances). So fields are found by name, in any order, never by
+position.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.model import PlatformRecord
+
+# Longest names first: "Billed Restore Duration" must win over "Restore Duration" and "Duration".
+_FIELD = re.compile(
+    r"(Billed Restore Duration|Restore Duration|Billed Duration|Init Duration|Max Memory Used|"
+    r"Memory Size|Duration|Status|Error Type|RequestId|TraceId|SegmentId|Sampled|Phase|"
+    r"Runtime Version ARN|Runtime Version|Version): ([^\s]+)"
+)
+_UUIDISH = r"[0-9A-Za-z][0-9A-Za-z-]{7,63}"
+_TIMEOUT = re.compile(r"(?:\S+\s+)?(" + _UUIDISH + r")\s+Task timed out after\s+([\d.]+)\s+seconds")
+_RUNTIME_ERROR = re.compile(r"RequestId:\s+(" + _UUIDISH + r")\s+Error:\s+([^\n]*)(?:\n\s*(\S+))?")
+_EXTENSION = re.compile(r"(Name|State|Events|Types): ([^\t\n]+?)(?=\t|\n|$| {2,})")
+
+# Text name → (record attribute, converter)
+_FLOAT = float
+
+
+def _int(v: str) -> int:
+    return int(float(v))
+
+
+def _bool(v: str) -> bool:
+    return v.lower() in ("true", "1", "yes")
+
+
+_REPORT_FIELDS: dict[str, tuple[str, object]] = {
+    "RequestId": ("request_id", str),
+    "Duration": ("duration_ms", _FLOAT),
+    "Billed Duration": ("billed_duration_ms", _FLOAT),
+    "Memory Size": ("memory_size_mb", _int),
+    "Max Memory Used": ("max_memory_used_mb", _int),
+    "Init Duration": ("init_duration_ms", _FLOAT),
+    "Restore Duration": ("restore_duration_ms", _FLOAT),
+    "Billed Restore Duration": ("billed_restore_duration_ms", _FLOAT),
+    "Status": ("status", str),
+    "Error Type": ("error_type", str),
+    "TraceId": ("xray_trace_id", str),
+    "SegmentId": ("segment_id", str),
+    "Sampled": ("sampled", _bool),
+    "Phase": ("phase", str),
+    "Runtime Version": ("runtime_version", str),
+    "Runtime Version ARN": ("runtime_version_arn", str),
+    "Version": ("version", str),
+}
+
+# Prefix → record kind, for lines whose first word names them.
+PREFIXES: tuple[tuple[str, str], ...] = (
+    ("REPORT ", "report"),
+    ("START ", "start"),
+    ("END ", "end"),
+    ("INIT_START", "init_start"),
+    ("INIT_REPORT", "init_report"),
+    ("RESTORE_START", "restore_start"),
+    ("RESTORE_REPORT", "restore_report"),
+    ("EXTENSION", "extension"),
+    ("TELEMETRY", "telemetry_subscription"),
+)
+
+
+def _fill(rec: PlatformRecord, text: str) -> PlatformRecord:
+    for name, value in _FIELD.findall(text):
+        attr, conv = _REPORT_FIELDS[name]
+        try:
+            setattr(rec, attr, conv(value))  # type: ignore[operator]
+        except ValueError:
+            continue  # a garbled number stays unknown rather than invented
+    return rec
+
+
+def parse_platform_text(message: str) -> PlatformRecord | None:
+    """Parse a text platform line, or return None when the line is not one."""
+    for prefix, kind in PREFIXES:
+        if message.startswith(prefix):
+            break
+    else:
+        return _parse_error_lines(message)
+    if kind == "extension" or kind == "telemetry_subscription":
+        return _parse_extension(kind, message)
+    if kind in ("report", "start", "end") and "RequestId:" not in message[:24]:
+        return None
+    return _fill(PlatformRecord(kind=kind), message)
+
+
+def _parse_extension(kind: str, message: str) -> PlatformRecord:
+    rec = PlatformRecord(kind=kind)
+    for name, value in _EXTENSION.findall(message):
+        value = value.strip()
+        if name == "Name":
+            rec.extension_name = value
+        elif name == "State":
+            rec.extension_state = value
+        else:
+            rec.extension_events = tuple(v.strip() for v in value.strip("[]").split(",") if v.strip())
+    return rec
+
+
+def _parse_error_lines(message: str) -> PlatformRecord | None:
+    """Timeouts and runtime exits: written by the platform, but with a free-form prefix."""
+    if "Task timed out after" in message:
+        m = _TIMEOUT.search(message)
+        if m:
+            return PlatformRecord(kind="timeout", request_id=m.group(1), timeout_s=float(m.group(2)),
+                                  status="timeout", error_type="Sandbox.Timedout")
+    if message.startswith("RequestId:") and "Error:" in message:
+        m = _RUNTIME_ERROR.match(message)
+        if m:
+            error_type = m.group(3)
+            detail = m.group(2).strip()
+            if not error_type:
+                error_type = "Runtime.ExitError" if "Runtime exited" in detail else None
+            return PlatformRecord(kind="runtime_error", request_id=m.group(1), status="error",
+                                  error_type=error_type, error_message=detail)
+    return None

@@ -1,0 +1,54 @@
+"""Beam source: log files (subscription payloads, CloudWatch exports, spool NDJSON), local or S3.
+
+Each matched file is read by one DoFn call that yields batches of one log stream's events;
+undecodable input leaves on the ``dead`` output with its reason.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.metrics import Metrics
+
+from pipeline.model import DeadLetter
+from pipeline.sources.formats import read_stream
+
+DEAD = "dead"
+
+
+class _ReadFile(beam.DoFn):
+    def __init__(self, account: str | None, region: str | None, log_group: str | None) -> None:
+        self.account, self.region, self.log_group = account, region, log_group
+        self.files = Metrics.counter("coldtrace", "files_read")
+        self.events = Metrics.counter("coldtrace", "events_read")
+        self.dead = Metrics.counter("coldtrace", "dead_letters_read")
+
+    def process(self, readable: fileio.ReadableFile):
+        path = readable.metadata.path
+        self.files.inc()
+        with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as fh:
+            for item in read_stream(fh, path, self.account, self.region, self.log_group):
+                if isinstance(item, DeadLetter):
+                    self.dead.inc()
+                    yield beam.pvalue.TaggedOutput(DEAD, item)
+                else:
+                    self.events.inc(len(item))
+                    yield item
+
+
+class ReadLogFiles(beam.PTransform):
+    """Files matching the patterns → PCollection of event batches, plus ``DEAD`` dead letters."""
+
+    def __init__(self, patterns: list[str], account: str | None = None, region: str | None = None,
+                 log_group: str | None = None) -> None:
+        super().__init__()
+        self.patterns, self.account, self.region, self.log_group = patterns, account, region, log_group
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Patterns" >> beam.Create(self.patterns)
+                | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
+                | "Reshuffle" >> beam.Reshuffle()
+                | "Open" >> fileio.ReadMatches()
+                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group))
+                .with_outputs(DEAD, main="batches"))

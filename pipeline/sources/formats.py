@@ -1,0 +1,218 @@
+"""Pure readers of the file formats coldtrace accepts, yielding batches of LogEvents.
+
+- subscription payloads as the forwarder receives them: one JSON per line (``{"awslogs":…}``,
+  a decoded ``{"messageType":…}`` object, or a base64 string), or one (pretty-printed) JSON per file;
+- CloudWatch Logs exports: ``<iso timestamp> <message>`` lines, gzip or plain, in
+  ``…/<log stream>/000000.gz``; continuation lines (stack traces) join the previous message;
+- NDJSON of LogEvent records: the forwarder's spool.
+
+A batch holds the events of one log stream, so per-element overhead stays small and the fold
+downstream sees whole environments. Bad input becomes a DeadLetter, never an exception.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import time
+from datetime import datetime
+from typing import IO, Iterator
+
+import orjson
+
+from pipeline.model import DeadLetter, LogEvent
+from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, decode_data, decode_gzip_json, enrich, to_payload
+
+BATCH = 1000
+MAX_LINE = 16 << 20  # a single line longer than this is dead-lettered, not decoded
+_EXPORT_LINE = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (.*)", re.S)
+
+Item = list[LogEvent] | DeadLetter
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _dead(raw: bytes | str, error: str, source: str, stage: str = "read") -> DeadLetter:
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+    return DeadLetter(raw=text[:1 << 20], stage=stage, error=error, source=source, time_ms=_now_ms())
+
+
+def sniff(head: bytes) -> str:
+    """Which format a file holds, from its first bytes (after gunzip)."""
+    s = head.lstrip()
+    if s.startswith(b"{") or s.startswith(b"["):
+        if b'"awslogs"' in s[:200] or b'"messageType"' in s[:400]:
+            return "subscription"
+        if b'"log_stream"' in s[:2000] or b'"log_group"' in s[:2000]:
+            return "spool"
+        return "subscription"
+    if _EXPORT_LINE.match(s[:64]):
+        return "export"
+    return "subscription"  # base64 payload lines
+
+
+def open_maybe_gzip(raw: IO[bytes]) -> IO[bytes]:
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
+    return buffered
+
+
+def read_stream(stream: IO[bytes], source: str, account: str | None = None, region: str | None = None,
+                log_group: str | None = None) -> Iterator[Item]:
+    """Every batch and dead letter in one file (already opened, possibly gzip)."""
+    try:
+        f = open_maybe_gzip(stream)
+        head = f.peek(4096)[:4096] if hasattr(f, "peek") else b""
+        kind = sniff(head)
+        if kind == "export":
+            yield from read_export(f, source, log_group, account, region)
+        elif kind == "spool":
+            yield from read_spool(f, source)
+        else:
+            yield from read_subscription(f, source, account, region)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated/corrupt gzip mid-file
+        yield _dead(b"", f"cannot read {source}: {exc}", source)
+
+
+def _lines(f: IO[bytes]) -> Iterator[bytes]:
+    for line in f:
+        yield line
+
+
+def read_subscription(f: IO[bytes], source: str, account: str | None, region: str | None) -> Iterator[Item]:
+    data = f.read(MAX_DECOMPRESSED + 1)
+    if len(data) > MAX_DECOMPRESSED and b"\n" not in data[:MAX_LINE]:
+        yield _dead(data[:4096], f"file larger than {MAX_DECOMPRESSED} bytes holds no line breaks", source)
+        return
+    stripped = data.strip()
+    if stripped.startswith(b"{") and b"\n" in stripped:  # one pretty-printed JSON per file?
+        try:
+            obj = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            yield from _payload_items(obj, stripped, source, account, region)
+            return
+    rest = f.read() if len(data) > MAX_DECOMPRESSED else b""
+    for n, line in enumerate((data + rest).splitlines()):
+        line = line.strip()
+        if not line:
+            continue
+        where = f"{source}:{n + 1}"
+        if len(line) > MAX_LINE:
+            yield _dead(line[:4096], f"line of {len(line)} bytes exceeds the {MAX_LINE} byte cap", where)
+            continue
+        try:
+            obj = _line_to_payload_obj(line)
+        except PayloadError as exc:
+            yield _dead(line, str(exc), where)
+            continue
+        yield from _payload_items(obj, line, where, account, region)
+
+
+def _line_to_payload_obj(line: bytes) -> dict:
+    if line[:1] == b"{":
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(f"line is not JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise PayloadError("line is JSON but not an object")
+        awslogs = obj.get("awslogs")
+        if isinstance(awslogs, dict):
+            data = awslogs.get("data")
+            if not isinstance(data, str):
+                raise PayloadError("awslogs object lacks a string 'data'")
+            return decode_data(data)
+        if "messageType" in obj:
+            return obj
+        raise PayloadError("JSON object is neither {'awslogs': …} nor a subscription message")
+    if line[:2] == b"\x1f\x8b":
+        return decode_gzip_json(line)
+    try:
+        return decode_data(line)
+    except PayloadError as exc:
+        raise PayloadError(f"line is not a subscription payload (neither JSON nor base64 of gzip JSON): {exc}") from None
+
+
+def _payload_items(obj: dict, raw: bytes, where: str, account: str | None, region: str | None) -> Iterator[Item]:
+    try:
+        payload = to_payload(obj, account=account, region=region)
+    except PayloadError as exc:
+        yield _dead(raw, str(exc), where, stage="decode")
+        return
+    if payload.is_control:
+        return  # a health check of the destination: acknowledged, carries no log event
+    for i in range(0, len(payload.events), BATCH):
+        yield payload.events[i:i + BATCH]
+
+
+def read_spool(f: IO[bytes], source: str) -> Iterator[Item]:
+    """NDJSON of LogEvent records; batches are regrouped by log stream."""
+    by_stream: dict[tuple[str, str], list[LogEvent]] = {}
+    for n, line in enumerate(_lines(f)):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            ev = enrich(LogEvent.from_record(orjson.loads(line)))
+        except (orjson.JSONDecodeError, ValueError, AttributeError, TypeError) as exc:
+            yield _dead(line, f"not a LogEvent record: {exc}", f"{source}:{n + 1}")
+            continue
+        key = (ev.log_group, ev.log_stream)
+        batch = by_stream.setdefault(key, [])
+        batch.append(ev)
+        if len(batch) >= BATCH:
+            yield by_stream.pop(key)
+    yield from by_stream.values()
+
+
+def _export_stream_name(source: str) -> str:
+    """``…/<task>/<log stream>/000000.gz`` → the log stream (which itself contains slashes)."""
+    parts = source.replace("\\", "/").split("/")
+    for i, part in enumerate(parts):
+        if re.fullmatch(r"\d{4}", part) and i + 3 < len(parts) and parts[i + 3].startswith("["):
+            return "/".join(parts[i:i + 4])
+    return parts[-2] if len(parts) > 1 else source
+
+
+def read_export(f: IO[bytes], source: str, log_group: str | None, account: str | None,
+                region: str | None) -> Iterator[Item]:
+    """CloudWatch Logs export lines; a line without a timestamp continues the previous message."""
+    stream = _export_stream_name(source)
+    group = log_group or ""
+    batch: list[LogEvent] = []
+    cur: list[bytes] | None = None
+    cur_ts = 0
+    seq = 0
+
+    def emit() -> LogEvent:
+        nonlocal seq
+        seq += 1
+        msg = b"".join(cur or []).decode("utf-8", "replace")
+        return enrich(LogEvent(id=f"export:{stream}:{cur_ts}:{seq}", timestamp=cur_ts, message=msg,
+                               log_group=group, log_stream=stream, account=account, region=region))
+
+    for line in _lines(f):
+        m = _EXPORT_LINE.match(line)
+        if m:
+            if cur is not None:
+                batch.append(emit())
+                if len(batch) >= BATCH:
+                    yield batch
+                    batch = []
+            ts = m.group(1).decode()
+            cur_ts = int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+            cur = [m.group(2)]
+        elif cur is not None:
+            cur.append(line)
+        elif line.strip():
+            yield _dead(line, "export line lacks a leading ISO timestamp", source)
+    if cur is not None:
+        batch.append(emit())
+    if batch:
+        yield batch

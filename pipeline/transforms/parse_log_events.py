@@ -1,0 +1,31 @@
+"""ParseLogEvents: attach the parser's reading to every event of every batch."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.model import LogEvent
+from pipeline.parse import CORRELATION_PATHS, parse_event
+
+
+class _ParseBatch(beam.DoFn):
+    def __init__(self, correlation_paths: tuple[str, ...]) -> None:
+        self.correlation_paths = correlation_paths
+        self.parsed = Metrics.counter("coldtrace", "events_parsed")
+
+    def process(self, batch: list[LogEvent]):
+        paths = self.correlation_paths
+        for ev in batch:
+            parse_event(ev, paths)
+        self.parsed.inc(len(batch))
+        yield batch
+
+
+class ParseLogEvents(beam.PTransform):
+    def __init__(self, correlation_paths: tuple[str, ...] = CORRELATION_PATHS) -> None:
+        super().__init__()
+        self.correlation_paths = tuple(correlation_paths)
+
+    def expand(self, batches):
+        return batches | "ParseBatch" >> beam.ParDo(_ParseBatch(self.correlation_paths))
