@@ -7,11 +7,22 @@ fully qualified runner class name, which is passed through to Beam.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+
+class _QuietBeamImport(logging.Filter):
+    """Beam warns at import that optional GCP clients are missing; coldtrace does not use them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_QuietBeamImport())
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.parse import CORRELATION_PATHS
@@ -82,7 +93,11 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
 
 def run(cfg: RunConfig):
     """Run the batch pipeline to completion; returns Beam's PipelineResult."""
-    os.makedirs(os.path.join(cfg.out_dir, "indices"), exist_ok=True)
+    indices = os.path.join(cfg.out_dir, "indices")
+    os.makedirs(indices, exist_ok=True)
+    for name in os.listdir(indices):  # a run replaces the previous run's index files
+        if name.startswith("coldtrace-") and name.endswith(".ndjson"):
+            os.remove(os.path.join(indices, name))
     p = beam.Pipeline(options=pipeline_options(cfg))
     build(p, cfg)
     result = p.run()

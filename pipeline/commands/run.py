@@ -1,0 +1,127 @@
+"""Run the coldtrace pipeline: read Lambda logs, build invocations, write index files.
+
+With no --input, a deterministic synthetic fleet is simulated into <out>/input/ and processed,
+so the command works on a fresh machine with no AWS account and no Elasticsearch. Inputs are
+files or globs (local or s3://) holding CloudWatch Logs subscription payloads, CloudWatch Logs
+exports or the forwarder's NDJSON spool; gzip is detected. Output: <out>/indices/<index>.ndjson
+in Elasticsearch bulk format, <out>/summary.json, and a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+
+HELP = "run the pipeline (no --input: on a simulated fleet) into local index files"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", "-i", action="append", default=[], metavar="PATH|GLOB",
+                   help="input file, directory or glob (repeatable); s3://bucket/prefix* works too")
+    p.add_argument("--out", "-o", default="coldtrace-out", help="output directory")
+    p.add_argument("--runner", default="fnapi",
+                   help="Beam runner: fnapi (in-process), direct, dask, or a runner class name")
+    p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
+                   help="dask.distributed scheduler address, for --runner dask")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes for --runner fnapi (multi-processing mode when > 1)")
+    p.add_argument("--account", default=None, help="AWS account id, when payloads do not carry it")
+    p.add_argument("--region", default=None, help="AWS region of the log groups (payloads do not carry it)")
+    p.add_argument("--log-group", default=None,
+                   help="log group of CloudWatch Logs export files (exports do not name it)")
+    p.add_argument("--architecture", action="append", default=[], metavar="FUNCTION=arm64",
+                   help="a function's architecture for cost estimates (default x86_64; repeatable)")
+    p.add_argument("--correlation-path", action="append", default=[], metavar="KEY.PATH",
+                   help="extra JSON key or dotted path holding a correlation id (repeatable)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the simulated fleet (no --input)")
+    p.add_argument("--events", type=int, default=None,
+                   help="size of the simulated fleet in log events (no --input; default about 50,000)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress and no table")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
+                   help="options passed through to Beam after --, e.g. -- --flink_master=host:8081")
+
+
+def _parse_architectures(items: list[str]) -> dict[str, str]:
+    from pipeline.cli import UsageError
+
+    out: dict[str, str] = {}
+    for item in items:
+        fn, sep, arch = item.partition("=")
+        if not sep or arch not in ("x86_64", "arm64"):
+            raise UsageError(f"--architecture {item!r}: expected FUNCTION=x86_64 or FUNCTION=arm64")
+        out[fn] = arch
+    return out
+
+
+def _check_inputs(patterns: list[str]) -> list[str]:
+    from pipeline.cli import UsageError
+
+    resolved: list[str] = []
+    for pat in patterns:
+        if "://" in pat:
+            resolved.append(pat)
+            continue
+        if os.path.isdir(pat):
+            pat = os.path.join(pat, "*")
+        if not glob.glob(pat):
+            raise UsageError(f"no file matches --input {pat!r}")
+        resolved.append(os.path.abspath(pat) if not glob.has_magic(pat) else pat)
+    return resolved
+
+
+def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
+    from pipeline.sources.simulate import FleetConfig, config_for_events, write_fleet
+
+    cfg = config_for_events(args.events, seed=args.seed) if args.events else FleetConfig(seed=args.seed)
+    sim_dir = os.path.join(args.out, "input")
+    truth = write_fleet(sim_dir, cfg)
+    if not args.quiet:
+        print(f"simulated {truth['events']:,} log events of {len(truth['functions'])} functions "
+              f"into {sim_dir}/ (seed {args.seed})")
+    return [os.path.join(sim_dir, "payloads-*.ndjson")], truth
+
+
+def main(args: argparse.Namespace) -> int:
+    import orjson
+
+    from pipeline.parse import CORRELATION_PATHS
+    from pipeline.progress import progress
+    from pipeline.render import print_summary
+    from pipeline.run import RunConfig, run
+    from pipeline.summary import summarize_out
+
+    architectures = _parse_architectures(args.architecture)
+    account, region = args.account, args.region
+    if args.input:
+        inputs = _check_inputs(args.input)
+    else:
+        inputs, truth = _simulated_inputs(args)
+        account = account or truth["config"]["account"]
+        region = region or truth["config"]["region"]
+        for fn, facts in truth["functions"].items():
+            architectures.setdefault(fn, facts.get("architecture") or "x86_64")
+    cfg = RunConfig(inputs=inputs, out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
+                    direct_num_workers=args.workers, account=account, region=region, log_group=args.log_group,
+                    architectures=architectures,
+                    correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
+                    beam_args=list(args.beam_args))
+    with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet or args.json):
+        run(cfg)
+    summary = summarize_out(args.out)
+    with open(os.path.join(args.out, "summary.json"), "wb") as f:
+        f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    if args.json:
+        print(orjson.dumps(summary).decode())
+        return 0
+    if not args.quiet:
+        print_summary(summary)
+        docs = summary["documents"]
+        print(f"index files in {os.path.join(args.out, 'indices')}/: "
+              + ", ".join(f"{name} {n:,}" for name, n in docs.items()))
+        dead = docs.get("coldtrace-deadletter", 0)
+        if dead:
+            print(f"{dead:,} input(s) could not be processed: see "
+                  f"{os.path.join(args.out, 'indices', 'coldtrace-deadletter.ndjson')} for each reason")
+    return 0

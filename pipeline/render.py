@@ -1,0 +1,41 @@
+"""Terminal rendering of the run summary (rich tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    t = Table(title="coldtrace — per function", header_style="bold", show_footer=False)
+    for col, justify in (("function", "left"), ("invocations", "right"), ("cold starts", "right"),
+                         ("cold %", "right"), ("p50 ms", "right"), ("p95 ms", "right"), ("p99 ms", "right"),
+                         ("init p50", "right"), ("init p95", "right"), ("init p99", "right"),
+                         ("errors", "right"), ("timeouts", "right"), ("OOMs", "right"),
+                         ("crashes", "right"), ("cost $", "right")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for name, f in summary["functions"].items():
+        t.add_row(name, f"{f['invocations']:,}", f"{f['cold_starts']:,}", f"{100 * f['cold_start_rate']:.1f}",
+                  _ms(f["duration_p50_ms"]), _ms(f["duration_p95_ms"]), _ms(f["duration_p99_ms"]),
+                  _ms(f["init_p50_ms"]), _ms(f["init_p95_ms"]), _ms(f["init_p99_ms"]),
+                  str(f["errors"]), str(f["timeouts"]), str(f["out_of_memory"]), str(f["crashes"]),
+                  f"{f['cost_usd']:.4f}")
+    return t
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=170)  # piped or captured: do not squeeze columns to 80
+    console.print(summary_table(summary))
+    tot = summary["totals"]
+    console.print(f"[bold]{tot['invocations']:,}[/] invocations, {tot['cold_starts']:,} cold starts, "
+                  f"{tot['errors']} errors, {tot['timeouts']} timeouts, {tot['out_of_memory']} OOMs, "
+                  f"{tot['crashes']} crashes, {tot['unfinished']} unfinished, est. cost ${tot['cost_usd']:.4f}")

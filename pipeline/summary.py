@@ -1,0 +1,80 @@
+"""The run summary: per function invocations, cold starts, duration and init percentiles,
+errors, timeouts, OOMs and cost — computed from the invocation documents that were indexed,
+so the summary can never disagree with the index files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from typing import Any, Iterable
+
+from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
+from pipeline.sinks.index_files import index_path, read_index
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (q in 0..100)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def summarize_invocations(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-function figures from invocation documents."""
+    acc: dict[str, dict[str, Any]] = defaultdict(lambda: {
+        "invocations": 0, "cold_starts": 0, "provisioned_inits": 0, "errors": 0, "timeouts": 0,
+        "out_of_memory": 0, "crashes": 0, "unfinished": 0, "cost_usd": 0.0, "_dur": [], "_init": []})
+    outcome_key = {"error": "errors", "timeout": "timeouts", "out_of_memory": "out_of_memory",
+                   "crash": "crashes", "unfinished": "unfinished"}
+    for doc in docs:
+        f = acc[doc.get("faas.name", "?")]
+        f["invocations"] += 1
+        if doc.get("faas.coldstart"):
+            f["cold_starts"] += 1
+            init = doc.get("aws.lambda.init_duration_ms") or doc.get("aws.lambda.restore_duration_ms")
+            if init is not None:
+                f["_init"].append(float(init))
+        if doc.get("aws.lambda.cold_start_kind") == "provisioned":
+            f["provisioned_inits"] += 1
+        key = outcome_key.get(doc.get("aws.lambda.outcome", ""))
+        if key:
+            f[key] += 1
+        if doc.get("aws.lambda.duration_ms") is not None:
+            f["_dur"].append(float(doc["aws.lambda.duration_ms"]))
+        f["cost_usd"] += doc.get("aws.lambda.estimated_cost_usd") or 0.0
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(acc):
+        f = acc[name]
+        dur, init = sorted(f.pop("_dur")), sorted(f.pop("_init"))
+        f["cold_start_rate"] = round(f["cold_starts"] / f["invocations"], 4) if f["invocations"] else 0.0
+        for q in (50, 95, 99):
+            f[f"duration_p{q}_ms"] = percentile(dur, q)
+            f[f"init_p{q}_ms"] = percentile(init, q)
+        f["cost_usd"] = round(f["cost_usd"], 6)
+        out[name] = f
+    return out
+
+
+def count_docs(path: str) -> int:
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip()) // 2
+
+
+def summarize_out(out_dir: str) -> dict[str, Any]:
+    """The summary of a finished run, read back from its index files."""
+    inv_path = index_path(out_dir, INDEX_INVOCATIONS)
+    docs = (doc for _, doc in read_index(inv_path)) if os.path.exists(inv_path) else iter(())
+    functions = summarize_invocations(docs)
+    totals = {k: sum(f[k] for f in functions.values())
+              for k in ("invocations", "cold_starts", "errors", "timeouts", "out_of_memory", "crashes",
+                        "unfinished")}
+    totals["cost_usd"] = round(sum(f["cost_usd"] for f in functions.values()), 6)
+    return {"functions": functions, "totals": totals,
+            "documents": {INDEX_LOGS: count_docs(index_path(out_dir, INDEX_LOGS)),
+                          INDEX_INVOCATIONS: count_docs(inv_path),
+                          INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER))}}
