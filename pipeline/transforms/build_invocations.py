@@ -83,3 +83,85 @@ class BuildInvocations(beam.PTransform):
 
     def expand(self, streams):
         return streams | "Fold" >> beam.ParDo(_Fold(self.architectures)).with_outputs(DEAD, main="invocations")
+
+
+# -- streaming shell -------------------------------------------------------------------------
+# Lambda's maximum timeout is 15 minutes: a request silent for longer than that never reports.
+UNFINISHED_AFTER_MS = 15 * 60 * 1000
+# An environment initialised ahead of demand (provisioned concurrency) may idle for hours
+# before its first request; its init is kept this long so that request is classified right.
+PENDING_INIT_TTL_MS = 4 * 60 * 60 * 1000
+
+
+class _FoldStateful(beam.DoFn):
+    """The same fold in keyed state (key: log stream), flushed by an event-time timer."""
+
+    from apache_beam.coders import PickleCoder as _PickleCoder
+    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+    from apache_beam.transforms.timeutil import TimeDomain
+
+    FOLD = ReadModifyWriteStateSpec("fold", _PickleCoder())
+    FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
+
+    def __init__(self, architectures: dict[str, str], unfinished_after_ms: int = UNFINISHED_AFTER_MS) -> None:
+        self.architectures = architectures
+        self.unfinished_after_ms = unfinished_after_ms
+        self.count = Metrics.counter("coldtrace", "invocations")
+
+    def _arch(self, fn: str) -> str:
+        return self.architectures.get(fn, "x86_64")
+
+    def process(self, keyed: tuple[str, list[LogEvent]], fold_state=beam.DoFn.StateParam(FOLD),
+                flush=beam.DoFn.TimerParam(FLUSH)):
+        from apache_beam.transforms.window import TimestampedValue
+
+        _key, batch = keyed
+        fold: StreamFold | None = fold_state.read()
+        if fold is None:
+            fold = StreamFold()
+        done: list[Invocation] = []
+        fold.architecture_of = self._arch  # set per call: callables are not pickled into state
+        for ev in sorted(batch, key=lambda e: (e.timestamp, len(e.id), e.id)):
+            done.extend(fold.add(ev))
+        fold.architecture_of = None
+        fold_state.write(fold)
+        if fold.last_ms is not None:
+            flush.set((fold.last_ms + self.unfinished_after_ms) / 1000.0)
+        self.count.inc(len(done))
+        for inv in done:
+            yield TimestampedValue(inv, (inv.start_ms or 0) / 1000.0)
+
+    @on_timer(FLUSH)
+    def on_flush(self, fold_state=beam.DoFn.StateParam(FOLD), flush=beam.DoFn.TimerParam(FLUSH)):
+        from apache_beam.transforms.window import TimestampedValue
+
+        fold: StreamFold | None = fold_state.read()
+        if fold is None:
+            return
+        fold.architecture_of = self._arch
+        done = fold.flush()
+        fold.architecture_of = None
+        if fold.pending is not None and fold.last_ms is not None:
+            fold_state.write(fold)  # keep an init that is still waiting for its first request
+            flush.set((fold.last_ms + PENDING_INIT_TTL_MS) / 1000.0)
+            fold.last_ms += PENDING_INIT_TTL_MS
+        else:
+            fold_state.clear()
+        for inv in done:
+            yield TimestampedValue(inv, (inv.start_ms or inv.end_ms or 0) / 1000.0)
+
+
+class BuildInvocationsStreaming(beam.PTransform):
+    """Batches (one log stream each) → Invocations, in keyed state; for unbounded sources."""
+
+    def __init__(self, architectures: dict[str, str] | None = None,
+                 unfinished_after_ms: int = UNFINISHED_AFTER_MS) -> None:
+        super().__init__()
+        self.architectures = dict(architectures or {})
+        self.unfinished_after_ms = unfinished_after_ms
+
+    def expand(self, batches):
+        return (batches
+                | "NonEmpty" >> beam.Filter(bool)
+                | "KeyByStream" >> beam.Map(_stream_key)
+                | "FoldInState" >> beam.ParDo(_FoldStateful(self.architectures, self.unfinished_after_ms)))
