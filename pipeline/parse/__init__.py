@@ -12,7 +12,7 @@ import orjson
 from pipeline.model import LogEvent, ParsedLine, PlatformRecord
 from pipeline.parse.appjson import CORRELATION_PATHS, parse_app_json
 from pipeline.parse.platform_json import parse_platform_json
-from pipeline.parse.platform_text import parse_platform_text
+from pipeline.parse.platform_text import parse_platform_text, report_fast
 from pipeline.parse.runtime_text import level_word, parse_node, parse_python
 from pipeline.parse.signatures import signals_of
 
@@ -23,15 +23,17 @@ MAX_JSON_CHARS = 1 << 20  # larger JSON lines are indexed as text, not decoded
 
 
 def _from_platform(rec: PlatformRecord) -> ParsedLine:
-    level = "ERROR" if rec.kind in ("timeout", "runtime_error") else None
-    signals: tuple[str, ...] = ()
-    if rec.error_type and "OutOfMemory" in rec.error_type:
-        signals = ("oom",)
-    elif rec.kind == "runtime_error":
-        signals = ("runtime_exit",)
-    return ParsedLine(kind=rec.kind, level=level, request_id=rec.request_id, platform=rec,
-                      error_type=rec.error_type, error_message=rec.error_message,
-                      xray_trace_id=rec.xray_trace_id, signals=signals)
+    out = ParsedLine.sparse(kind=rec.kind, request_id=rec.request_id, platform=rec)
+    if rec.xray_trace_id:
+        out.xray_trace_id = rec.xray_trace_id
+    if rec.error_type or rec.kind in ("timeout", "runtime_error"):
+        out.level = "ERROR" if rec.kind in ("timeout", "runtime_error") else None
+        out.error_type, out.error_message = rec.error_type, rec.error_message
+        if rec.error_type and "OutOfMemory" in rec.error_type:
+            out.signals = ("oom",)
+        elif rec.kind == "runtime_error":
+            out.signals = ("runtime_exit",)
+    return out
 
 
 def _parse_json(message: str, correlation_paths: tuple[str, ...]) -> ParsedLine | None:
@@ -78,8 +80,11 @@ def parse_message(message: str, correlation_paths: tuple[str, ...] = CORRELATION
     return out
 
 
-def parse_report(message: str) -> PlatformRecord | None:
+def parse_report(message: str, _fast=report_fast) -> PlatformRecord | None:
     """Just the REPORT line, for callers that need nothing else (bench, forwarder filters)."""
+    fast = _fast(message)
+    if fast is not None:
+        return fast
     rec = parse_platform_text(message)
     return rec if rec is not None and rec.kind == "report" else None
 

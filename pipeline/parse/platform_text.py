@@ -79,8 +79,62 @@ def _fill(rec: PlatformRecord, text: str) -> PlatformRecord:
     return rec
 
 
+# The order Lambda writes REPORT fields in. Matching it in one regex is the fast path; a line
+# in any other order (or with a field this pattern does not know) takes the by-name path.
+_REPORT_CANONICAL = re.compile(
+    r"REPORT RequestId: (\S+)[\t ]+Duration: ([\d.]+) ms[\t ]+"
+    r"(?:Billed Duration: ([\d.]+) ms[\t ]+)?"
+    r"Memory Size: (\d+) MB[\t ]+Max Memory Used: (\d+) MB[\t ]*"
+    r"(?:Init Duration: ([\d.]+) ms[\t ]*)?"
+    r"(?:Restore Duration: ([\d.]+) ms[\t ]*)?"
+    r"(?:Billed Restore Duration: ([\d.]+) ms[\t ]*)?"
+    r"(?:Status: (\S+)[\t ]*)?(?:Error Type: (\S+)[\t ]*)?"
+    r"(?:\s*XRAY TraceId: (\S+)[\t ]+SegmentId: (\S+)[\t ]+Sampled: (\S+))?\s*", re.ASCII)
+_new = object.__new__
+
+
+def report_fast(message: str, _match=_REPORT_CANONICAL.match, _new=_new, _cls=PlatformRecord,
+                _float=float, _int=int) -> PlatformRecord | None:
+    """The canonical-order REPORT line in one regex match; None sends it to the by-name path."""
+    m = _match(message)
+    if m is None or m.end() != len(message):
+        return None
+    rid, dur, billed, mem, used, init, restore, brestore, status, etype, xray, seg, sampled = m.groups()
+    rec = _new(_cls)
+    d = rec.__dict__
+    try:
+        d["duration_ms"] = _float(dur)
+        if billed:
+            d["billed_duration_ms"] = _float(billed)
+        if init:
+            d["init_duration_ms"] = _float(init)
+        if restore:
+            d["restore_duration_ms"] = _float(restore)
+        if brestore:
+            d["billed_restore_duration_ms"] = _float(brestore)
+    except ValueError:  # "1.2.3 ms": let the by-name path keep what it can
+        return None
+    d["kind"] = "report"
+    d["request_id"] = rid
+    d["memory_size_mb"] = _int(mem)
+    d["max_memory_used_mb"] = _int(used)
+    if status:
+        d["status"] = status
+    if etype:
+        d["error_type"] = etype
+    if xray:
+        d["xray_trace_id"] = xray
+        d["segment_id"] = seg
+        d["sampled"] = sampled.lower() in ("true", "1", "yes")
+    return rec
+
+
 def parse_platform_text(message: str) -> PlatformRecord | None:
     """Parse a text platform line, or return None when the line is not one."""
+    if message.startswith("REPORT RequestId: "):
+        rec = report_fast(message)
+        if rec is not None:
+            return rec
     for prefix, kind in PREFIXES:
         if message.startswith(prefix):
             break
