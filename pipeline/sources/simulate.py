@@ -6,22 +6,29 @@ Lambda really has: a function owns a pool of execution environments (one log str
 invocations one at a time; a new one is created (a cold start) when all are busy, idle ones retire,
 and an out-of-memory kill or a runtime crash retires the one it happened in.
 
-Line formats are those of /work/shared/samples (copied here, never read at runtime). Choices the
-pipeline must know about:
-- text REPORT fields are tab-separated; without a Status the line ends with a tab and a newline,
-  with a Status it ends right after it (``...\\tStatus: timeout\\n``); a traced function appends
-  ``XRAY TraceId: ...\\tSegmentId: ...\\tSampled: true\\n``.
-- JSON-format functions emit platform.* records without a trailing newline; platform.report has
-  ``status`` success / error / timeout and ``errorType`` (Runtime.OutOfMemory, Runtime.ExitError,
-  Sandbox.Timedout, or the exception type of a function error).
-- an out-of-memory is either explicit (Runtime.OutOfMemory) or disguised as a timeout whose Max
-  Memory Used equals Memory Size; both are ``out_of_memory`` in the truth.
+Line shapes follow the samples README (copied, never read at runtime). What the pipeline must know:
+- text REPORT fields are tab-separated; the line ends with a tab and a newline, except after a
+  Status (``...\tStatus: timeout\n``, ``...\tStatus: error\tError Type: Runtime.OutOfMemory\n``);
+  a traced function appends ``XRAY TraceId: ...\tSegmentId: ...\tSampled: true\n``.
+- outcomes in text: error = an uncaught-exception line (Python ``[ERROR] KeyError: 'amount'\nTraceback
+  ...`` as ONE event, sometimes followed by ``{"errorMessage": ...}``; Node ``<iso>\t<id>\tERROR\tInvoke
+  Error \t{...}``; Java/Go ``{"errorMessage":...,"errorType":...,"requestId":...}``) and a REPORT
+  without Status; timeout = ``<iso> <id> Task timed out after 3.00 seconds\n\n`` + ``Status: timeout``;
+  out_of_memory = ``RequestId: <id> Error: Runtime exited with error: signal: killed\nRuntime.OutOfMemory\n``
+  + ``Status: error\tError Type: Runtime.OutOfMemory``, or disguised: the timeout lines with Max Memory
+  Used = Memory Size; crash = ``... exit status 1\nRuntime.ExitError\n`` + ``Error Type: Runtime.ExitError``.
+- JSON-format functions emit JSON records without a trailing newline: platform.start, runtimeDone,
+  report (``status`` success / error / timeout, ``errorType`` Runtime.OutOfMemory, Runtime.ExitError,
+  Sandbox.Timedout or the exception type) and app lines; an uncaught exception is an ERROR app line
+  whose ``message`` is an object. No timed-out / runtime-exited text lines in JSON format.
 - Billed Duration is computed on the printed 2-decimal values: ceil(Duration + Init Duration) for an
   on-demand cold start, ceil(Duration + Billed Restore Duration) for SnapStart, else ceil(Duration);
-  a timeout bills the timeout itself, so it is one or a few ms below Duration.
-- provisioned environments are initialised at the start of the window, minutes before their first
+  a timeout bills the timeout itself (plus that init / restore), a few ms below ceil(Duration).
+- provisioned environments are initialised near the start of the window, minutes before their first
   START (the function's traffic starts late); a text INIT_START does not say it is provisioned, the
   gap does. JSON says ``initializationType: provisioned-concurrency``.
+- throttling seen by callers: an ERROR app line with TooManyRequestsException,
+  ThrottlingException or ProvisionedThroughputExceededException (no other line has those words).
 """
 
 from __future__ import annotations
@@ -47,8 +54,6 @@ GZIP_LEVEL = 3
 FLUSH_AGE_MS = 2_000      # a stream's events wait this long before CloudWatch ships them
 CHECKPOINT_MS = 1_000
 MAX_PAYLOAD_BYTES = 256_000
-THROTTLE_SIGNATURES = ("TooManyRequestsException", "ThrottlingException",
-                       "ProvisionedThroughputExceededException")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,9 @@ _ERRORS = {
                ("java.lang.IllegalStateException", "Order not found", "")),
     "provided.al2023": (("errorString", "order not found", ""), ("*json.SyntaxError", "invalid character 'x'", "")),
 }
+_STACKS = {"python3.12": ['  File "/var/task/app.py", line 12, in handler'],
+           "nodejs20.x": ["    at Runtime.handler (file:///var/task/index.mjs:12:31)"],
+           "java21": ["com.example.Handler.handleRequest(Handler.java:42)"], "provided.al2023": []}
 _THROTTLES = ("TooManyRequestsException: Rate Exceeded.", "ThrottlingException: Rate exceeded",
               "ProvisionedThroughputExceededException: The level of configured provisioned "
               "throughput for the table was exceeded.")
@@ -244,14 +252,18 @@ def _platform(ms: int, kind: str, record: dict) -> str:
     return orjson.dumps({"time": iso(ms), "type": f"platform.{kind}", "record": record}).decode()
 
 
+def _encode(payload: dict) -> bytes:
+    # zlib's gzip container (wbits=31) has no timestamp in its header: same input, same bytes
+    return base64.b64encode(zlib.compress(orjson.dumps(payload), GZIP_LEVEL, wbits=31))
+
+
 def encode_payload(payload: dict) -> str:
     """base64(gzip(json)): the `awslogs.data` string of a subscription delivery."""
-    return base64.b64encode(zlib.compress(orjson.dumps(payload), GZIP_LEVEL, wbits=31)).decode()
+    return _encode(payload).decode()
 
 
 def _payload_line(payload: dict) -> bytes:
-    data = base64.b64encode(zlib.compress(orjson.dumps(payload), GZIP_LEVEL, wbits=31))
-    return b'{"awslogs":{"data":"' + data + b'"}}\n'
+    return b'{"awslogs":{"data":"' + _encode(payload) + b'"}}\n'
 
 
 # --- the simulation -----------------------------------------------------------------------------
@@ -281,6 +293,32 @@ def _stats(spec: FunctionSpec) -> dict:
             "invocations": 0, "cold_starts": 0, "provisioned_inits": 0, "snapstart_restores": 0,
             "errors": 0, "timeouts": 0, "out_of_memory": 0, "crashes": 0, "throttle_lines": 0,
             "instances": 0}
+
+
+_OUTCOME_STAT = {"error": "errors", "timeout": "timeouts", "out_of_memory": "out_of_memory",
+                 "crash": "crashes"}
+
+
+def _draw_outcome(spec: FunctionSpec, rng: random.Random) -> tuple[str, bool]:
+    """(outcome, disguised): an out-of-memory is disguised as a timeout about a third of the time."""
+    r = rng.random()
+    for outcome, p in (("error", spec.p_error), ("timeout", spec.p_timeout),
+                       ("out_of_memory", spec.p_oom), ("crash", spec.p_crash)):
+        if r < p:
+            return outcome, outcome == "out_of_memory" and rng.random() < 0.3
+        r -= p
+    return "success", False
+
+
+def _draw_duration(spec: FunctionSpec, rng: random.Random, outcome: str, disguised: bool, cold: bool) -> float:
+    """Lognormal around the function's median; a timeout overruns its limit by a few ms."""
+    timeout_ms = spec.timeout_s * 1000
+    base = spec.median_ms * rng.lognormvariate(0.0, 0.5) * (1.3 if cold else 1.0)
+    if outcome == "timeout" or disguised:
+        return round(timeout_ms + rng.uniform(0.3, 4.0), 2)
+    if outcome == "out_of_memory":
+        return round(min(base * 3, timeout_ms * 0.9), 2)
+    return round(min(base, timeout_ms * 0.95), 2)
 
 
 def _traffic_start(config: FleetConfig, spec: FunctionSpec) -> int:
@@ -338,53 +376,63 @@ class _Fleet:
         inst.events.append((ms, message))
 
     def _create(self, spec: FunctionSpec, t: int, kind: str) -> _Instance:
-        """A new environment at `t`, with its init (or restore) lines; returns it free after init."""
-        rng = self.rng
-        stream = f"{_second(t // 1000)[:10].replace('-', '/')}/[{spec.version}]{rng.getrandbits(128):032x}"
+        """A new environment at `t` with its init (or restore) lines; free once they are done."""
+        stream = f"{_second(t // 1000)[:10].replace('-', '/')}/[{spec.version}]{self.rng.getrandbits(128):032x}"
         self.instances += 1
         inst = _Instance(spec.index, self.instances, stream, zlib.crc32(stream.encode()) % self.c.files,
                          kind == "provisioned", t)
         self.stats[spec.name]["instances"] += 1
-        rv, arn, js = _RUNTIME_VERSION[spec.runtime], self.arns[spec.name], spec.log_format == "json"
-        if kind == "snapstart":
-            restore = round(rng.uniform(150, 700), 2)
-            billed_restore = math.ceil(restore * rng.uniform(0.4, 0.8))
-            done = t + int(restore)
-            if js:
-                self._emit(inst, t, _platform(t, "restoreStart", {"runtimeVersion": rv, "runtimeVersionArn": arn,
-                                                                  "functionName": spec.name, "functionVersion": spec.version}))
-                self._emit(inst, done, _platform(done, "restoreReport", {"status": "success", "metrics": {"durationMs": restore}}))
-            else:
-                self._emit(inst, t, f"RESTORE_START Runtime Version: {rv}\tRuntime Version ARN: {arn}\n")
-                self._emit(inst, done, f"RESTORE_REPORT Restore Duration: {restore:.2f} ms\n")
-            inst.pending = (kind, None, restore, billed_restore)
-            self.stats[spec.name]["snapstart_restores"] += 1
-        else:
-            init = round(rng.uniform(*_INIT_MS[spec.runtime]), 2)
-            done = t + int(init)
-            init_type = "provisioned-concurrency" if kind == "provisioned" else "on-demand"
-            if js:
-                self._emit(inst, t, _platform(t, "initStart", {
-                    "initializationType": init_type, "phase": "init", "runtimeVersion": rv,
-                    "runtimeVersionArn": arn, "functionName": spec.name, "functionVersion": spec.version}))
-            else:
-                self._emit(inst, t, f"INIT_START Runtime Version: {rv}\tRuntime Version ARN: {arn}\n")
-            if spec.extension:
-                ext_ms = t + int(init * 0.8)
-                self._emit(inst, ext_ms, _platform(ext_ms, "extension", {
-                    "name": spec.extension, "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}) if js else
-                    f"EXTENSION\tName: {spec.extension}\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n")
-            if js:
-                self._emit(inst, done, _platform(done, "initReport", {
-                    "initializationType": init_type, "phase": "init", "status": "success",
-                    "metrics": {"durationMs": init}}))
-            inst.pending = (kind, init, None, None)
-            if kind == "provisioned":
-                self.stats[spec.name]["provisioned_inits"] += 1
+        done = self._restore(spec, inst, t) if kind == "snapstart" else self._init(spec, inst, t, kind)
         inst.free_at = done + 1
         return inst
 
+    def _restore(self, spec: FunctionSpec, inst: _Instance, t: int) -> int:
+        """SnapStart resumes a snapshot taken at publish time: a restore instead of an init."""
+        rv, arn = _RUNTIME_VERSION[spec.runtime], self.arns[spec.name]
+        restore = round(self.rng.uniform(150, 700), 2)
+        billed_restore = math.ceil(restore * self.rng.uniform(0.4, 0.8))
+        done = t + int(restore)
+        if spec.log_format == "json":
+            self._emit(inst, t, _platform(t, "restoreStart", {
+                "runtimeVersion": rv, "runtimeVersionArn": arn, "functionName": spec.name,
+                "functionVersion": spec.version}))
+            self._emit(inst, done, _platform(done, "restoreReport", {
+                "status": "success", "metrics": {"durationMs": restore}}))
+        else:
+            self._emit(inst, t, f"RESTORE_START Runtime Version: {rv}\tRuntime Version ARN: {arn}\n")
+            self._emit(inst, done, f"RESTORE_REPORT Restore Duration: {restore:.2f} ms\n")
+        inst.pending = ("snapstart", None, restore, billed_restore)
+        self.stats[spec.name]["snapstart_restores"] += 1
+        return done
+
+    def _init(self, spec: FunctionSpec, inst: _Instance, t: int, kind: str) -> int:
+        """INIT_START (+ extension lines); in JSON also initReport, as text has no init report."""
+        rv, arn, js = _RUNTIME_VERSION[spec.runtime], self.arns[spec.name], spec.log_format == "json"
+        init = round(self.rng.uniform(*_INIT_MS[spec.runtime]), 2)
+        done = t + int(init)
+        init_type = "provisioned-concurrency" if kind == "provisioned" else "on-demand"
+        if js:
+            self._emit(inst, t, _platform(t, "initStart", {
+                "initializationType": init_type, "phase": "init", "runtimeVersion": rv,
+                "runtimeVersionArn": arn, "functionName": spec.name, "functionVersion": spec.version}))
+        else:
+            self._emit(inst, t, f"INIT_START Runtime Version: {rv}\tRuntime Version ARN: {arn}\n")
+        if spec.extension:
+            ms = t + int(init * 0.8)
+            self._emit(inst, ms, _platform(ms, "extension", {
+                "name": spec.extension, "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}) if js else
+                f"EXTENSION\tName: {spec.extension}\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n")
+        if js:
+            self._emit(inst, done, _platform(done, "initReport", {
+                "initializationType": init_type, "phase": "init", "status": "success",
+                "metrics": {"durationMs": init}}))
+        inst.pending = (kind, init, None, None)
+        if kind == "provisioned":
+            self.stats[spec.name]["provisioned_inits"] += 1
+        return done
+
     def _acquire(self, spec: FunctionSpec, t: float) -> _Instance:
+        """An idle environment (the most recently freed), or a new one: a cold start."""
         pool = self.pools[spec.index]
         while pool.busy and pool.busy[0][0] <= t:
             pool.idle.append(heapq.heappop(pool.busy)[2])
@@ -397,7 +445,6 @@ class _Fleet:
     # -- one invocation ---------------------------------------------------------------------------
     def _invoke(self, fi: int, t: float, ctx: tuple | None) -> None:
         spec, rng = self.specs[fi], self.rng
-        stats = self.stats[spec.name]
         inst = self._acquire(spec, t)
         start = max(int(t), inst.free_at)
         kind, init, restore, billed_restore = inst.pending or ("none", None, None, None)
@@ -410,60 +457,24 @@ class _Fleet:
             correlation = _uuid(rng)
         if spec.traced and xray is None:
             xray = _xray_id(rng, start)
-
-        r = rng.random()
-        outcome, disguised = "success", False
-        for name, p in (("error", spec.p_error), ("timeout", spec.p_timeout),
-                        ("out_of_memory", spec.p_oom), ("crash", spec.p_crash)):
-            if r < p:
-                outcome = name
-                break
-            r -= p
-        if outcome == "out_of_memory":
-            disguised = rng.random() < 0.3
-        timeout_ms = spec.timeout_s * 1000
-        base = spec.median_ms * rng.lognormvariate(0.0, 0.5) * (1.3 if kind != "none" else 1.0)
-        if outcome == "timeout" or disguised:
-            duration = timeout_ms + rng.uniform(0.3, 4.0)
-        elif outcome == "out_of_memory":
-            duration = min(base * 3, timeout_ms * 0.9)
-        else:
-            duration = min(base, timeout_ms * 0.95)
-        duration = round(duration, 2)
+        outcome, disguised = _draw_outcome(spec, rng)
+        duration = _draw_duration(spec, rng, outcome, disguised, kind != "none")
         extra = init if kind == "on-demand" else billed_restore if kind == "snapstart" else 0
-        billed = _ceil_ms(min(duration, timeout_ms), extra or 0)
+        billed = _ceil_ms(min(duration, spec.timeout_s * 1000), extra or 0)
         used = spec.memory_mb if outcome == "out_of_memory" else min(
             spec.memory_mb - 1, spec.base_memory_mb + rng.randrange(25))
         end = start + int(duration)
 
-        self._body(spec, inst, rng, rid, start, end, duration, kind, correlation, xray, parent_rid, stats)
+        self._body(spec, inst, rng, rid, start, duration, kind, correlation, xray, parent_rid)
         self._finish(spec, inst, rng, rid, end, duration, billed, used, init, restore, billed_restore,
                      outcome, disguised, xray)
-
-        stats["invocations"] += 1
-        if kind in ("on-demand", "snapstart"):
-            stats["cold_starts"] += 1
-        key = {"error": "errors", "timeout": "timeouts", "out_of_memory": "out_of_memory",
-               "crash": "crashes"}.get(outcome)
-        if key:
-            stats[key] += 1
-        if self.c.include_invocations:
-            self.invocations.append({
-                "function": spec.name, "request_id": rid, "log_stream": inst.stream, "outcome": outcome,
-                "cold_start_kind": kind, "xray_trace_id": xray, "correlation_id": correlation,
-                "parent_request_id": parent_rid, "start_ms": start, "duration_ms": duration,
-                "init_duration_ms": init})
-        if correlation:
-            trace = self.traces.setdefault(correlation, {"correlation_id": correlation,
-                                                         "xray_trace_ids": [], "members": []})
-            if xray not in trace["xray_trace_ids"]:
-                trace["xray_trace_ids"].append(xray)
-            trace["members"].append({"function": spec.name, "request_id": rid, "parent_request_id": parent_rid})
-
+        self._record(spec, {"function": spec.name, "request_id": rid, "log_stream": inst.stream,
+                            "outcome": outcome, "cold_start_kind": kind, "xray_trace_id": xray,
+                            "correlation_id": correlation, "parent_request_id": parent_rid,
+                            "start_ms": start, "duration_ms": duration,
+                            "init_duration_ms": None if kind == "none" else init})   # a warm 0.00 is no init
         inst.free_at = end
-        if outcome in ("out_of_memory", "crash"):
-            pass                             # retired: later work goes to a new environment
-        else:
+        if outcome not in ("out_of_memory", "crash"):     # a killed environment is retired
             heapq.heappush(self.pools[fi].busy, (end, inst.number, inst))
         if outcome == "success":
             for child, hop, p in spec.children:
@@ -474,9 +485,28 @@ class _Fleet:
                     else:                    # an SQS hop starts a new X-Ray trace, keeps the correlation id
                         self._push(end + rng.uniform(20.0, 800.0), child, (correlation, None, None))
 
+    def _record(self, spec: FunctionSpec, inv: dict) -> None:
+        """Count the invocation into the truth: function stats, invocations, traces."""
+        stats = self.stats[spec.name]
+        stats["invocations"] += 1
+        stats["cold_starts"] += inv["cold_start_kind"] in ("on-demand", "snapstart")
+        key = _OUTCOME_STAT.get(inv["outcome"])
+        if key:
+            stats[key] += 1
+        if self.c.include_invocations:
+            self.invocations.append(inv)
+        correlation = inv["correlation_id"]
+        if correlation:
+            trace = self.traces.setdefault(correlation, {"correlation_id": correlation,
+                                                         "xray_trace_ids": [], "members": []})
+            if inv["xray_trace_id"] not in trace["xray_trace_ids"]:
+                trace["xray_trace_ids"].append(inv["xray_trace_id"])
+            trace["members"].append({"function": spec.name, "request_id": inv["request_id"],
+                                     "parent_request_id": inv["parent_request_id"]})
+
     def _body(self, spec: FunctionSpec, inst: _Instance, rng: random.Random, rid: str, start: int,
-              end: int, duration: float, kind: str, correlation: str | None, xray: str | None,
-              parent_rid: str | None, stats: dict) -> None:
+              duration: float, kind: str, correlation: str | None, xray: str | None,
+              parent_rid: str | None) -> None:
         """START, then the application lines spread over the invocation."""
         js = spec.log_format == "json"
         if js:
@@ -491,7 +521,7 @@ class _Fleet:
             items.insert(0, ("powertools", None))
         if spec.p_throttle and rng.random() < spec.p_throttle:
             items.insert(rng.randint(0, len(items)), ("throttle", rng.choice(_THROTTLES)))
-            stats["throttle_lines"] += 1
+            self.stats[spec.name]["throttle_lines"] += 1
         if rng.random() < 0.002:
             items.append(("long", None))
         n = len(items)
@@ -534,7 +564,8 @@ class _Fleet:
             done = {"requestId": rid, "status": status or "success"}
             if error_type:
                 done["errorType"] = error_type
-            done["metrics"] = {"durationMs": round(max(duration - 0.4, 0.01), 2), "producedBytes": rng.randrange(40, 900)}
+            done["metrics"] = {"durationMs": round(max(duration - 0.4, 0.01), 2),
+                               "producedBytes": rng.randrange(40, 900)}
             self._emit(inst, end, _platform(end, "runtimeDone", done))
             metrics = {"durationMs": duration, "billedDurationMs": billed, "memorySizeMB": spec.memory_mb,
                        "maxMemoryUsedMB": used}
@@ -573,7 +604,7 @@ class _Fleet:
             while i < n and len(batch) < cap and size < MAX_PAYLOAD_BYTES:
                 ms, message = events[i]
                 self.events += 1
-                batch.append({"id": f"{ms:020d}{self.c.seed % 1_000_000:06d}{self.events:030d}",
+                batch.append({"id": f"3{ms:015d}{self.c.seed % 1_000_000:06d}{self.events:034d}",
                               "timestamp": ms, "message": message})
                 size += len(message)
                 i += 1
@@ -704,9 +735,8 @@ def _powertools_line(spec: FunctionSpec, ms: int, rid: str, kind: str, correlati
 def _error_lines(spec: FunctionSpec, rng: random.Random, ms: int, rid: str, etype: str, emsg: str,
                  code: str) -> list[str]:
     """What an uncaught exception leaves in the log (a Python traceback is ONE event)."""
+    stack = _STACKS[spec.runtime]
     if spec.log_format == "json":
-        stack = ['  File "/var/task/app.py", line 12, in handler'] if spec.runtime == "python3.12" else \
-            [f"{etype}: {emsg}", "    at handler (index.mjs:12:31)"]
         return [orjson.dumps({"timestamp": iso(ms), "level": "ERROR", "message": {
             "errorMessage": emsg, "errorType": etype, "requestId": rid, "stackTrace": stack},
             "requestId": rid}).decode()]
@@ -718,10 +748,8 @@ def _error_lines(spec: FunctionSpec, rng: random.Random, ms: int, rid: str, etyp
                                      "stackTrace": [frame]}, ensure_ascii=False) + "\n")
         return lines
     if spec.runtime == "nodejs20.x":
-        body = orjson.dumps({"errorType": etype, "errorMessage": emsg,
-                             "stack": [f"{etype}: {emsg}", "    at Runtime.handler (file:///var/task/index.mjs:12:31)"]})
+        body = orjson.dumps({"errorType": etype, "errorMessage": emsg, "stack": [f"{etype}: {emsg}", *stack]})
         return [f"{iso(ms)}\t{rid}\tERROR\tInvoke Error \t{body.decode()}\n"]
-    stack = ["com.example.Handler.handleRequest(Handler.java:42)"] if spec.runtime == "java21" else []
     return [orjson.dumps({"errorMessage": emsg, "errorType": etype, "requestId": rid,
                           "stackTrace": stack}).decode() + "\n"]
 
@@ -739,9 +767,12 @@ def write_fleet(out_dir: str | Path, config: FleetConfig) -> dict:
     """Stream the fleet to out_dir/payloads-NNNNN.ndjson (+ ground_truth.json); returns the truth.
 
     A log stream always lands in the same file, so a reader of one file sees each stream in order.
+    Earlier payloads-*.ndjson files in out_dir are removed first.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("payloads-*.ndjson"):          # a reader globs them: leave no earlier shards
+        stale.unlink()
     fleet = _Fleet(config)
     handles = [open(out / f"payloads-{k:05d}.ndjson", "wb", buffering=1 << 20) for k in range(config.files)]
     try:
