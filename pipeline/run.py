@@ -26,8 +26,8 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.parse import CORRELATION_PATHS
-from pipeline.sinks.index_files import WriteIndexFile, render_chunks
-from pipeline.sources.files import ReadLogFiles
+from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, render_chunks
+from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
 from pipeline.transforms.parse_log_events import ParseLogEvents
 
@@ -65,30 +65,31 @@ def pipeline_options(cfg: RunConfig) -> PipelineOptions:
     return PipelineOptions(args)
 
 
-def _render(index: str):
-    return lambda records: list(render_chunks(index, records))
-
-
 def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     """Wire the graph; labels read like the architecture picture."""
     read = p | "ReadLogFiles" >> ReadLogFiles(cfg.inputs, cfg.account, cfg.region, cfg.log_group)
-    streams = (read.batches
+    batches, read_dead = split_dead_letters(read, "Read")
+    streams = (batches
                | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
                | "GroupByLogStream" >> GroupByLogStream())
-    built = streams | "BuildInvocations" >> BuildInvocations(cfg.architectures)
+    invocations, fold_dead = split_dead_letters(
+        streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
 
-    (streams
-     | "LogDocs" >> beam.FlatMap(lambda kv: render_chunks(INDEX_LOGS, kv[1]))
-     | "WriteLogs" >> WriteIndexFile(cfg.out_dir, INDEX_LOGS))
-    (built.invocations
-     | "BatchInvocations" >> beam.BatchElements(min_batch_size=500, max_batch_size=5000)
-     | "InvocationDocs" >> beam.FlatMap(_render(INDEX_INVOCATIONS))
-     | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS))
-    ((read.dead, built.dead)
-     | "AllDeadLetters" >> beam.Flatten()
-     | "BatchDead" >> beam.BatchElements(min_batch_size=1, max_batch_size=1000)
-     | "DeadLetterDocs" >> beam.FlatMap(_render(INDEX_DEADLETTER))
-     | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER))
+    written = [
+        streams
+        | "LogDocs" >> beam.FlatMap(lambda kv: render_chunks(INDEX_LOGS, kv[1]))
+        | "WriteLogs" >> WriteIndexFile(cfg.out_dir, INDEX_LOGS),
+        invocations
+        | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS)
+        | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS),
+        (read_dead, fold_dead)
+        | "AllDeadLetters" >> beam.Flatten()
+        | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1)
+        | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER),
+    ]
+    # Beam's DaskRunner computes only the graph behind the last transform applied: join every
+    # sink there, so all of them run on every runner.
+    written | "AllSinksWritten" >> beam.Flatten()
 
 
 def run(cfg: RunConfig):
@@ -101,5 +102,10 @@ def run(cfg: RunConfig):
     p = beam.Pipeline(options=pipeline_options(cfg))
     build(p, cfg)
     result = p.run()
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+    finally:
+        client = getattr(result, "client", None)  # DaskRunner leaves its client open
+        if client is not None:
+            client.close()
     return result

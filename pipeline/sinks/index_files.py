@@ -43,6 +43,26 @@ def index_path(out_dir: str, index: str) -> str:
     return os.path.join(out_dir, "indices", f"{index}.ndjson")
 
 
+def _shard_of(rec: Indexable, shards: int) -> int:
+    return int(rec.doc_id()[:8], 16) % shards
+
+
+class RenderDocs(beam.PTransform):
+    """Records → bulk-text chunks. Records are gathered into a few shards by id (GroupByKey)
+    rather than with BatchElements, whose end-of-bundle flush Beam's DaskRunner drops."""
+
+    def __init__(self, index: str, shards: int = 16) -> None:
+        super().__init__()
+        self.index, self.shards = index, shards
+
+    def expand(self, records):
+        index, shards = self.index, self.shards
+        return (records
+                | "Shard" >> beam.Map(lambda r: (_shard_of(r, shards), r))
+                | "Gather" >> beam.GroupByKey()
+                | "Render" >> beam.FlatMap(lambda kv: render_chunks(index, kv[1])))
+
+
 class WriteIndexFile(beam.PTransform):
     """PCollection of rendered bulk chunks → one file ``<out>/indices/<index>.ndjson``."""
 

@@ -1,7 +1,9 @@
 """Beam source: log files (subscription payloads, CloudWatch exports, spool NDJSON), local or S3.
 
 Each matched file is read by one DoFn call that yields batches of one log stream's events;
-undecodable input leaves on the ``dead`` output with its reason.
+undecodable input becomes a DeadLetter with its reason. Both travel in one PCollection and are
+split by type afterwards (``split_dead_letters``): Beam's DaskRunner does not route tagged
+outputs, and a plain type filter runs the same on every runner.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from apache_beam.metrics import Metrics
 from pipeline.model import DeadLetter
 from pipeline.sources.formats import read_stream
 
-DEAD = "dead"
+
+def _is_dead(item: object) -> bool:
+    return isinstance(item, DeadLetter)
+
+
+def split_dead_letters(items, label: str):
+    """(items that are not dead letters, dead letters) of a mixed PCollection."""
+    good = items | f"{label}Good" >> beam.Filter(lambda x: not _is_dead(x))
+    dead = items | f"{label}Dead" >> beam.Filter(_is_dead)
+    return good, dead
 
 
 class _ReadFile(beam.DoFn):
@@ -30,14 +41,13 @@ class _ReadFile(beam.DoFn):
             for item in read_stream(fh, path, self.account, self.region, self.log_group):
                 if isinstance(item, DeadLetter):
                     self.dead.inc()
-                    yield beam.pvalue.TaggedOutput(DEAD, item)
                 else:
                     self.events.inc(len(item))
-                    yield item
+                yield item
 
 
 class ReadLogFiles(beam.PTransform):
-    """Files matching the patterns → PCollection of event batches, plus ``DEAD`` dead letters."""
+    """Files matching the patterns → PCollection of event batches and DeadLetters."""
 
     def __init__(self, patterns: list[str], account: str | None = None, region: str | None = None,
                  log_group: str | None = None) -> None:
@@ -50,5 +60,4 @@ class ReadLogFiles(beam.PTransform):
                 | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
                 | "Reshuffle" >> beam.Reshuffle()
                 | "Open" >> fileio.ReadMatches()
-                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group))
-                .with_outputs(DEAD, main="batches"))
+                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group)))

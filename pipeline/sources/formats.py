@@ -115,13 +115,13 @@ def read_subscription(f: IO[bytes], source: str, account: str | None, region: st
 
 
 def _line_to_payload_obj(line: bytes) -> dict:
-    if line[:1] == b"{":
+    if line[:1] in (b"{", b"["):
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise PayloadError(f"line is not JSON: {exc}") from None
         if not isinstance(obj, dict):
-            raise PayloadError("line is JSON but not an object")
+            raise PayloadError(f"line is a JSON {type(obj).__name__}, not a subscription payload object")
         awslogs = obj.get("awslogs")
         if isinstance(awslogs, dict):
             data = awslogs.get("data")

@@ -17,9 +17,6 @@ from apache_beam.metrics import Metrics
 from pipeline.invocations import StreamFold, dedupe_sorted
 from pipeline.model import DeadLetter, Invocation, LogEvent
 
-DEAD = "dead"
-
-
 def _stream_key(batch: list[LogEvent]) -> tuple[str, list[LogEvent]]:
     first = batch[0]
     return f"{first.log_group}\x1f{first.log_stream}", batch
@@ -65,24 +62,24 @@ class _Fold(beam.DoFn):
                 out.extend(fold.add(ev))
             out.extend(fold.flush())
         except Exception as exc:  # a fold bug must not lose the stream: dead-letter it whole
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(
+            yield DeadLetter(
                 raw="\n".join(ev.message for ev in events)[:1 << 20], stage="build_invocations",
                 error=f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=3)}",
-                source=key.replace("\x1f", " "), time_ms=events[-1].timestamp if events else None))
+                source=key.replace("\x1f", " "), time_ms=events[-1].timestamp if events else None)
             return
         self.count.inc(len(out))
         yield from out
 
 
 class BuildInvocations(beam.PTransform):
-    """(stream key, sorted events) → one Invocation per request; ``DEAD`` for a failed fold."""
+    """(stream key, sorted events) → one Invocation per request, or a DeadLetter for a failed fold."""
 
     def __init__(self, architectures: dict[str, str] | None = None) -> None:
         super().__init__()
         self.architectures = dict(architectures or {})
 
     def expand(self, streams):
-        return streams | "Fold" >> beam.ParDo(_Fold(self.architectures)).with_outputs(DEAD, main="invocations")
+        return streams | "Fold" >> beam.ParDo(_Fold(self.architectures))
 
 
 # -- streaming shell -------------------------------------------------------------------------
