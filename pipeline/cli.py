@@ -15,6 +15,9 @@ import sys
 COMMANDS: dict[str, str] = {
     "run": "pipeline.commands.run",
     "simulate": "pipeline.commands.simulate",
+    "es-setup": "pipeline.commands.es_setup",
+    "es-load": "pipeline.commands.es_load",
+    "kibana-import": "pipeline.commands.kibana_import",
 }
 
 
