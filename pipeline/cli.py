@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "es-setup": "pipeline.commands.es_setup",
     "es-load": "pipeline.commands.es_load",
     "kibana-import": "pipeline.commands.kibana_import",
+    "forwarder-build": "pipeline.commands.forwarder_build",
 }
 
 
