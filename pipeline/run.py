@@ -51,6 +51,7 @@ class RunConfig:
     architectures: dict[str, str] = field(default_factory=dict)
     correlation_paths: tuple[str, ...] = CORRELATION_PATHS
     beam_args: list[str] = field(default_factory=list)
+    es: "EsSettings | None" = None  # pipeline.sinks.es_client.EsSettings: index into Elasticsearch too
 
 
 def pipeline_options(cfg: RunConfig) -> PipelineOptions:
@@ -87,6 +88,15 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1)
         | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER),
     ]
+    if cfg.es is not None:  # Elasticsearch next to the local files: the same documents, the same ids
+        from pipeline.sinks.elasticsearch import WriteToElasticsearch
+
+        written += [
+            streams | "LogBatches" >> beam.Values() | "IndexLogs" >> WriteToElasticsearch(cfg.es, INDEX_LOGS),
+            invocations | "IndexInvocations" >> WriteToElasticsearch(cfg.es, INDEX_INVOCATIONS),
+            (read_dead, fold_dead) | "DeadLettersForEs" >> beam.Flatten()
+            | "IndexDeadLetters" >> WriteToElasticsearch(cfg.es, INDEX_DEADLETTER),
+        ]
     # Beam's DaskRunner computes only the graph behind the last transform applied: join every
     # sink there, so all of them run on every runner.
     written | "AllSinksWritten" >> beam.Flatten()
@@ -99,6 +109,10 @@ def run(cfg: RunConfig):
     for name in os.listdir(indices):  # a run replaces the previous run's index files
         if name.startswith("coldtrace-") and name.endswith(".ndjson"):
             os.remove(os.path.join(indices, name))
+    if cfg.es is not None:  # templates first, so every document lands in a mapped index
+        from pipeline.sinks.es_setup import setup
+
+        setup(cfg.es)
     p = beam.Pipeline(options=pipeline_options(cfg))
     build(p, cfg)
     result = p.run()

@@ -41,6 +41,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="options passed through to Beam after --, e.g. -- --flink_master=host:8081")
+    from pipeline.commands.es_options import add_es_arguments
+
+    add_es_arguments(p, url_required=False)
+
+
+def _es_settings(args: argparse.Namespace):
+    """EsSettings when --es-url is given (server probed once for plain JSON), else None."""
+    from pipeline.commands.es_options import connect_or_fail, settings_from_args
+
+    settings = settings_from_args(args)
+    return connect_or_fail(settings) if settings is not None else None
 
 
 def _parse_architectures(items: list[str]) -> dict[str, str]:
@@ -102,14 +113,19 @@ def main(args: argparse.Namespace) -> int:
         region = region or truth["config"]["region"]
         for fn, facts in truth["functions"].items():
             architectures.setdefault(fn, facts.get("architecture") or "x86_64")
+    es = _es_settings(args)
     cfg = RunConfig(inputs=inputs, out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
                     direct_num_workers=args.workers, account=account, region=region, log_group=args.log_group,
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args))
+                    beam_args=list(args.beam_args), es=es)
     with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet or args.json):
-        run(cfg)
+        result = run(cfg)
     summary = summarize_out(args.out)
+    if es is not None:
+        from pipeline.sinks.elasticsearch import es_counters
+
+        summary["elasticsearch"] = {"url": es.redacted_url(), **es_counters(result)}
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     if args.json:
@@ -124,4 +140,8 @@ def main(args: argparse.Namespace) -> int:
         if dead:
             print(f"{dead:,} input(s) could not be processed: see "
                   f"{os.path.join(args.out, 'indices', 'coldtrace-deadletter.ndjson')} for each reason")
+        if es is not None:
+            c = summary["elasticsearch"]
+            print(f"Elasticsearch {c['url']}: {c['indexed']:,} documents indexed, {c['already_indexed']:,} "
+                  f"already there, {c['rejected']:,} rejected (dead letters in coldtrace-deadletter)")
     return 0
