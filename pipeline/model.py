@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 INDEX_LOGS = "coldtrace-logs"
 INDEX_INVOCATIONS = "coldtrace-invocations"
 INDEX_TRACES = "coldtrace-traces"
@@ -204,6 +206,29 @@ class LogEvent:
             if p.signals:
                 doc["aws.lambda.signals"] = list(p.signals)
         return doc
+
+
+def stream_key(event: LogEvent) -> str:
+    """The key of an execution environment: log group and log stream."""
+    return f"{event.log_group}\x1f{event.log_stream}"
+
+
+def pack_events(events: list[LogEvent]) -> bytes:
+    """One log stream's events as compact bytes, for shuffles (far cheaper than pickling).
+
+    The stream's shared fields are written once; only id, timestamp, message and arrival
+    time are per event. All events must share the first event's stream.
+    """
+    f = events[0]
+    head = [f.log_group, f.log_stream, f.account, f.region, f.function_name, f.function_version, f.instance_id]
+    return orjson.dumps([head, [[e.id, e.timestamp, e.message, e.arrival_ms] for e in events]])
+
+
+def unpack_events(data: bytes) -> list[LogEvent]:
+    """Inverse of ``pack_events`` (the parse is not carried: it is redone after the shuffle)."""
+    (group, stream, account, region, fn, version, instance), rows = orjson.loads(data)
+    return [LogEvent(i, ts, msg, group, stream, account, region, fn, version, instance, arrival)
+            for i, ts, msg, arrival in rows]
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 
 
@@ -26,10 +27,13 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.parse import CORRELATION_PATHS
-from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, render_chunks
+from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, join_index_shards, render_chunks
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
 from pipeline.transforms.parse_log_events import ParseLogEvents
+
+# The indices this batch pipeline writes locally (joined from shards after the run).
+LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER]
 
 RUNNERS = {
     "fnapi": "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
@@ -71,8 +75,8 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     read = p | "ReadLogFiles" >> ReadLogFiles(cfg.inputs, cfg.account, cfg.region, cfg.log_group)
     batches, read_dead = split_dead_letters(read, "Read")
     streams = (batches
-               | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
-               | "GroupByLogStream" >> GroupByLogStream())
+               | "GroupByLogStream" >> GroupByLogStream()
+               | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths))
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
 
@@ -105,6 +109,7 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
 def run(cfg: RunConfig):
     """Run the batch pipeline to completion; returns Beam's PipelineResult."""
     indices = os.path.join(cfg.out_dir, "indices")
+    shutil.rmtree(os.path.join(indices, ".shards"), ignore_errors=True)
     os.makedirs(indices, exist_ok=True)
     for name in os.listdir(indices):  # a run replaces the previous run's index files
         if name.startswith("coldtrace-") and name.endswith(".ndjson"):
@@ -122,4 +127,5 @@ def run(cfg: RunConfig):
         client = getattr(result, "client", None)  # DaskRunner leaves its client open
         if client is not None:
             client.close()
+    join_index_shards(cfg.out_dir, LOCAL_INDICES)
     return result

@@ -43,6 +43,10 @@ def index_path(out_dir: str, index: str) -> str:
     return os.path.join(out_dir, "indices", f"{index}.ndjson")
 
 
+def shard_prefix(out_dir: str, index: str) -> str:
+    return os.path.join(out_dir, "indices", ".shards", index)
+
+
 def _shard_of(rec: Indexable, shards: int) -> int:
     return int(rec.doc_id()[:8], 16) % shards
 
@@ -63,16 +67,66 @@ class RenderDocs(beam.PTransform):
                 | "Render" >> beam.FlatMap(lambda kv: render_chunks(index, kv[1])))
 
 
+class _WriteShards(beam.DoFn):
+    """Appends chunks to one shard file per bundle, written in ``process`` and sealed (renamed
+    from ``.part``) in ``finish_bundle``. Beam's DaskRunner drops what ``finish_bundle`` emits,
+    which breaks WriteToText's unsharded path; side effects there are kept on every runner. A
+    bundle that fails leaves only a ``.part`` file, which the join ignores."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._file = None
+        self._path: str | None = None
+
+    def start_bundle(self) -> None:
+        self._file, self._path = None, None
+
+    def process(self, chunk: str):
+        if self._file is None:
+            import uuid
+
+            os.makedirs(os.path.dirname(self.prefix), exist_ok=True)
+            self._path = f"{self.prefix}-{uuid.uuid4().hex}.ndjson"
+            self._file = open(self._path + ".part", "wb")
+            yield self._path
+        self._file.write(chunk.encode("utf-8", "surrogatepass"))
+        self._file.write(b"\n")
+
+    def finish_bundle(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            os.replace(self._path + ".part", self._path)
+            self._file, self._path = None, None
+
+
 class WriteIndexFile(beam.PTransform):
-    """PCollection of rendered bulk chunks → one file ``<out>/indices/<index>.ndjson``."""
+    """PCollection of rendered bulk chunks → shard files, joined into
+    ``<out>/indices/<index>.ndjson`` by ``join_index_shards`` after the run. Writers work in
+    parallel with no shuffle (a single forced shard funnels every document through one
+    GroupByKey). Local (or shared) file systems only."""
 
     def __init__(self, out_dir: str, index: str) -> None:
         super().__init__()
         self.out_dir, self.index = out_dir, index
 
     def expand(self, chunks):
-        return chunks | "Write" >> beam.io.WriteToText(
-            index_path(self.out_dir, self.index), shard_name_template="", num_shards=1)
+        return chunks | "WriteShards" >> beam.ParDo(_WriteShards(shard_prefix(self.out_dir, self.index)))
+
+
+def join_index_shards(out_dir: str, indices: Iterable[str]) -> None:
+    """Concatenate each index's shards (in shard order) into its one file; remove the shards."""
+    import glob
+    import shutil
+
+    for index in indices:
+        shards = sorted(glob.glob(shard_prefix(out_dir, index) + "-*.ndjson"))
+        target = index_path(out_dir, index)
+        with open(target + ".tmp", "wb") as out:
+            for shard in shards:
+                with open(shard, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        os.replace(target + ".tmp", target)
+    shutil.rmtree(os.path.join(out_dir, "indices", ".shards"), ignore_errors=True)
 
 
 def read_index(path: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

@@ -15,20 +15,34 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.invocations import StreamFold, dedupe_sorted
-from pipeline.model import DeadLetter, Invocation, LogEvent
+from pipeline.model import DeadLetter, Invocation, LogEvent, pack_events, stream_key, unpack_events
 
 def _stream_key(batch: list[LogEvent]) -> tuple[str, list[LogEvent]]:
-    first = batch[0]
-    return f"{first.log_group}\x1f{first.log_stream}", batch
+    return stream_key(batch[0]), batch
+
+
+def _by_stream(batch: list[LogEvent]) -> Iterable[list[LogEvent]]:
+    """Readers give one-stream batches; a mixed one (hand-made spool) is split, not mis-keyed."""
+    key = stream_key(batch[0])
+    if all(stream_key(ev) == key for ev in batch):
+        return [batch]
+    parts: dict[str, list[LogEvent]] = {}
+    for ev in batch:
+        parts.setdefault(stream_key(ev), []).append(ev)
+    return list(parts.values())
+
+
+def _packed(batch: list[LogEvent]) -> tuple[str, bytes]:
+    return stream_key(batch[0]), pack_events(batch)
 
 
 class _SortStream(beam.DoFn):
     def __init__(self) -> None:
         self.dupes = Metrics.counter("coldtrace", "duplicate_events")
 
-    def process(self, keyed: tuple[str, Iterable[list[LogEvent]]]):
-        key, batches = keyed
-        events = [ev for batch in batches for ev in batch]
+    def process(self, keyed: tuple[str, Iterable[bytes]]):
+        key, packed = keyed
+        events = [ev for blob in packed for ev in unpack_events(blob)]
         unique = dedupe_sorted(events)
         if len(unique) != len(events):
             self.dupes.inc(len(events) - len(unique))
@@ -36,12 +50,17 @@ class _SortStream(beam.DoFn):
 
 
 class GroupByLogStream(beam.PTransform):
-    """Batches → (stream key, that stream's events in time order, each event once)."""
+    """Batches → (stream key, that stream's events in time order, each event once).
+
+    Batches cross the shuffle packed as bytes (``pack_events``), unparsed: parsing after the
+    group keeps the parse results out of the shuffle, which is where batch time goes.
+    """
 
     def expand(self, batches):
         return (batches
                 | "NonEmpty" >> beam.Filter(bool)
-                | "KeyByStream" >> beam.Map(_stream_key)
+                | "OneStreamEach" >> beam.FlatMap(_by_stream)
+                | "KeyAndPack" >> beam.Map(_packed)
                 | "GroupByStream" >> beam.GroupByKey()
                 | "SortAndDedupe" >> beam.ParDo(_SortStream()))
 
@@ -160,5 +179,6 @@ class BuildInvocationsStreaming(beam.PTransform):
     def expand(self, batches):
         return (batches
                 | "NonEmpty" >> beam.Filter(bool)
+                | "OneStreamEach" >> beam.FlatMap(_by_stream)
                 | "KeyByStream" >> beam.Map(_stream_key)
                 | "FoldInState" >> beam.ParDo(_FoldStateful(self.architectures, self.unfinished_after_ms)))

@@ -1,4 +1,8 @@
-"""ParseLogEvents: attach the parser's reading to every event of every batch."""
+"""ParseLogEvents: attach the parser's reading to every event of every batch.
+
+Elements are batches (``list[LogEvent]``) or keyed batches (``(stream key, list[LogEvent])``,
+as GroupByLogStream gives them); they leave in the shape they came.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ class _ParseBatch(beam.DoFn):
         self.correlation_paths = correlation_paths
         self.parsed = Metrics.counter("coldtrace", "events_parsed")
 
-    def process(self, batch: list[LogEvent]):
+    def process(self, element: list[LogEvent] | tuple[str, list[LogEvent]]):
+        batch = element[1] if isinstance(element, tuple) else element
         paths = self.correlation_paths
         for ev in batch:
             parse_event(ev, paths)
         self.parsed.inc(len(batch))
-        yield batch
+        yield element
 
 
 class ParseLogEvents(beam.PTransform):
