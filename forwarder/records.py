@@ -39,6 +39,35 @@ def partition_key(log_group: str, log_stream: str) -> str:
     return key if len(key) <= MAX_KEY_CHARS else stable_id(log_group, log_stream)
 
 
+_OWN = ("id", "timestamp", "message")
+
+
+def _lines(events: list[LogEvent]) -> list[bytes]:
+    """``orjson.dumps(e.to_record())`` per event, newline-terminated — byte for byte.
+
+    The events of one payload share every field but id, timestamp and message, so those shared
+    fields are serialized once and each line costs two small dumps (the id and the message);
+    events that differ anywhere else take the plain path.
+    """
+    first = events[0].to_record()
+    shared = {k: v for k, v in first.items() if k not in _OWN}
+    if list(first)[:3] != list(_OWN) or not shared or not isinstance(first["timestamp"], int):
+        return [orjson.dumps(e.to_record(), option=orjson.OPT_APPEND_NEWLINE) for e in events]
+    tail = orjson.dumps(shared)[1:] + b"\n"     # '"log_group":…}\n'
+    probe = events[0]
+    same = (probe.log_group, probe.log_stream, probe.account, probe.region, probe.function_name,
+            probe.function_version, probe.instance_id, probe.arrival_ms)
+    dumps = orjson.dumps
+    out: list[bytes] = []
+    for e in events:
+        if (e.log_group, e.log_stream, e.account, e.region, e.function_name, e.function_version,
+                e.instance_id, e.arrival_ms) == same and type(e.timestamp) is int:
+            out.append(b'{"id":%b,"timestamp":%d,"message":%b,%b' % (dumps(e.id), e.timestamp, dumps(e.message), tail))
+        else:
+            out.append(dumps(e.to_record(), option=orjson.OPT_APPEND_NEWLINE))
+    return out
+
+
 def _gzip(data: bytes) -> bytes:
     c = zlib.compressobj(1, zlib.DEFLATED, 31)  # level 1: logs still shrink ~5x, at a fraction of the CPU
     return c.compress(data) + c.flush()
@@ -53,7 +82,7 @@ def encode(events: list[LogEvent], unit: int, max_bytes: int | None, compress: b
     for ev in events:
         by_key.setdefault(partition_key(ev.log_group, ev.log_stream), []).append(ev)
     for key, evs in by_key.items():
-        lines = [orjson.dumps(e.to_record(), option=orjson.OPT_APPEND_NEWLINE) for e in evs]
+        lines = _lines(evs)
         ids = [e.id for e in evs]
         if max_bytes is None:
             data = b"".join(lines)
