@@ -1,0 +1,226 @@
+"""Support for the Elasticsearch integration tests: index housekeeping, a fault-injecting proxy
+and the translation of a Lens panel into the search Kibana would run for it.
+
+The tests delete and recreate ``coldtrace-*``: when ``ES_URL`` points at a real cluster, it must
+be a throwaway one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+
+def es(url: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        text = resp.read()
+    return json.loads(text) if text else {}
+
+
+def reset_coldtrace(url: str) -> None:
+    """Delete every coldtrace data stream and index (and so every document)."""
+    for path in ("/_data_stream/coldtrace-*", "/coldtrace-*"):
+        try:
+            es(url, "DELETE", path)
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (400, 404, 405):
+                raise
+
+
+def refresh(url: str) -> None:
+    es(url, "POST", "/coldtrace-*/_refresh")
+
+
+def count(url: str, index: str) -> int:
+    return es(url, "GET", f"/{index}/_count")["count"]
+
+
+def ids(url: str, index: str) -> list[str]:
+    body = {"size": 10000, "_source": False, "query": {"match_all": {}}}
+    return [h["_id"] for h in es(url, "POST", f"/{index}/_search", body)["hits"]["hits"]]
+
+
+# -- a proxy that misbehaves on purpose -----------------------------------------------------
+class FaultProxy:
+    """HTTP proxy on 127.0.0.1 in front of an ES-API server.
+
+    ``plan(n, method, path, body) -> action`` decides for the n-th request (0-based):
+    ``None`` forward; ``("status", code)`` answer that status without forwarding;
+    ``"drop"`` close the connection without forwarding; ``"forward-then-drop"`` forward (the
+    server does the work) then close without answering; ``("rewrite", fn)`` forward and pass
+    the answer's JSON through ``fn``.
+    """
+
+    def __init__(self, upstream: str, plan: Callable[[int, str, str, bytes], Any]) -> None:
+        self.upstream = urlsplit(upstream)
+        self.plan = plan
+        self.requests: list[tuple[str, str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):  # quiet
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with proxy._lock:
+                    n = len(proxy.requests)
+                    action = proxy.plan(n, self.command, self.path, body)
+                    proxy.requests.append((self.command, self.path, action))
+                    proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
+                if action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if isinstance(action, tuple) and action[0] == "status":
+                    payload = json.dumps({"error": {"type": "injected", "reason": f"injected {action[1]}"},
+                                          "status": action[1]}).encode()
+                    self._reply(action[1], {"Content-Type": "application/json"}, payload)
+                    return
+                status, headers, payload = proxy._forward(self.command, self.path, self.headers, body)
+                if action == "forward-then-drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if isinstance(action, tuple) and action[0] == "rewrite":
+                    payload = json.dumps(action[1](json.loads(payload))).encode()
+                self._reply(status, headers, payload)
+
+            def _reply(self, status, headers, payload):
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _forward(self, method, path, headers, body):
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        try:
+            fwd = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection", "content-length")}
+            conn.request(method, path, body=body or None, headers=fwd)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def bulk_requests(self) -> list[tuple[str, str, Any]]:
+        return [r for r in self.requests if "/_bulk" in r[1]]
+
+    def __enter__(self) -> "FaultProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- what Kibana would ask Elasticsearch for a Lens panel -----------------------------------
+def kql_to_query(kql: str) -> dict:
+    """The small KQL subset the dashboards use, as a ``query_string`` query."""
+    if not kql.strip():
+        return {"match_all": {}}
+    q = re.sub(r"\s*:\s*", ":", kql)
+    q = re.sub(r"\s*(>=|<=)\s*", lambda m: ":" + m.group(1), q)
+    q = re.sub(r"\bnot\b", "NOT", re.sub(r"\band\b", "AND", re.sub(r"\bor\b", "OR", q)))
+    return {"query_string": {"query": q}}
+
+
+def _metric_agg(col: dict) -> tuple[dict, str]:
+    """(aggregation, path to its value in a bucket) of a Lens metric column."""
+    op, field = col["operationType"], col.get("sourceField")
+    if op == "count":
+        return {}, "doc_count"
+    if op == "percentile":
+        return {"percentiles": {"field": field, "percents": [col["params"]["percentile"]]}}, "percentile"
+    es_op = {"average": "avg", "unique_count": "cardinality"}.get(op, op)
+    if es_op in ("sum", "avg", "max", "min", "cardinality"):
+        return {es_op: {"field": field}}, "value"
+    raise ValueError(f"no translation for Lens operation {op}")
+
+
+def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[dict], list[dict]]]:
+    """(data view id, search body, reader of the answer into rows {column id: value})."""
+    state = lens["attributes"]["state"]
+    layer = next(iter(state["datasourceStates"]["formBased"]["layers"].values()))
+    view = next(r["id"] for r in lens["references"] if r["type"] == "index-pattern")
+    cols = layer["columns"]
+    buckets = [c for c in layer["columnOrder"] if cols[c]["isBucketed"]]
+    metrics = [c for c in layer["columnOrder"] if not cols[c]["isBucketed"]]
+
+    def metric_aggs() -> dict:
+        aggs = {}
+        for cid in metrics:
+            agg, _ = _metric_agg(cols[cid])
+            flt = cols[cid].get("filter", {}).get("query")
+            if flt:
+                aggs[f"f_{cid}"] = {"filter": kql_to_query(flt), **({"aggs": {cid: agg}} if agg else {})}
+            elif agg:
+                aggs[cid] = agg
+        return aggs
+
+    def bucket_agg(cid: str, inner: dict) -> dict:
+        col = cols[cid]
+        if col["operationType"] == "date_histogram":
+            agg = {"date_histogram": {"field": col["sourceField"], "fixed_interval": interval}}
+        else:
+            agg = {"terms": {"field": col["sourceField"], "size": col["params"]["size"]}}
+        return {**agg, "aggs": inner} if inner else agg
+
+    aggs = metric_aggs()
+    for cid in reversed(buckets):
+        aggs = {cid: bucket_agg(cid, aggs)}
+    body = {"size": 0, "query": kql_to_query(state["query"]["query"]), "aggs": aggs}
+
+    def read_metrics(bucket: dict) -> dict:
+        row = {}
+        for cid in metrics:
+            node = bucket[f"f_{cid}"] if cols[cid].get("filter", {}).get("query") else bucket
+            _, path = _metric_agg(cols[cid])
+            if path == "doc_count":
+                row[cid] = node["doc_count"]
+            elif path == "percentile":
+                row[cid] = next(iter(node[cid]["values"].values()))
+            else:
+                row[cid] = node[cid]["value"]
+        return row
+
+    def read(answer: dict) -> list[dict]:
+        rows: list[dict] = []
+
+        def walk(node: dict, depth: int, keys: dict) -> None:
+            if depth == len(buckets):
+                rows.append({**keys, **read_metrics(node)})
+                return
+            cid = buckets[depth]
+            for b in node[cid]["buckets"]:
+                key = b.get("key_as_string", b["key"]) if cols[cid]["dataType"] != "number" else b["key"]
+                walk(b, depth + 1, {**keys, cid: key})
+
+        walk(answer["aggregations"], 0, {})
+        return rows
+
+    return view, body, read
