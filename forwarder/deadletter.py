@@ -14,23 +14,14 @@ and stays in the account; a replay redacts when it ships.
 from __future__ import annotations
 
 import base64
-import gzip
 import time
-from dataclasses import dataclass
+import zlib
 from typing import Any
 
 import orjson
 
 from forwarder import aws
-from forwarder.decode import Unit
-
-
-@dataclass(slots=True)
-class Letter:
-    unit: Unit
-    stage: str                       # "decode" | "ship"
-    reason: str
-    event_ids: list[str] | None = None   # None: the whole payload
+from forwarder.decode import Letter
 
 
 def messages(letter: Letter, max_bytes: int) -> list[bytes] | None:
@@ -57,7 +48,8 @@ def messages(letter: Letter, max_bytes: int) -> list[bytes] | None:
 
 
 def _split(obj: dict[str, Any], events: list[Any], meta: dict[str, Any], max_bytes: int) -> list[bytes] | None:
-    data = base64.b64encode(gzip.compress(orjson.dumps(dict(obj, logEvents=events)), 6)).decode()
+    gz = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing, as CloudWatch sends it
+    data = base64.b64encode(gz.compress(orjson.dumps(dict(obj, logEvents=events))) + gz.flush()).decode()
     body = orjson.dumps({"awslogs": {"data": data}, "coldtrace": dict(meta, split=True)})
     if len(body) <= max_bytes:
         return [body]

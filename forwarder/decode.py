@@ -22,7 +22,7 @@ import orjson
 from pipeline.parse.awslogs import PayloadError, decode_data
 
 
-@dataclass(slots=True)
+@dataclass
 class Unit:
     """One delivered payload. ``obj`` is the decoded subscription JSON, or ``error`` says why not."""
 
@@ -33,6 +33,16 @@ class Unit:
     error: str | None = None
     only_ids: frozenset[str] | None = None   # a replay of a partial failure: just these events
     size: int = 0                     # bytes as delivered
+
+
+@dataclass
+class Letter:
+    """A unit (or some of its events) that was not shipped: at which stage, and why."""
+
+    unit: Unit
+    stage: str                       # "decode" | "ship"
+    reason: str
+    event_ids: list[str] | None = None   # None: the whole payload
 
 
 def units_of(event: Any) -> tuple[str, list[Unit]]:

@@ -24,14 +24,14 @@ _PROTECTED_LEVELS = _ERROR_LEVELS | {"WARN", "WARNING"}
 _FAILED_STATUS = frozenset(("error", "timeout", "failure"))
 
 
-@dataclass(slots=True)
+@dataclass
 class Selection:
     kept: list[LogEvent]
     filtered: int = 0       # dropped by include/exclude or START/END rules
     sampled_out: int = 0    # dropped by sampling
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Rules:
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None

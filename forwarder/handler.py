@@ -9,6 +9,8 @@ Lambda retries the asynchronous invocation, and deterministic ids make the re-sh
 harmless.
 
 Import-light: stdlib, orjson and pure modules; boto3 is imported when a client is first needed.
+The forwarder's own dataclasses skip ``slots=True``: a slotted dataclass costs ~1 ms more to
+create at import, and these few objects per invocation do not need the memory saving.
 Settings are parsed once per execution environment, on the first invocation.
 """
 
@@ -19,14 +21,12 @@ import sys
 import time
 from typing import IO, Any
 
-from forwarder.deadletter import DeadLetterQueue, Letter
-from forwarder.decode import Unit, units_of
+from forwarder.decode import Letter, Unit, units_of
 from forwarder.enrich import account_of, oldest_timestamp, payload_of
 from forwarder.filters import Rules, select
 from forwarder.metrics import Stats, emf, log
 from forwarder.records import Record, encode
 from forwarder.redact import Redactor
-from forwarder.secrets import SecretCache, SecretError
 from forwarder.settings import Settings
 from forwarder.ship import Deadline, Shipper, ShipStats, shipper_for
 from pipeline.parse.awslogs import PayloadError
@@ -39,14 +39,20 @@ class ForwardingError(RuntimeError):
 class Forwarder:
     """One per execution environment: settings, shipper, clients and caches live across invocations."""
 
-    def __init__(self, settings: Settings, shipper: Shipper | None = None, dlq: DeadLetterQueue | None = None,
-                 secrets: SecretCache | None = None, out: IO[bytes] | None = None) -> None:
+    def __init__(self, settings: Settings, shipper: Shipper | None = None, dlq: Any = None,
+                 secrets: Any = None, out: IO[bytes] | None = None) -> None:
         self.settings = settings
         self.shipper = shipper or shipper_for(settings)
-        if dlq is None and settings.dlq_url:
+        if dlq is None and settings.dlq_url:  # the rare paths' modules load only when configured
+            from forwarder.deadletter import DeadLetterQueue
+
             dlq = DeadLetterQueue(settings.dlq_url, settings.dlq_max_bytes, settings.region, settings.endpoint_url)
         self.dlq = dlq
-        self.secrets = secrets or SecretCache(settings.secret_ttl_s, settings.region, settings.endpoint_url)
+        if secrets is None and settings.redact_key_ref:
+            from forwarder.secrets import SecretCache
+
+            secrets = SecretCache(settings.secret_ttl_s, settings.region, settings.endpoint_url)
+        self.secrets = secrets
         self.rules = Rules(settings.include, settings.exclude, settings.drop_start_end, settings.sample_rate)
         self.out = out
         self._redactors: dict[str | None, Redactor] = {}
@@ -60,7 +66,9 @@ class Forwarder:
         """The redactor, keyed by the current secret (re-read after its TTL)."""
         s = self.settings
         key: str | None = None
-        if s.redact_key_ref:
+        if s.redact_key_ref and self.secrets is not None:
+            from forwarder.secrets import SecretError
+
             try:
                 key = self.secrets.get(s.redact_key_ref)
             except SecretError as exc:  # still redact, just without the keyed tags

@@ -15,7 +15,7 @@ from typing import IO, Any
 import orjson
 
 
-@dataclass(slots=True)
+@dataclass
 class Stats:
     payloads_in: int = 0
     control_messages: int = 0

@@ -21,7 +21,7 @@ from pipeline.model import LogEvent, stable_id
 MAX_KEY_CHARS = 256  # Kinesis partition key limit
 
 
-@dataclass(slots=True)
+@dataclass
 class Record:
     key: str                 # partition key: log group + stream, so one instance's lines stay ordered
     data: bytes

@@ -47,7 +47,7 @@ def _card_ok(m: re.Match[str]) -> bool:
     return 13 <= len(digits) <= 19 and _luhn_ok(digits)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Pattern:
     name: str
     regex: re.Pattern[str]

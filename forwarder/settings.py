@@ -24,7 +24,7 @@ class SettingsError(ValueError):
     """A ``COLDTRACE_*`` variable has a value the forwarder cannot use."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     shipper: str = "kinesis"
     stream: str | None = None

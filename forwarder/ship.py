@@ -15,9 +15,8 @@ import os
 import random
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Protocol
+from typing import IO, Any, Callable
 
 from forwarder import aws
 from forwarder.records import Record
@@ -49,7 +48,7 @@ class Deadline:
         return max(0.0, (self.end - self.clock()) * 1000.0)
 
 
-@dataclass(slots=True)
+@dataclass
 class ShipStats:
     records: int = 0
     bytes: int = 0
@@ -62,12 +61,15 @@ class ShipStats:
 Failed = list[tuple[Record, str]]
 
 
-class Shipper(Protocol):
-    name: str
-    max_record_bytes: int | None
-    compress: bool
+class Shipper:
+    """The interface: ``send`` ships what it can and returns the rest with the reason."""
 
-    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed: ...
+    name = "shipper"
+    max_record_bytes: int | None = None   # None: a record may hold a whole payload
+    compress = False
+
+    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed:
+        raise NotImplementedError
 
 
 def _unshippable(records: list[Record]) -> tuple[list[Record], Failed]:
@@ -75,7 +77,7 @@ def _unshippable(records: list[Record]) -> tuple[list[Record], Failed]:
     return ok, [(r, r.error) for r in records if r.error is not None]  # type: ignore[misc]
 
 
-class KinesisShipper:
+class KinesisShipper(Shipper):
     name = "kinesis"
 
     def __init__(self, stream: str, *, compress: bool = False, max_record_bytes: int = 1_000_000,
@@ -171,7 +173,7 @@ def _calls(records: list[Record]) -> list[list[Record]]:
     return calls
 
 
-class SpoolShipper:
+class SpoolShipper(Shipper):
     """NDJSON files in a directory: what ``coldtrace run --input DIR`` reads. Written atomically."""
 
     name = "spool"
@@ -185,7 +187,7 @@ class SpoolShipper:
         if not records:
             return failed
         suffix = ".ndjson.gz" if self.compress else ".ndjson"
-        name = f"spool-{int(time.time() * 1000)}-{uuid.uuid4().hex[:12]}{suffix}"
+        name = f"spool-{int(time.time() * 1000)}-{os.urandom(6).hex()}{suffix}"
         path = os.path.join(self.directory, name)
         try:
             os.makedirs(self.directory, exist_ok=True)
@@ -201,7 +203,7 @@ class SpoolShipper:
         return failed
 
 
-class StdoutShipper:
+class StdoutShipper(Shipper):
     """NDJSON on stdout (or any binary stream): for local runs and piping into ``coldtrace run``."""
 
     name = "stdout"
@@ -223,7 +225,7 @@ class StdoutShipper:
         return failed
 
 
-class NullShipper:
+class NullShipper(Shipper):
     """Counts and discards: for benchmarks and dry runs."""
 
     name = "null"
