@@ -60,7 +60,8 @@ class FaultProxy:
     the answer's JSON through ``fn``.
     """
 
-    def __init__(self, upstream: str, plan: Callable[[int, str, str, bytes], Any]) -> None:
+    def __init__(self, upstream: str, plan: Callable[[int, str, str, bytes], Any],
+                 tls: tuple[str, str] | None = None) -> None:
         self.upstream = urlsplit(upstream)
         self.plan = plan
         self.requests: list[tuple[str, str, Any]] = []
@@ -113,7 +114,15 @@ class FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls:  # (certificate, key): answer HTTPS, as a TLS-terminating load balancer would
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def _forward(self, method, path, headers, body):
@@ -224,3 +233,30 @@ def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[
         return rows
 
     return view, body, read
+
+
+def self_signed_cert(directory) -> tuple[str, str]:
+    """(certificate, key) PEM files for 127.0.0.1, the certificate being its own CA."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "coldtrace test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    d = Path(directory)
+    (d / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return str(d / "cert.pem"), str(d / "key.pem")
