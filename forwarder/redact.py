@@ -41,8 +41,10 @@ def _card_ok(m: re.Match[str]) -> bool:
     s, start, end = m.string, m.start(), m.end()
     before = s[start - 1] if start else " "
     after = s[end] if end < len(s) else " "
-    if before.isalnum() or before in ".-_" or after.isalnum() or after in ".-_":
+    if before.isalnum() or before in "-_" or after.isalnum() or after in "-_":
         return False
+    if (before == "." and s[start - 2:start - 1].isdigit()) or (after == "." and s[end + 1:end + 2].isdigit()):
+        return False  # part of a decimal number
     digits = m.group(0).replace(" ", "").replace("-", "")
     return 13 <= len(digits) <= 19 and _luhn_ok(digits)
 
