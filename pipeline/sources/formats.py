@@ -43,6 +43,8 @@ def _dead(raw: bytes | str, error: str, source: str, stage: str = "read") -> Dea
 def sniff(head: bytes) -> str:
     """Which format a file holds, from its first bytes (after gunzip)."""
     s = head.lstrip()
+    if s.startswith(b'{"id":'):
+        return "spool"  # LogEvent.to_record() leads with the id; a long message can push log_group past 2000
     if s.startswith(b"{") or s.startswith(b"["):
         if b'"awslogs"' in s[:200] or b'"messageType"' in s[:400]:
             return "subscription"

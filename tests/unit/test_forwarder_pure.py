@@ -205,7 +205,7 @@ def test_oversized_lines_are_flagged_and_gzip_records_stay_under_the_limit():
 
 
 def test_records_read_back_through_the_pipeline_spool_reader():
-    events = invocation(RID_OK, None, 5, 0) + [ev(99, "x")]
+    events = [ev(98, "a long first line " * 300)] + invocation(RID_OK, None, 5, 0) + [ev(99, "x")]
     other = LogEvent(id="o1", timestamp=5, message="other stream", log_group="/aws/lambda/b",
                      log_stream="2024/05/01/[$LATEST]abc")
     data = b"".join(r.data for r in encode(events + [other], 0, max_bytes=None))
