@@ -5,22 +5,29 @@ from __future__ import annotations
 import re
 
 # Out-of-memory as each language reports it, plus the platform's own error type.
-OOM = re.compile(
-    r"MemoryError|JavaScript heap out of memory|java\.lang\.OutOfMemoryError|"
-    r"fatal error: runtime: out of memory|failed to allocate memory \(NoMemoryError\)|"
-    r"Runtime\.OutOfMemory|System\.OutOfMemoryException"
-)
-
+_OOM = (r"MemoryError|JavaScript heap out of memory|java\.lang\.OutOfMemoryError|"
+        r"fatal error: runtime: out of memory|failed to allocate memory \(NoMemoryError\)|"
+        r"Runtime\.OutOfMemory|System\.OutOfMemoryException")
 # What a caller logs when the service it calls throttled it (AWS SDKs, HTTP clients).
-THROTTLE = re.compile(
-    r"TooManyRequestsException|ThrottlingException|ProvisionedThroughputExceededException|"
-    r"RequestLimitExceeded|SlowDown|Rate [Ee]xceeded|rate exceeded|Throttling:|"
-    r"(?:status|Status|HTTP|http)[ _-]?(?:code)?[:= ]+429\b|\b429 Too Many Requests"
-)
+_THROTTLE = (r"TooManyRequestsException|ThrottlingException|ProvisionedThroughputExceededException|"
+             r"RequestLimitExceeded|SlowDown|Rate [Ee]xceeded|rate exceeded|Throttling:|"
+             r"(?:status|Status|HTTP|http)[ _-]?(?:code)?[:= ]+429\b|\b429 Too Many Requests")
+OOM = re.compile(_OOM)
+THROTTLE = re.compile(_THROTTLE)
+
+
+# Substrings every signature above contains one of: plain ``in`` tests are ~20x cheaper than
+# the alternation regexes, and almost no line contains any of them.
+_HINTS = ("emory", "hrottl", "xceeded", "429", "TooMany", "SlowDown")
 
 
 def signals_of(text: str, level: str | None) -> tuple[str, ...]:
-    """Names of the signatures found in an application line (cheap: two regex scans)."""
+    """Names of the signatures found in an application line."""
+    for hint in _HINTS:
+        if hint in text:
+            break
+    else:
+        return ()
     found: list[str] = []
     if OOM.search(text):
         found.append("oom")

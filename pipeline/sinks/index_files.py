@@ -22,9 +22,12 @@ class Indexable(Protocol):
 
 
 def bulk_lines(index: str, records: Iterable[Indexable]) -> Iterator[str]:
+    # Index names and hex ids need no JSON escaping: the action line is plain text formatting.
+    head = '{"create":{"_index":"' + index + '","_id":"'
+    dumps = orjson.dumps
     for rec in records:
-        yield orjson.dumps({"create": {"_index": index, "_id": rec.doc_id()}}).decode()
-        yield orjson.dumps(rec.to_doc()).decode()
+        yield head + rec.doc_id() + '"}}'
+        yield dumps(rec.to_doc()).decode()
 
 
 def render_chunks(index: str, records: Iterable[Indexable], chunk: int = CHUNK) -> Iterator[str]:

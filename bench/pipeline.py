@@ -1,0 +1,79 @@
+"""End-to-end throughput of the batch pipeline on a simulated fleet, against plain Python.
+
+Simulates a fleet of about N log events (default 1,000,000; not timed), then times
+``pipeline.run.run`` (FnApiRunner; one worker, then two) reading the payload files and writing
+every index file, and — as the baseline, in the same run — the same work in plain Python in
+one process with no Beam: read, group by stream, de-duplicate, parse, fold, render, write.
+Run: ``python bench/pipeline.py [N]``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+# This file is named like the package it measures: keep bench/ off the import path.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
+from pipeline.invocations import dedupe_sorted, fold_stream
+from pipeline.model import INDEX_INVOCATIONS, INDEX_LOGS, DeadLetter, stream_key
+from pipeline.parse import parse_event
+from pipeline.run import RunConfig, run
+from pipeline.sinks.index_files import render_chunks
+from pipeline.sources.formats import read_stream
+from pipeline.sources.simulate import config_for_events, write_fleet
+
+
+def plain_python(files: list[str], out_dir: str) -> int:
+    groups: dict[str, list] = defaultdict(list)
+    for path in files:
+        with open(path, "rb") as f:
+            for item in read_stream(f, path):
+                if not isinstance(item, DeadLetter):
+                    groups[stream_key(item[0])].extend(item)
+    n = 0
+    invocations = []
+    with open(os.path.join(out_dir, "logs.ndjson"), "w") as logs:
+        for events in groups.values():
+            events = dedupe_sorted(events)
+            n += len(events)
+            for ev in events:
+                parse_event(ev)
+            invocations.extend(fold_stream(events))
+            for chunk in render_chunks(INDEX_LOGS, events):
+                logs.write(chunk + "\n")
+    with open(os.path.join(out_dir, "invocations.ndjson"), "w") as inv:
+        for chunk in render_chunks(INDEX_INVOCATIONS, invocations):
+            inv.write(chunk + "\n")
+    return n
+
+
+def main() -> None:
+    target = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        fleet = os.path.join(tmp, "fleet")
+        truth = write_fleet(fleet, config_for_events(target, files=8))
+        files = sorted(glob.glob(os.path.join(fleet, "payloads-*.ndjson")))
+        events = truth["events"]
+        print(f"fleet: {events:,} unique log events, {truth['payloads']:,} payloads, "
+              f"{len(truth['functions'])} functions, {len(files)} files")
+        t = time.perf_counter()
+        plain_python(files, tmp)
+        base = time.perf_counter() - t
+        print(f"plain Python, 1 process (baseline):   {base:6.1f} s  {events / base:10,.0f} events/s")
+        for workers in (1, 2):
+            t = time.perf_counter()
+            run(RunConfig(inputs=files, out_dir=os.path.join(tmp, f"out{workers}"), direct_num_workers=workers))
+            took = time.perf_counter() - t
+            print(f"coldtrace run, FnApiRunner, {workers} worker(s): {took:6.1f} s  {events / took:10,.0f} events/s"
+                  f"  ({base / took:.2f}x the baseline's speed)")
+        print(f"cores: {os.cpu_count()}, load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
