@@ -22,8 +22,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2, never a traceback."""
+from pipeline.errors import UsageError  # noqa: E402  (re-exported: commands raise it)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ def index_files(path: str) -> list[str]:
     import glob
     import os
 
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     if os.path.isfile(path):
         return [path]
@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     from elastic_transport import TransportError
     from elasticsearch import ApiError
 
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.commands.es_options import connect_or_fail, require_settings
     from pipeline.sinks.es_bulk import BulkError, BulkWriter
     from pipeline.sinks.es_client import make_client

@@ -35,7 +35,7 @@ def add_es_arguments(p: argparse.ArgumentParser, *, url_required: bool) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     """EsSettings from the options, or None when no --es-url was given."""
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.sinks.es_client import EsSettings
 
     if not args.es_url:
@@ -49,7 +49,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def require_settings(args: argparse.Namespace):
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     settings = settings_from_args(args)
     if settings is None:
@@ -70,7 +70,7 @@ def connect_or_fail(settings):
     from elastic_transport import TransportError
     from elasticsearch import ApiError
 
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.sinks.es_client import resolved
 
     quiet_client_logs()

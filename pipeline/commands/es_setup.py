@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     from elastic_transport import TransportError
     from elasticsearch import ApiError
 
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.commands.es_options import connect_or_fail, require_settings
     from pipeline.sinks.es_setup import DASHBOARDS, setup
 

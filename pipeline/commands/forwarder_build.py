@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from forwarder.build import BuildError, build
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     try:
         build(args.out, args.arch, args.python, args.strict)

@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     import warnings
     from pathlib import Path
 
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.kibana import KIBANA_DIR, import_saved_objects, saved_object_files
     from pipeline.sinks.es_client import EsSettings, resolve_credentials
 

@@ -55,7 +55,7 @@ def _es_settings(args: argparse.Namespace):
 
 
 def _parse_architectures(items: list[str]) -> dict[str, str]:
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     out: dict[str, str] = {}
     for item in items:
@@ -67,7 +67,7 @@ def _parse_architectures(items: list[str]) -> dict[str, str]:
 
 
 def _check_inputs(patterns: list[str]) -> list[str]:
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     resolved: list[str] = []
     for pat in patterns:

@@ -33,7 +33,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.sources.simulate import write_fleet
 
     if min(args.functions, args.minutes, args.rate, args.files) < 1:
