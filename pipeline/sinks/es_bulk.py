@@ -31,6 +31,7 @@ from pipeline.model import INDEX_DEADLETTER, DeadLetter
 log = logging.getLogger(__name__)
 
 STAGE = "elasticsearch"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class BulkError(RuntimeError):
@@ -246,7 +247,7 @@ class BulkWriter:
             except ApiError as exc:
                 status = exc.meta.status
                 last_error = f"HTTP {status}: {exc.message}"
-                if status == 429 or status >= 500:
+                if status in RETRY_STATUSES:
                     continue
                 if status == 413 and len(pending) > 1:
                     half = len(pending) // 2
@@ -257,6 +258,8 @@ class BulkWriter:
                     return out
                 if status in (401, 403):
                     raise BulkError(f"Elasticsearch refused the credentials: {last_error}") from None
+                if status >= 500:  # 501, 505…: not the server's bad moment, and not the documents' fault
+                    raise BulkError(f"Elasticsearch cannot take bulk requests: {last_error}") from None
                 out.rejects += [(item, error_reason(status, exc.body.get("error") if isinstance(exc.body, dict)
                                                     else exc.message)) for item in pending]
                 out.counts.rejected += len(pending)
