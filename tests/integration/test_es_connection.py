@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 
 import pytest
 from elastic_transport import TlsError
+from urllib3.exceptions import InsecureRequestWarning
 
 from pipeline import cli
 from pipeline.sinks.es_client import EsSettings, make_client, resolve_credentials
@@ -33,7 +35,9 @@ def test_insecure_skips_verification_with_a_warning(es_url, cert):
     with FaultProxy(es_url, lambda *a: None, tls=cert) as proxy:
         with pytest.warns(UserWarning, match="verification is off"):
             client = make_client(EsSettings(url=proxy.url, insecure=True, plain_json="on"))
-        assert client.info()["version"]["number"]
+        with warnings.catch_warnings():  # urllib3 repeats it on every request
+            warnings.simplefilter("ignore", InsecureRequestWarning)
+            assert client.info()["version"]["number"]
 
 
 def test_es_setup_over_tls_with_ca_cert_option(es_url, cert, capsys):
