@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "es-load": "pipeline.commands.es_load",
     "kibana-import": "pipeline.commands.kibana_import",
     "forwarder-build": "pipeline.commands.forwarder_build",
+    "report": "pipeline.commands.report",
+    "analyze-cold-starts": "pipeline.commands.analyze_cold_starts",
 }
 
 

@@ -1,0 +1,139 @@
+"""Analyze cold starts: per function the cold-start count and rate, init p50/p95/p99, what the
+callers waited in total, by runtime and by memory size, and what provisioned concurrency sized
+at the observed peak would cost — with advice (provisioned concurrency, SnapStart, package size)
+only where the figures support it (thresholds in pipeline/report/coldstarts.py).
+
+Sources: --from OUT (the index files of a coldtrace run), --input PATH (log files in any format
+`coldtrace run` reads, folded here with the pipeline's parser), or --log-group NAME (CloudWatch
+Logs FilterLogEvents, when the CloudWatch backfill source is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+HELP = "cold starts per function, runtime and memory size, with advice where the data supports it"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--from", dest="from_dir", default=None, metavar="OUT",
+                     help="output directory of a coldtrace run: analyze its invocations index")
+    src.add_argument("--input", "-i", action="append", default=[], metavar="PATH|GLOB",
+                     help="log files (subscription payloads, CloudWatch exports, spool), directory or glob; "
+                          "repeatable")
+    src.add_argument("--log-group", action="append", default=[], metavar="NAME",
+                     help="CloudWatch Logs log group to read with FilterLogEvents (repeatable)")
+    p.add_argument("--since", default="24h", metavar="DURATION",
+                   help="with --log-group: how far back to read (e.g. 90m, 24h, 7d)")
+    p.add_argument("--region", default=None, help="AWS region (of the log group; stamped on events)")
+    p.add_argument("--account", default=None, help="AWS account id, when the input does not carry it")
+    p.add_argument("--architecture", action="append", default=[], metavar="FUNCTION=arm64",
+                   help="a function's architecture for cost figures (default x86_64; repeatable)")
+    p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
+
+
+def _docs_from_log_group(args: argparse.Namespace) -> list[dict]:
+    from pipeline.cli import UsageError
+
+    try:
+        from pipeline.sources import cloudwatch  # the FilterLogEvents backfill source
+    except ImportError:
+        raise UsageError("--log-group needs the CloudWatch backfill source (pipeline/sources/cloudwatch.py), "
+                         "which this build does not have: export the log group and use --input, or run "
+                         "the pipeline and use --from") from None
+    from pipeline.report.from_logs import invocation_docs
+
+    events = cloudwatch.read_log_groups(args.log_group, since=args.since, region=args.region, account=args.account)
+    return invocation_docs(events, _architectures(args))
+
+
+def _architectures(args: argparse.Namespace) -> dict[str, str]:
+    from pipeline.commands.run import _parse_architectures
+
+    return _parse_architectures(args.architecture)
+
+
+def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
+    """(invocation documents, where they came from)."""
+    from pipeline.cli import UsageError
+
+    if args.log_group:
+        return _docs_from_log_group(args), "log group(s) " + ", ".join(args.log_group)
+    if args.input:
+        from pipeline.report.from_logs import expand_inputs, invocation_docs, read_files
+
+        try:
+            files = expand_inputs(args.input)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        events, dead = read_files(files, args.account, args.region)
+        if dead:
+            print(f"{len(dead):,} input item(s) could not be read, e.g.: {dead[0].error}",
+                  file=__import__("sys").stderr)
+        return invocation_docs(events, _architectures(args)), f"{len(files)} file(s), {len(events):,} log events"
+    from pipeline.report.load import index_file
+    from pipeline.sinks.index_files import read_index
+
+    out = args.from_dir or "coldtrace-out"
+    path = index_file(out, "coldtrace-invocations")
+    if not os.path.exists(path):
+        raise UsageError(f"{path} not found: give --from OUT of a coldtrace run, --input or --log-group")
+    return [doc for _, doc in read_index(path)], path
+
+
+def print_analysis(analysis: dict, origin: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.report.html import fmt
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    t = Table(title=f"cold starts per function — {origin}", header_style="bold")
+    cols = [("function", "function", "text"), ("runtime", "runtime", "text"), ("memory_size_mb", "memory", "mb"),
+            ("invocations", "invocations", "int"), ("cold_starts", "cold", "int"), ("cold_start_rate", "cold %", "pct"),
+            ("cold_starts_per_hour", "per hour", "num"), ("init_p50_ms", "init p50", "ms"),
+            ("init_p95_ms", "init p95", "ms"), ("init_p99_ms", "init p99", "ms"), ("init_total_s", "waited s", "num"),
+            ("peak_concurrency", "peak", "int"), ("provisioned_cost_per_hour_usd", "PC $/h", "usd")]
+    for _, label, kind in cols:
+        t.add_column(label, justify="left" if kind == "text" else "right")
+    for row in analysis["functions"]:
+        t.add_row(*(fmt(row.get(key), kind) for key, _, kind in cols))
+    console.print(t)
+    for title, key, label in (("by runtime", "by_runtime", "runtime"), ("by memory size", "by_memory", "memory_size_mb")):
+        g = Table(title=f"cold starts {title}", header_style="bold")
+        gcols = [(label, label.replace("_size_mb", ""), "mb" if key == "by_memory" else "text"),
+                 ("functions", "functions", "int"), ("invocations", "invocations", "int"),
+                 ("cold_starts", "cold", "int"), ("cold_start_rate", "cold %", "pct"), ("init_p50_ms", "init p50", "ms"),
+                 ("init_p95_ms", "init p95", "ms"), ("init_p99_ms", "init p99", "ms")]
+        for _, head, kind in gcols:
+            g.add_column(head, justify="left" if kind == "text" else "right")
+        for row in analysis[key]:
+            g.add_row(*(fmt(row.get(k), kind) for k, _, kind in gcols))
+        console.print(g)
+    advised = [(r["function"], a) for r in analysis["functions"] for a in r["advice"]]
+    if not advised:
+        console.print("no advice: no function has enough cold starts, often and long enough, to act on")
+    for fn, a in advised:
+        console.print(f"[bold]{fn}[/] — {a['kind']}: {a['text']}")
+
+
+def main(args: argparse.Namespace) -> int:
+    import orjson
+
+    from pipeline.cli import UsageError
+    from pipeline.report.coldstarts import analyze
+    from pipeline.run import _QuietBeamImport  # noqa: F401  (keeps Beam's import warning quiet)
+
+    docs, origin = load_docs(args)
+    if not docs:
+        raise UsageError(f"no invocation found in {origin}")
+    analysis = analyze(docs)
+    if args.json:
+        print(orjson.dumps({"source": origin, **analysis}).decode())
+    else:
+        print_analysis(analysis, origin)
+    return 0
