@@ -81,14 +81,21 @@ def cold_starts() -> list[dict]:
         xy("cold-init-p95-by-function", "Init duration p95 by function", INV, "bar",
            terms("faas.name", 20, "y"), {"y": metric("percentile", INIT, "Init p95 (ms)", percentile=95)},
            query="faas.coldstart : true"),
-        table("cold-starts-on-traces", "Traces with a cold start on their path, by function", TRC, {
+        table("cold-critical-path", "Traces with a cold start on the critical path, by weakest link", TRC, {
+            "fn": terms("coldtrace.trace.weakest_link", 20, "n"),
+            "n": count("Traces"),
+            "avg": metric("average", "coldtrace.trace.duration_ms", "Mean trace duration (ms)"),
+            "p95": metric("percentile", "coldtrace.trace.duration_ms", "Trace duration p95 (ms)", percentile=95)},
+            query="coldtrace.trace.critical_path_cold_start : true",
+            description="Root spans of traces whose critical path waited for a cold start; the weakest link is "
+                        "the function whose init cost the most on that path"),
+        table("cold-starts-on-traces", "Traces touched by a cold start, by function", TRC, {
             "fn": terms("faas.name", 20, "traces"),
             "traces": metric("unique_count", "trace.id", "Traces"),
             "p95": metric("percentile", "span.duration_ms", "Span p95 (ms)", percentile=95)},
-            query="faas.coldstart : true",
-            description="Spans that paid a cold start (faas.coldstart), counted by the traces they belong to"),
+            query="faas.coldstart : true"),
     ]
-    sizes = [(24, 14), (24, 14), (24, 14), (24, 14), (48, 12)]
+    sizes = [(24, 14), (24, 14), (24, 14), (24, 14), (24, 12), (24, 12)]
     return p + [dashboard("cold-starts", "coldtrace: cold starts",
                           "Where cold starts happen, what they cost, and which traces they slow down",
                           [(o, w, h) for o, (w, h) in zip(p, sizes)], FN_CONTROL)]
@@ -173,11 +180,15 @@ def alarms() -> list[dict]:
 def traces() -> list[dict]:
     p = [
         table("traces-slowest", "Slowest traces", TRC, {
-            "trace": terms("trace.id", 20, "max"),
-            "max": metric("max", "span.duration_ms", "Longest span (ms)"),
-            "fns": metric("unique_count", "faas.name", "Functions"),
-            "spans": count("Spans"),
-            "cold": count("Cold-start spans", "faas.coldstart : true")}),
+            "trace": terms("trace.id", 20, "dur"),
+            "dur": metric("max", "coldtrace.trace.duration_ms", "Duration (ms)"),
+            "fns": metric("max", "coldtrace.trace.functions", "Functions"),
+            "inv": metric("max", "coldtrace.trace.invocations", "Invocations"),
+            "cold": metric("max", "coldtrace.trace.cold_starts", "Cold starts"),
+            "err": metric("max", "coldtrace.trace.errors", "Errors"),
+            "weak": last_value("coldtrace.trace.weakest_link", "Weakest link")},
+            query="coldtrace.trace.duration_ms >= 0",
+            description="One row per trace, from its root span's trace-level facts"),
         table("traces-per-function", "Spans per function", TRC, {
             "fn": terms("faas.name", 50, "n"), "n": count("Spans"),
             "p50": metric("percentile", "span.duration_ms", "p50 (ms)", percentile=50),

@@ -61,9 +61,16 @@ FIELDS: dict[str, dict[str, str]] = {
         "trace.id": KW, "span.id": KW, "transaction.id": KW, "parent.id": KW, "span.name": KW,
         "span.kind": KW, "span.status": KW, "span.duration_ms": DOUBLE, "coldtrace.trace.key": KW,
         # OpenTelemetry FaaS semantic-convention attributes copied onto the span document
-        "faas.invocation_id": KW, "faas.coldstart": BOOL, "faas.max_memory": LONG, "cloud.platform": KW,
-        "aws.lambda.cold_start_kind": KW, "aws.lambda.outcome": KW, "aws.xray.trace_id": KW,
-        "labels.correlation_id": KW, "error.type": KW,
+        "faas.invocation_id": KW, "faas.coldstart": BOOL, "faas.max_memory": LONG, "faas.trigger": KW,
+        "cloud.platform": KW, "cloud.resource_id": KW, "aws.lambda.cold_start_kind": KW, "aws.lambda.outcome": KW,
+        "aws.lambda.duration_ms": DOUBLE, "aws.lambda.init_duration_ms": DOUBLE,
+        "aws.lambda.restore_duration_ms": DOUBLE, "aws.xray.trace_id": KW, "labels.correlation_id": KW,
+        "error.type": KW,
+        # trace-level facts on the root span (pipeline/stitch/facts.py)
+        "coldtrace.trace.invocations": LONG, "coldtrace.trace.functions": LONG,
+        "coldtrace.trace.duration_ms": DOUBLE, "coldtrace.trace.cold_starts": LONG, "coldtrace.trace.errors": LONG,
+        "coldtrace.trace.critical_path": KW, "coldtrace.trace.critical_path_cold_start": BOOL,
+        "coldtrace.trace.weakest_link": KW,
     },
     "coldtrace-metrics": {
         **COMMON, **CLOUD, "faas.name": KW, "faas.version": KW,

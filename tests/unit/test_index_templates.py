@@ -108,6 +108,21 @@ def full_span() -> Span:
                          attributes=dict(SPAN_ATTRIBUTES)))
 
 
+def stitched_spans() -> list[Span]:
+    """The spans the trace stitcher makes of a cold caller and a failing consumer behind a queue:
+    root facts, init span, CONSUMER trigger and error attributes all present."""
+    stitch = pytest.importorskip("pipeline.stitch.spans")
+    caller = full_invocation()
+    caller.outcome, caller.parent_request_id = "success", None
+    callee = full_invocation()
+    callee.function_name, callee.request_id, callee.log_group = "payments", "r-2", "/aws/lambda/payments"
+    callee.start_ms, callee.end_ms, callee.parent_request_id = T0 + 500, T0 + 700, "r-1"
+    callee.xray_trace_id = "1-6738a2f1-000000000000000000000001"  # a new X-Ray trace: reached through a queue
+    spans = stitch.trace_spans([caller, callee])
+    assert any(s.kind == "CONSUMER" for s in spans) and any(s.kind == "INTERNAL" for s in spans)
+    return spans
+
+
 def full_dead_letter() -> DeadLetter:
     return _set_all(DeadLetter(raw="{not json", stage="read", error="bad payload", source="f.ndjson:3", time_ms=T0))
 
@@ -144,6 +159,16 @@ def test_every_field_of_a_full_document_is_mapped_with_a_fitting_type(index, mak
     assert not missing, f"{index}: fields without a mapping: {missing}"
     wrong = {k: (v, fields[k]["type"]) for k, v in doc.items() if not _fits(v, fields[k])}
     assert not wrong, f"{index}: values that do not fit their mapping: {wrong}"
+
+
+def test_every_field_of_a_stitched_trace_is_mapped():
+    fields = mapped(INDEX_TRACES)
+    for span in stitched_spans():
+        doc = span.to_doc()
+        missing = sorted(set(doc) - set(fields))
+        assert not missing, f"span {span.name} ({span.kind}): fields without a mapping: {missing}"
+        wrong = {k: (v, fields[k]["type"]) for k, v in doc.items() if not _fits(v, fields[k])}
+        assert not wrong, wrong
 
 
 def test_metric_types_cover_exactly_the_model_metric_names():
