@@ -63,8 +63,8 @@ class _WriteDocsFn(beam.DoFn):
 
     def teardown(self) -> None:
         writer = getattr(self, "writer", None)
-        if writer is not None:
-            writer._pool.shutdown(wait=False, cancel_futures=True)
+        if writer is not None:  # finish_bundle flushed; anything left belongs to a failed bundle
+            writer.abort()
 
     def _report(self) -> None:
         now = self.writer.counts

@@ -183,6 +183,11 @@ class BulkWriter:
         finally:
             self._pool.shutdown(wait=True)
 
+    def abort(self) -> None:
+        """Stop without sending what is buffered (the caller is failing anyway)."""
+        self._buf, self._buf_bytes = [], 0
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
     def __enter__(self) -> "BulkWriter":
         return self
 
@@ -190,7 +195,7 @@ class BulkWriter:
         if exc_type is None:
             self.close()
         else:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.abort()
 
     def _collect(self, fut: Future) -> None:
         outcome: _Outcome = fut.result()  # BulkError propagates
