@@ -29,6 +29,7 @@ METRIC_TYPES: dict[str, str] = {
     "duration_p50_ms": DOUBLE, "duration_p95_ms": DOUBLE, "duration_p99_ms": DOUBLE, "duration_max_ms": DOUBLE,
     "init_p50_ms": DOUBLE, "init_p95_ms": DOUBLE, "init_p99_ms": DOUBLE, "max_memory_utilization": DOUBLE,
     "max_concurrency": LONG, "iterator_age_max_ms": DOUBLE, "estimated_cost_usd": DOUBLE, "dead_letters": LONG,
+    "downstream_throttles": LONG, "completed_duration_p99_ms": DOUBLE, "timeout_limit_ms": DOUBLE,
 }
 
 COMMON = {"@timestamp": DATE, "event.dataset": KW}

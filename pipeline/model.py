@@ -32,11 +32,19 @@ def _iso_second(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
 
 
+MAX_ISO_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 writes in 4 digits
+
+
 def iso_ms(ms: int | float) -> str:
     """ISO 8601 UTC with milliseconds, the form Elasticsearch and Kibana sort on.
 
-    Log lines come in bursts of the same second: the second's text is cached."""
-    ms = int(ms)
+    Log lines come in bursts of the same second: the second's text is cached. A time outside
+    1970..9999 (a skewed or hostile clock, flagged ``clock_skew`` by the parser) is clamped
+    into that range rather than raising or writing a date no index accepts."""
+    if type(ms) is not int:
+        ms = int(ms) if -MAX_ISO_MS <= ms <= MAX_ISO_MS else (MAX_ISO_MS if ms > 0 else 0)  # NaN, ±inf
+    if not 0 <= ms <= MAX_ISO_MS:
+        ms = 0 if ms < 0 else MAX_ISO_MS
     return f"{_iso_second(ms // 1000)}{ms % 1000:03d}Z"
 
 
@@ -375,6 +383,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "cold_starts", "cold_start_rate", "duration_p50_ms", "duration_p95_ms", "duration_p99_ms",
     "duration_max_ms", "init_p50_ms", "init_p95_ms", "init_p99_ms", "max_memory_utilization",
     "max_concurrency", "iterator_age_max_ms", "estimated_cost_usd", "dead_letters",
+    "downstream_throttles", "completed_duration_p99_ms", "timeout_limit_ms",
 )
 
 

@@ -83,7 +83,8 @@ class PercentileSketch:
         return 2.0 * math.exp(key * self._gamma_ln) / (1.0 + math.exp(self._gamma_ln))
 
     def quantile(self, q: float) -> float | None:
-        """The value of rank ``floor(q * (count - 1))`` (q in 0..1), within the relative accuracy.
+        """The nearest-rank quantile (q in 0..1): the value of rank ``ceil(q * count)`` (1-based),
+        as ``pipeline.summary.percentile`` computes it exactly, within the relative accuracy.
 
         The extremes are exact: q = 0 gives the minimum and q = 1 the maximum seen."""
         if not 0 <= q <= 1:
@@ -94,7 +95,7 @@ class PercentileSketch:
             return self.max
         if q == 0:
             return self.min
-        rank = math.floor(q * (self.count - 1))
+        rank = max(0, math.ceil(q * self.count) - 1)  # 0-based
         if rank < self.zeros:
             return 0.0
         seen = self.zeros

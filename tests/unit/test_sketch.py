@@ -16,8 +16,8 @@ QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
 
 
 def exact(sorted_values: list[float], q: float) -> float:
-    """The same rank definition as the sketch: floor(q * (n - 1))."""
-    return sorted_values[math.floor(q * (len(sorted_values) - 1))]
+    """Nearest rank, as pipeline.summary.percentile: the value of 1-based rank ceil(q * n)."""
+    return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
 
 
 def test_relative_error_at_most_one_percent_on_a_million_values():
