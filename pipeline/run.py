@@ -31,9 +31,11 @@ from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, join_index_sh
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
 from pipeline.transforms.parse_log_events import ParseLogEvents
+from pipeline.transforms.stitch_traces import StitchTraces
+from pipeline.model import INDEX_TRACES
 
 # The indices this batch pipeline writes locally (joined from shards after the run).
-LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER]
+LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES]
 
 RUNNERS = {
     "fnapi": "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
@@ -56,6 +58,7 @@ class RunConfig:
     correlation_paths: tuple[str, ...] = CORRELATION_PATHS
     beam_args: list[str] = field(default_factory=list)
     es: "EsSettings | None" = None  # pipeline.sinks.es_client.EsSettings: index into Elasticsearch too
+    otlp: "OtlpSettings | None" = None  # pipeline.sinks.otel.OtlpSettings: export the trace spans too
 
 
 def pipeline_options(cfg: RunConfig) -> PipelineOptions:
@@ -72,13 +75,17 @@ def pipeline_options(cfg: RunConfig) -> PipelineOptions:
 
 def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     """Wire the graph; labels read like the architecture picture."""
-    read = p | "ReadLogFiles" >> ReadLogFiles(cfg.inputs, cfg.account, cfg.region, cfg.log_group)
+    from pipeline.progress_channel import progress_dir
+
+    read = p | "ReadLogFiles" >> ReadLogFiles(cfg.inputs, cfg.account, cfg.region, cfg.log_group,
+                                              progress_dir=progress_dir(os.path.abspath(cfg.out_dir)))
     batches, read_dead = split_dead_letters(read, "Read")
     streams = (batches
                | "GroupByLogStream" >> GroupByLogStream()
                | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths))
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
+    traces = invocations | "StitchTraces" >> StitchTraces()
 
     written = [
         streams
@@ -87,6 +94,7 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         invocations
         | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS)
         | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS),
+        traces | "TraceDocs" >> RenderDocs(INDEX_TRACES) | "WriteTraces" >> WriteIndexFile(cfg.out_dir, INDEX_TRACES),
         (read_dead, fold_dead)
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1)
@@ -98,9 +106,14 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         written += [
             streams | "LogBatches" >> beam.Values() | "IndexLogs" >> WriteToElasticsearch(cfg.es, INDEX_LOGS),
             invocations | "IndexInvocations" >> WriteToElasticsearch(cfg.es, INDEX_INVOCATIONS),
+            traces | "IndexTraces" >> WriteToElasticsearch(cfg.es, INDEX_TRACES),
             (read_dead, fold_dead) | "DeadLettersForEs" >> beam.Flatten()
             | "IndexDeadLetters" >> WriteToElasticsearch(cfg.es, INDEX_DEADLETTER),
         ]
+    if cfg.otlp is not None:  # the same spans to an OpenTelemetry collector (or the console)
+        from pipeline.sinks.otel import ExportSpans
+
+        written.append(traces | "ExportSpans" >> ExportSpans(cfg.otlp))
     # Beam's DaskRunner computes only the graph behind the last transform applied: join every
     # sink there, so all of them run on every runner.
     written | "AllSinksWritten" >> beam.Flatten()
@@ -110,6 +123,9 @@ def run(cfg: RunConfig):
     """Run the batch pipeline to completion; returns Beam's PipelineResult."""
     indices = os.path.join(cfg.out_dir, "indices")
     shutil.rmtree(os.path.join(indices, ".shards"), ignore_errors=True)
+    from pipeline.progress_channel import progress_dir
+
+    shutil.rmtree(progress_dir(cfg.out_dir), ignore_errors=True)  # live progress marks of this run only
     os.makedirs(indices, exist_ok=True)
     for name in os.listdir(indices):  # a run replaces the previous run's index files
         if name.startswith("coldtrace-") and name.endswith(".ndjson"):

@@ -37,8 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="seed of the simulated fleet (no --input)")
     p.add_argument("--events", type=int, default=None,
                    help="size of the simulated fleet in log events (no --input; default about 50,000)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress and no table")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true",
+                   help='machine-readable stdout: progress lines {"progress": {...}}, then the summary as JSON')
+    p.add_argument("--no-report", action="store_true", help="do not write the HTML report <out>/report.html")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="options passed through to Beam after --, e.g. -- --flink_master=host:8081")
     from pipeline.commands.es_options import add_es_arguments
@@ -88,7 +90,7 @@ def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
     cfg = config_for_events(args.events, seed=args.seed) if args.events else FleetConfig(seed=args.seed)
     sim_dir = os.path.join(args.out, "input")
     truth = write_fleet(sim_dir, cfg)
-    if not args.quiet:
+    if not (args.quiet or args.json):
         print(f"simulated {truth['events']:,} log events of {len(truth['functions'])} functions "
               f"into {sim_dir}/ (seed {args.seed})")
     return [os.path.join(sim_dir, "payloads-*.ndjson")], truth
@@ -119,15 +121,22 @@ def main(args: argparse.Namespace) -> int:
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
                     beam_args=list(args.beam_args), es=es)
-    with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet or args.json):
+    from pipeline.progress_channel import progress_dir
+
+    with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet,
+                  json_lines=args.json, progress_dir=progress_dir(os.path.abspath(args.out))) as tracker:
         result = run(cfg)
     summary = summarize_out(args.out)
+    done = tracker.last
+    summary["run"] = {"elapsed_s": round(done.elapsed_s, 3), "events_read": done.events,
+                      "events_per_s": round(done.events_per_s, 1)}
     if es is not None:
         from pipeline.sinks.elasticsearch import es_counters
 
         summary["elasticsearch"] = {"url": es.redacted_url(), **es_counters(result)}
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    report = None if args.no_report else _write_report(args.out)
     if args.json:
         print(orjson.dumps(summary).decode())
         return 0
@@ -144,4 +153,19 @@ def main(args: argparse.Namespace) -> int:
             c = summary["elasticsearch"]
             print(f"Elasticsearch {c['url']}: {c['indexed']:,} documents indexed, {c['already_indexed']:,} "
                   f"already there, {c['rejected']:,} rejected (dead letters in coldtrace-deadletter)")
+        if report:
+            print(f"report: {report}")
     return 0
+
+
+def _write_report(out_dir: str) -> str | None:
+    """The HTML report of the run; a failure to write it is told on stderr, the run stands."""
+    import sys
+
+    from pipeline.commands.report import write
+
+    try:
+        return write(out_dir)
+    except Exception as exc:  # the index files are written: never lose the run over its report
+        print(f"coldtrace run: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None

@@ -28,31 +28,52 @@ def split_dead_letters(items, label: str):
 
 
 class _ReadFile(beam.DoFn):
-    def __init__(self, account: str | None, region: str | None, log_group: str | None) -> None:
+    def __init__(self, account: str | None, region: str | None, log_group: str | None,
+                 progress_dir: str | None = None) -> None:
         self.account, self.region, self.log_group = account, region, log_group
+        self.progress_dir = progress_dir
         self.files = Metrics.counter("coldtrace", "files_read")
         self.events = Metrics.counter("coldtrace", "events_read")
         self.dead = Metrics.counter("coldtrace", "dead_letters_read")
+        self.marks = None
+
+    def start_bundle(self) -> None:
+        if self.progress_dir and self.marks is None:  # live progress (pipeline.progress_channel)
+            from pipeline.progress_channel import ProgressMarks
+
+            self.marks = ProgressMarks(self.progress_dir)
 
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path
         self.files.inc()
+        marks = self.marks
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as fh:
             for item in read_stream(fh, path, self.account, self.region, self.log_group):
                 if isinstance(item, DeadLetter):
                     self.dead.inc()
                 else:
                     self.events.inc(len(item))
+                    if marks is not None and item:
+                        marks.add(len(item), max(ev.timestamp for ev in item))
                 yield item
+
+    def finish_bundle(self) -> None:
+        if self.marks is not None:
+            self.marks.flush()
+
+    def teardown(self) -> None:
+        if self.marks is not None:
+            self.marks.close()
 
 
 class ReadLogFiles(beam.PTransform):
     """Files matching the patterns → PCollection of event batches and DeadLetters."""
 
     def __init__(self, patterns: list[str], account: str | None = None, region: str | None = None,
-                 log_group: str | None = None) -> None:
+                 log_group: str | None = None, progress_dir: str | None = None) -> None:
         super().__init__()
         self.patterns, self.account, self.region, self.log_group = patterns, account, region, log_group
+        self.progress_dir = progress_dir  # where readers leave progress marks (None: nowhere)
 
     def expand(self, pbegin):
         return (pbegin
@@ -60,4 +81,4 @@ class ReadLogFiles(beam.PTransform):
                 | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
                 | "Reshuffle" >> beam.Reshuffle()
                 | "Open" >> fileio.ReadMatches()
-                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group)))
+                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group, self.progress_dir)))
