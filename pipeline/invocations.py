@@ -19,6 +19,7 @@ from pipeline.model import Invocation, LogEvent, ParsedLine
 # ahead of demand: provisioned concurrency (or a pre-warmed environment) — the caller did not wait.
 PREWARM_SLACK_MS = 10_000
 RECENT_IDS = 50_000  # ids remembered for de-duplication of re-delivered events
+FLAGS = ("implausible_report", "clock_skew")  # a REPORT's signals the invocation carries too
 
 
 @dataclass(slots=True)
@@ -182,6 +183,9 @@ class StreamFold:
             target = _Open(inv)
         inv = target.inv
         self._count(inv, ev)
+        for sig in p.signals:  # numbers dropped as impossible, or a skewed clock: visible on the invocation
+            if sig in FLAGS and sig not in inv.signals:
+                inv.signals.append(sig)
         inv.duration_ms = rec.duration_ms
         inv.billed_duration_ms = rec.billed_duration_ms
         inv.memory_size_mb = rec.memory_size_mb

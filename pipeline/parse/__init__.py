@@ -13,6 +13,7 @@ from pipeline.model import LogEvent, ParsedLine, PlatformRecord
 from pipeline.parse.appjson import CORRELATION_PATHS, parse_app_json
 from pipeline.parse.platform_json import parse_platform_json
 from pipeline.parse.platform_text import parse_platform_text, report_fast
+from pipeline.parse.plausible import CHECKED_KINDS, clock_skewed, drop_implausible
 from pipeline.parse.runtime_text import level_word, parse_node, parse_python
 from pipeline.parse.signatures import signals_of
 
@@ -24,15 +25,17 @@ MAX_JSON_CHARS = 1 << 20  # larger JSON lines are indexed as text, not decoded
 
 def _from_platform(rec: PlatformRecord) -> ParsedLine:
     out = ParsedLine.sparse(kind=rec.kind, request_id=rec.request_id, platform=rec)
+    if rec.kind in CHECKED_KINDS and drop_implausible(rec):
+        out.signals = ("implausible_report",)  # numbers no invocation can have: kept out of metrics
     if rec.xray_trace_id:
         out.xray_trace_id = rec.xray_trace_id
     if rec.error_type or rec.kind in ("timeout", "runtime_error"):
         out.level = "ERROR" if rec.kind in ("timeout", "runtime_error") else None
         out.error_type, out.error_message = rec.error_type, rec.error_message
         if rec.error_type and "OutOfMemory" in rec.error_type:
-            out.signals = ("oom",)
+            out.signals += ("oom",)
         elif rec.kind == "runtime_error":
-            out.signals = ("runtime_exit",)
+            out.signals += ("runtime_exit",)
     return out
 
 
@@ -91,5 +94,7 @@ def parse_report(message: str, _fast=report_fast) -> PlatformRecord | None:
 
 def parse_event(event: LogEvent, correlation_paths: tuple[str, ...] = CORRELATION_PATHS) -> LogEvent:
     """Attach the parse of the event's message; the event itself is returned for chaining."""
-    event.parsed = parse_message(event.message, correlation_paths)
+    parsed = event.parsed = parse_message(event.message, correlation_paths)
+    if clock_skewed(event.timestamp):  # kept as sent, flagged: see pipeline.parse.plausible
+        parsed.signals = parsed.signals + ("clock_skew",)
     return event

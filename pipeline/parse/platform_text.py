@@ -74,7 +74,7 @@ def _fill(rec: PlatformRecord, text: str) -> PlatformRecord:
         attr, conv = _REPORT_FIELDS[name]
         try:
             setattr(rec, attr, conv(value))  # type: ignore[operator]
-        except ValueError:
+        except (ValueError, OverflowError):  # "nan", "inf" MB: int() of them raises either
             continue  # a garbled number stays unknown rather than invented
     return rec
 
