@@ -29,6 +29,27 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return t
 
 
+def slowest_traces_table(traces: dict[str, Any]) -> Table:
+    t = Table(title="slowest traces", header_style="bold")
+    for col, justify in (("trace id", "left"), ("ms", "right"), ("critical path", "left"), ("weakest link", "left")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for tr in traces["slowest"]:
+        t.add_row(tr["trace_id"], f"{tr['duration_ms']:,}", " → ".join(tr["critical_path"]),
+                  tr["weakest_link"] or "-")
+    return t
+
+
+def print_traces(traces: dict[str, Any], console: Console) -> None:
+    if not traces["traces"]:
+        return
+    weakest = ", ".join(f"{fn} {n:,}" for fn, n in list(traces["weakest_links"].items())[:3])
+    console.print(f"[bold]{traces['traces']:,}[/] traces ({traces['multi_function_traces']:,} across functions), "
+                  f"{traces['mean_functions_per_trace']:.2f} functions per trace, "
+                  f"{traces['cold_start_on_critical_path']:,} with a cold start on the critical path"
+                  + (f" (weakest links: {weakest})" if weakest else ""))
+    console.print(slowest_traces_table(traces))
+
+
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     if console is None:
         console = Console()
@@ -39,3 +60,5 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     console.print(f"[bold]{tot['invocations']:,}[/] invocations, {tot['cold_starts']:,} cold starts, "
                   f"{tot['errors']} errors, {tot['timeouts']} timeouts, {tot['out_of_memory']} OOMs, "
                   f"{tot['crashes']} crashes, {tot['unfinished']} unfinished, est. cost ${tot['cost_usd']:.4f}")
+    if summary.get("traces"):
+        print_traces(summary["traces"], console)

@@ -10,7 +10,7 @@ import os
 from collections import defaultdict
 from typing import Any, Iterable
 
-from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
+from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_TRACES
 from pipeline.sinks.index_files import index_path, read_index
 
 
@@ -58,6 +58,30 @@ def summarize_invocations(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str,
     return out
 
 
+def summarize_traces(docs: Iterable[dict[str, Any]], slowest: int = 5) -> dict[str, Any]:
+    """Trace-level facts from span documents: the root span of each trace carries them."""
+    import heapq
+    from collections import Counter
+
+    roots = [d for d in docs if "coldtrace.trace.invocations" in d]
+    n = len(roots)
+    cold = sum(1 for d in roots if d.get("coldtrace.trace.critical_path_cold_start"))
+    weakest = Counter(d["coldtrace.trace.weakest_link"] for d in roots if d.get("coldtrace.trace.weakest_link"))
+    slow = heapq.nlargest(slowest, roots, key=lambda d: (d["coldtrace.trace.duration_ms"], d["trace.id"]))
+    return {
+        "traces": n,
+        "multi_function_traces": sum(1 for d in roots if d["coldtrace.trace.functions"] > 1),
+        "mean_functions_per_trace": round(sum(d["coldtrace.trace.functions"] for d in roots) / n, 3) if n else 0.0,
+        "cold_start_on_critical_path": cold,
+        "cold_start_on_critical_path_rate": round(cold / n, 4) if n else 0.0,
+        "weakest_links": dict(weakest.most_common()),
+        "slowest": [{"trace_id": d["trace.id"], "duration_ms": d["coldtrace.trace.duration_ms"],
+                     "root": d.get("faas.name"), "critical_path": d.get("coldtrace.trace.critical_path", []),
+                     "cold_start_on_critical_path": bool(d.get("coldtrace.trace.critical_path_cold_start")),
+                     "weakest_link": d.get("coldtrace.trace.weakest_link")} for d in slow],
+    }
+
+
 def count_docs(path: str) -> int:
     if not os.path.exists(path):
         return 0
@@ -68,6 +92,7 @@ def count_docs(path: str) -> int:
 def summarize_out(out_dir: str) -> dict[str, Any]:
     """The summary of a finished run, read back from its index files."""
     inv_path = index_path(out_dir, INDEX_INVOCATIONS)
+    trace_path = index_path(out_dir, INDEX_TRACES)
     docs = (doc for _, doc in read_index(inv_path)) if os.path.exists(inv_path) else iter(())
     functions = summarize_invocations(docs)
     totals = {k: sum(f[k] for f in functions.values())
@@ -77,4 +102,7 @@ def summarize_out(out_dir: str) -> dict[str, Any]:
     return {"functions": functions, "totals": totals,
             "documents": {INDEX_LOGS: count_docs(index_path(out_dir, INDEX_LOGS)),
                           INDEX_INVOCATIONS: count_docs(inv_path),
-                          INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER))}}
+                          INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER)),
+                          INDEX_TRACES: count_docs(trace_path)},
+            "traces": summarize_traces(doc for _, doc in read_index(trace_path)) if os.path.exists(trace_path)
+            else summarize_traces(())}

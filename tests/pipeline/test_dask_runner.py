@@ -3,6 +3,7 @@ worker processes writes exactly what FnApiRunner writes on the same input."""
 
 import pytest
 
+from pipeline.model import INDEX_TRACES
 from tests.pipeline.helpers import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, run_fleet
 
 distributed = pytest.importorskip("distributed")
@@ -22,7 +23,7 @@ def test_dask_output_identical_to_fnapi(sim_fleet, tmp_path):
     finally:
         cluster.close()
     fn_out = run_fleet(fleet_dir, truth, tmp_path / "fnapi")
-    for index in (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER):
+    for index in (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES):
         a = _sorted_lines(fn_out / "indices" / f"{index}.ndjson")
         b = _sorted_lines(dask_out / "indices" / f"{index}.ndjson")
         assert a == b, index

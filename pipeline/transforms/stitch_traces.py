@@ -1,0 +1,225 @@
+"""StitchTraces: invocations → spans of cross-function traces, in batch and in streaming.
+
+Batch (every runner, Beam's DaskRunner included: GroupByKey only — no state, no side input,
+no tagged output, nothing emitted from finish_bundle): the union of trace keys is a
+connected-components problem over the whole dataset. The distinct key sets of invocations
+that carry two or more keys (the only ones that join keys) are gathered into one union-find,
+which names each joined key's component; invocations meet their component name by key, then
+group by it, and each group becomes one trace. Invocations cross the shuffles as plain tuples.
+
+Streaming (runners with state and timers): two keyed stages with event-time gap timers. An
+invocation waits under its X-Ray id (else its correlation id) until ``gap`` of event time
+passed with no new sibling; the X-Ray segment then waits under its correlation id for the
+segments on the other side of a queue, and after another gap of silence the trace is emitted.
+State is kept ``retention`` longer: a late member re-emits the updated trace with the same ids.
+A segment that carries several correlation ids joins the trace of the smallest (batch joins
+them all).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.model import Invocation, Span
+from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS
+from pipeline.stitch.keys import KeyUnion, trace_keys
+from pipeline.stitch.spans import trace_spans
+
+_FIELDS = Invocation.__slots__
+
+
+def pack(inv: Invocation) -> tuple:
+    """An invocation as a tuple of plain values: Beam's fast coder takes it without pickling."""
+    return tuple(getattr(inv, f) for f in _FIELDS)
+
+
+def unpack(row: Iterable) -> Invocation:
+    return Invocation(*row)
+
+
+# -- batch ------------------------------------------------------------------------------------
+class _KeyByFirstKey(beam.DoFn):
+    def __init__(self) -> None:
+        self.untraced = Metrics.counter("coldtrace", "untraced_invocations")
+
+    def process(self, inv: Invocation):
+        keys = trace_keys(inv)
+        if not keys:
+            self.untraced.inc()
+            return
+        yield keys[0], (0, pack(inv))
+
+
+def _joined_key_set(inv: Invocation):
+    keys = trace_keys(inv)
+    if len(keys) > 1:
+        yield tuple(sorted(set(keys))), None
+
+
+def _component_names(keyed: tuple[int, Iterable[tuple[str, ...]]]):
+    """One union-find over every distinct joined key set → (key, component name) where they differ."""
+    union = KeyUnion()
+    for keys in keyed[1]:
+        union.union(keys)
+    for key, root in union.roots().items():
+        if key != root:
+            yield key, (1, root)
+
+
+def _to_component(keyed: tuple[str, Iterable[tuple[int, object]]]):
+    key, values = keyed
+    values = list(values)
+    name = next((v for tag, v in values if tag == 1), key)
+    for tag, row in values:
+        if tag == 0:
+            yield name, row
+
+
+class _BuildSpans(beam.DoFn):
+    def __init__(self) -> None:
+        self.traces = Metrics.counter("coldtrace", "traces")
+        self.spans = Metrics.counter("coldtrace", "spans")
+
+    def process(self, keyed: tuple[str, Iterable[tuple]]):
+        spans = trace_spans(unpack(row) for row in keyed[1])
+        self.traces.inc()
+        self.spans.inc(len(spans))
+        yield from spans
+
+
+class StitchTraces(beam.PTransform):
+    """Invocations → Spans (batch). Invocations with no trace key belong to no trace."""
+
+    def expand(self, invocations):
+        first_keys = invocations | "KeyByFirstKey" >> beam.ParDo(_KeyByFirstKey())
+        names = (invocations
+                 | "JoinedKeySets" >> beam.FlatMap(_joined_key_set)
+                 | "DistinctKeySets" >> beam.GroupByKey()
+                 | "OneUnion" >> beam.Map(lambda kv: (0, kv[0]))
+                 | "GatherKeySets" >> beam.GroupByKey()
+                 | "UnionOfKeys" >> beam.FlatMap(_component_names))
+        return ((first_keys, names)
+                | "KeysAndNames" >> beam.Flatten()
+                | "ByKey" >> beam.GroupByKey()
+                | "NameComponent" >> beam.FlatMap(_to_component)
+                | "GroupByTrace" >> beam.GroupByKey()
+                | "BuildSpans" >> beam.ParDo(_BuildSpans()))
+
+
+# -- streaming --------------------------------------------------------------------------------
+def _segment_of(inv: Invocation):
+    keys = trace_keys(inv)
+    if keys:
+        yield keys[0], pack(inv)
+
+
+def _member_id(row: tuple) -> tuple:
+    inv = unpack(row)
+    return (inv.log_group or inv.function_name, inv.request_id, inv.start_ms)
+
+
+def _activity_ms(row: tuple) -> int:
+    inv = unpack(row)
+    return int(max(t for t in (inv.end_ms, inv.start_ms, 0) if t is not None))
+
+
+class _GapState(beam.DoFn):
+    """Keyed state {members, dirty}; an event-time timer ``gap_ms`` after the last activity
+    emits the members, then ``retention_ms`` later forgets them."""
+
+    from apache_beam.coders import PickleCoder as _PickleCoder
+    from apache_beam.transforms.timeutil import TimeDomain as _TimeDomain
+    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+
+    STATE = ReadModifyWriteStateSpec("members", _PickleCoder())
+    TIMER = TimerSpec("gap", _TimeDomain.WATERMARK)
+
+    def __init__(self, gap_ms: int, retention_ms: int) -> None:
+        self.gap_ms, self.retention_ms = gap_ms, retention_ms
+
+    def add(self, state: dict, value, timestamp_ms: int) -> int:  # → due time (ms)
+        raise NotImplementedError
+
+    def emit(self, key: str, state: dict, at_s: float):
+        raise NotImplementedError
+
+    def process(self, kv, timestamp=beam.DoFn.TimestampParam, state=beam.DoFn.StateParam(STATE),
+                timer=beam.DoFn.TimerParam(TIMER)):
+        current = state.read() or {"members": {}, "dirty": True, "emitted": False}
+        if not current["dirty"] and current["emitted"]:
+            self.reemits.inc()
+        current["dirty"] = True
+        due_ms = self.add(current, kv[1], int(timestamp.micros // 1000))
+        state.write(current)
+        timer.set(due_ms / 1000.0)
+
+    @on_timer(TIMER)
+    def on_gap(self, key=beam.DoFn.KeyParam, timestamp=beam.DoFn.TimestampParam,
+               state=beam.DoFn.StateParam(STATE), timer=beam.DoFn.TimerParam(TIMER)):
+        from apache_beam.transforms.window import TimestampedValue
+
+        current = state.read()
+        if current is None:
+            return
+        if not current["dirty"]:
+            state.clear()  # retention over: forget the trace
+            return
+        at_s = float(timestamp.micros) / 1e6
+        for out in self.emit(key, current, at_s):
+            yield TimestampedValue(out, at_s)
+        current["dirty"], current["emitted"] = False, True
+        state.write(current)
+        timer.set(at_s + self.retention_ms / 1000.0)
+
+
+class _Segments(_GapState):
+    """Stage 1, keyed by X-Ray id (or correlation id): → (trace key, (segment key, members))."""
+
+    def __init__(self, gap_ms: int, retention_ms: int) -> None:
+        super().__init__(gap_ms, retention_ms)
+        self.reemits = Metrics.counter("coldtrace", "late_segment_members")
+
+    def add(self, state: dict, row, timestamp_ms: int) -> int:
+        state["members"][_member_id(row)] = row
+        state["last"] = max(state.get("last", 0), _activity_ms(row))
+        return state["last"] + self.gap_ms
+
+    def emit(self, key: str, state: dict, at_s: float):
+        rows = list(state["members"].values())
+        corrs = sorted(c for row in rows for c in unpack(row).correlation_ids if c)
+        yield ("c:" + corrs[0]) if corrs else key, (key, rows)
+
+
+class _Traces(_GapState):
+    """Stage 2, keyed by trace key: the latest version of each segment → the trace's spans."""
+
+    def __init__(self, gap_ms: int, retention_ms: int) -> None:
+        super().__init__(gap_ms, retention_ms)
+        self.reemits = Metrics.counter("coldtrace", "traces_reemitted")
+        self.traces = Metrics.counter("coldtrace", "traces")
+
+    def add(self, state: dict, segment, timestamp_ms: int) -> int:
+        seg_key, rows = segment
+        state["members"][seg_key] = rows
+        return timestamp_ms + self.gap_ms
+
+    def emit(self, key: str, state: dict, at_s: float) -> list[Span]:
+        self.traces.inc()
+        return trace_spans(unpack(row) for rows in state["members"].values() for row in rows)
+
+
+class StitchTracesStreaming(beam.PTransform):
+    """Invocations → Spans on a streaming runner (keyed state + event-time gap timers)."""
+
+    def __init__(self, gap_ms: int = DEFAULT_GAP_MS, retention_ms: int = DEFAULT_RETENTION_MS) -> None:
+        super().__init__()
+        self.gap_ms, self.retention_ms = gap_ms, retention_ms
+
+    def expand(self, invocations):
+        return (invocations
+                | "KeyBySegment" >> beam.FlatMap(_segment_of)
+                | "SegmentsInState" >> beam.ParDo(_Segments(self.gap_ms, self.retention_ms))
+                | "TracesInState" >> beam.ParDo(_Traces(self.gap_ms, self.retention_ms)))
