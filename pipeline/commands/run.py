@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.commands.es_options import add_es_arguments
 
     add_es_arguments(p, url_required=False)
+    from pipeline.commands.otlp_options import add_otlp_arguments
+
+    add_otlp_arguments(p)
 
 
 def _es_settings(args: argparse.Namespace):
@@ -121,6 +124,9 @@ def main(args: argparse.Namespace) -> int:
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
                     beam_args=list(args.beam_args), es=es)
+    from pipeline.commands.otlp_options import otlp_settings
+
+    cfg.otlp = otlp_settings(args)
     from pipeline.progress_channel import progress_dir
 
     with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet,
@@ -134,6 +140,10 @@ def main(args: argparse.Namespace) -> int:
         from pipeline.sinks.elasticsearch import es_counters
 
         summary["elasticsearch"] = {"url": es.redacted_url(), **es_counters(result)}
+    if cfg.otlp is not None:
+        from pipeline.sinks.otel import otlp_counters
+
+        summary["otlp"] = {"endpoint": cfg.otlp.endpoint, **otlp_counters(result)}
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     report = None if args.no_report else _write_report(args.out)
@@ -153,6 +163,10 @@ def main(args: argparse.Namespace) -> int:
             c = summary["elasticsearch"]
             print(f"Elasticsearch {c['url']}: {c['indexed']:,} documents indexed, {c['already_indexed']:,} "
                   f"already there, {c['rejected']:,} rejected (dead letters in coldtrace-deadletter)")
+        if cfg.otlp is not None:
+            c = summary["otlp"]
+            print(f"OpenTelemetry {c['endpoint']}: {c['exported']:,} spans exported"
+                  + (f", {c['failed']:,} failed (the traces index holds them all)" if c["failed"] else ""))
         if report:
             print(f"report: {report}")
     return 0
