@@ -58,7 +58,7 @@ def function_rows(docs: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) -
             "memory_utilization_p50": util["p50"], "memory_utilization_p95": util["p95"],
             "memory_utilization_max": util["max"],
             "throttles": sum(1 for d in fdocs if is_throttle(d)), "peak_concurrency": c["peak_concurrency"],
-            "cost_usd": round(sum(d.get("aws.lambda.estimated_cost_usd") or 0.0 for d in fdocs), 9),
+            "cost_usd": round(sum(d.get("aws.lambda.estimated_cost_usd") or 0.0 for d in fdocs), 12),
         })
     return rows
 
@@ -138,7 +138,7 @@ def build_report(run: RunDocs, title: str = "coldtrace report") -> dict[str, Any
         "totals": {"functions": len(functions), "invocations": sum(r["invocations"] for r in functions),
                    "failed": sum(r["failed"] for r in functions),
                    "cold_starts": sum(r["cold_starts"] for r in functions),
-                   "throttles": sum(r["throttles"] for r in functions), "cost_usd": round(total_cost, 9),
+                   "throttles": sum(r["throttles"] for r in functions), "cost_usd": round(total_cost, 12),
                    "alarms": sum(1 for d in run.alarms if d.get("coldtrace.alarm.state") == "ALARM")},
         "functions": functions,
         "series": {**inv_series, "source": INDEX_INVOCATIONS},
