@@ -173,3 +173,36 @@ def test_otlp_options_are_checked_before_the_run():
     except ImportError:
         with pytest.raises(UsageError, match="opentelemetry-exporter-otlp-proto-grpc"):
             otlp_settings(_args(otlp_endpoint="http://127.0.0.1:4317", otlp_protocol="grpc"))
+
+
+def test_otlp_over_grpc_reaches_a_local_grpc_receiver():
+    grpc = pytest.importorskip("grpc")
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
+    from concurrent import futures
+
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):  # noqa: N802 (the service's name)
+            received.append(request)
+            return ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Receiver(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        (spans,) = stitch(chain())
+        settings = otlp_settings(_args(otlp_endpoint=f"http://127.0.0.1:{port}", otlp_protocol="grpc",
+                                       otlp_timeout=5.0))
+        exporter = make_exporter(settings)
+        assert export_spans(exporter, SpanConverter(), spans) == (len(spans), 0)
+        exporter.shutdown()
+    finally:
+        server.stop(None)
+    got = {s.span_id.hex(): s for req in received for rs in req.resource_spans for ss in rs.scope_spans
+           for s in ss.spans}
+    assert set(got) == {s.span_id for s in spans}
+    assert {s.trace_id.hex() for s in got.values()} == {spans[0].trace_id}
