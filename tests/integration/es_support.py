@@ -165,6 +165,9 @@ def _metric_agg(col: dict) -> tuple[dict, str]:
         return {}, "doc_count"
     if op == "percentile":
         return {"percentiles": {"field": field, "percents": [col["params"]["percentile"]]}}, "percentile"
+    if op == "last_value":
+        return {"top_hits": {"size": 1, "sort": [{col["params"]["sortField"]: "desc"}],
+                             "_source": {"includes": [field]}}}, "last"
     es_op = {"average": "avg", "unique_count": "cardinality"}.get(op, op)
     if es_op in ("sum", "avg", "max", "min", "cardinality"):
         return {es_op: {"field": field}}, "value"
@@ -197,6 +200,12 @@ def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[
             agg = {"date_histogram": {"field": col["sourceField"], "fixed_interval": interval}}
         else:
             agg = {"terms": {"field": col["sourceField"], "size": col["params"]["size"]}}
+            order = col["params"].get("orderBy", {})
+            target = cols.get(order.get("columnId", ""), {})
+            if order.get("type") == "column" and not target.get("filter"):
+                key = {"count": "_count", "percentile": f"{order['columnId']}.{target.get('params', {}).get('percentile')}",
+                       "last_value": "_count"}.get(target["operationType"], order["columnId"])
+                agg["terms"]["order"] = {key: col["params"].get("orderDirection", "desc")}
         return {**agg, "aggs": inner} if inner else agg
 
     aggs = metric_aggs()
@@ -213,6 +222,9 @@ def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[
                 row[cid] = node["doc_count"]
             elif path == "percentile":
                 row[cid] = next(iter(node[cid]["values"].values()))
+            elif path == "last":
+                hits = node[cid]["hits"]["hits"]
+                row[cid] = hits[0]["_source"].get(cols[cid]["sourceField"]) if hits else None
             else:
                 row[cid] = node[cid]["value"]
         return row

@@ -21,7 +21,13 @@ from pipeline.sinks.index_files import index_path, read_index
 
 from .es_support import FaultProxy, count, es, ids, lens_search, refresh, reset_coldtrace
 
-LOCAL = (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER)
+LOCAL = (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER)  # at least these; any other index file a run writes too
+
+
+def local_indices(out: Path) -> list[str]:
+    names = sorted(p.stem for p in (out / "indices").glob("coldtrace-*.ndjson"))
+    assert set(LOCAL) <= set(names), names
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +80,7 @@ def test_templates_are_applied_with_their_mappings(es_url, indexed):
 def test_every_local_document_is_in_elasticsearch_once_and_the_same(es_url, indexed):
     out, result = indexed
     total = 0
-    for index in LOCAL:
+    for index in local_indices(out):
         docs = local(out, index)
         assert docs or index == INDEX_DEADLETTER
         assert count(es_url, index) == len(docs), index
@@ -89,10 +95,10 @@ def test_every_local_document_is_in_elasticsearch_once_and_the_same(es_url, inde
 
 def test_a_second_identical_run_adds_no_document(es_url, settings, indexed, sim_fleet, tmp_path, bad_input):
     out, _ = indexed
-    before = {index: count(es_url, index) for index in LOCAL}
+    before = {index: count(es_url, index) for index in local_indices(out)}
     result = _run(sim_fleet, tmp_path / "again", settings, bad_input)
     refresh(es_url)
-    assert {index: count(es_url, index) for index in LOCAL} == before
+    assert {index: count(es_url, index) for index in local_indices(out)} == before
     counters = es_counters(result)
     assert counters["indexed"] == 0 and counters["already_indexed"] == sum(before.values())
 
@@ -170,6 +176,24 @@ def test_memory_utilisation_by_function(es_url, indexed):
         assert rows[fn]["avg"] == pytest.approx(sum(values) / len(values))
 
 
+def test_trace_panels(es_url, indexed):
+    out = indexed[0]
+    if "coldtrace-traces" not in local_indices(out):
+        pytest.skip("this build writes no traces")
+    roots = [d for d in local(out, "coldtrace-traces").values() if "coldtrace.trace.duration_ms" in d]
+    assert roots
+    slowest = sorted(roots, key=lambda d: -d["coldtrace.trace.duration_ms"])[:20]
+    rows = search_rows(es_url, "traces-slowest")
+    assert [r["dur"] for r in rows] == [d["coldtrace.trace.duration_ms"] for d in slowest]
+    cut = slowest[-1]["coldtrace.trace.duration_ms"]  # ties at the cut may list either trace
+    assert ({r["trace"]: r["fns"] for r in rows if r["dur"] > cut}
+            == {d["trace.id"]: d["coldtrace.trace.functions"] for d in slowest if d["coldtrace.trace.duration_ms"] > cut})
+    weakest = Counter(d["coldtrace.trace.weakest_link"] for d in roots
+                      if d.get("coldtrace.trace.critical_path_cold_start"))
+    got = {r["fn"]: r["n"] for r in search_rows(es_url, "cold-critical-path")}
+    assert got == dict(weakest)
+
+
 def _ms(iso: str) -> int:
     from datetime import datetime
 
@@ -183,9 +207,9 @@ def test_es_load_reads_the_local_files_and_is_idempotent(es_url, indexed, capsys
     assert cli.main(["es-load", str(out), "--es-url", es_url, "-q"]) == 0
     first = capsys.readouterr().out
     refresh(es_url)
-    for index in LOCAL:
+    for index in local_indices(out):
         assert count(es_url, index) == len(local(out, index)), index
-    total = sum(len(local(out, index)) for index in LOCAL)
+    total = sum(len(local(out, index)) for index in local_indices(out))
     assert f"{total:,} documents indexed" in first
     assert cli.main(["es-load", str(out), "--es-url", es_url, "-q"]) == 0
     assert f"0 documents indexed, {total:,} already there" in capsys.readouterr().out
