@@ -384,6 +384,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "duration_max_ms", "init_p50_ms", "init_p95_ms", "init_p99_ms", "max_memory_utilization",
     "max_concurrency", "iterator_age_max_ms", "estimated_cost_usd", "dead_letters",
     "downstream_throttles", "completed_duration_p99_ms", "timeout_limit_ms",
+    "dead_letter_errors", "async_event_age_max_ms",   # CloudWatch's DeadLetterErrors, AsyncEventAge
 )
 
 

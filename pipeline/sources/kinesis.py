@@ -90,7 +90,8 @@ class ShardProgress:
 
 
 class KinesisTracker(RestrictionTracker):
-    """Claims ``("record", shard, seq)``, ``("end", shard, child cursors)`` and ``("park", shard, None)``.
+    """Claims ``("record", shard, seq)``, ``("end", shard, child cursors)``, ``("park", shard, None)``
+    and ``("pin", shard, cursor)`` (see ``ShardsLoop``).
 
     A checkpoint (``try_split(0)``) hands every active cursor, at its last claimed sequence
     number, to the residual; claims on those shards then fail and the reader stops them.
@@ -121,6 +122,8 @@ class KinesisTracker(RestrictionTracker):
                 self._active.setdefault(child.shard_id, child)
         elif kind == "park":
             del self._active[shard_id]
+        elif kind == "pin":
+            self._active[shard_id] = value
         else:
             raise ValueError(f"unknown claim {kind!r}")
         return True

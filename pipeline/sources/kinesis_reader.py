@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from pipeline.model import DeadLetter, LogEvent, stream_key
 from pipeline.sources.formats import read_stream
-from pipeline.sources.kinesis_shards import Backoff, Cursor, call_with_backoff, error_code
+from pipeline.sources.kinesis_shards import Backoff, Cursor, StartPosition, call_with_backoff, error_code
 
 GET_RECORDS_LIMIT = 10_000  # the service maximum; a page is also capped at 10 MB
+LATEST_PIN_MARGIN_MS = 5_000
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class ShardReader:
         self.target = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
         self.backoff, self.sleep, self.clock = backoff or Backoff(), sleep, clock
         self.iterator: str | None = None
+        self.pinned = False   # the cursor's LATEST start was just pinned to a time
         self.throttled = 0    # GetRecords/GetShardIterator calls answered with a throttling error
         self.calls = 0
 
@@ -64,8 +66,15 @@ class ShardReader:
         self.throttled += 1
 
     def _new_iterator(self) -> str:
+        asked = int(self.clock() * 1000)
         resp = call_with_backoff(self.client.get_shard_iterator, self.backoff, self.sleep, self._throttle,
                                  **self.target, **self.cursor.iterator_args())
+        if self.cursor.after is None and self.cursor.start.kind == "LATEST":
+            # Pin "latest" to a time, so a checkpoint taken before any record arrived resumes
+            # here rather than at a later "latest" (which would skip what arrived in between).
+            # The margin covers clock skew; a record read twice is harmless (deterministic ids).
+            self.cursor = replace(self.cursor, start=StartPosition("AT_TIMESTAMP", asked - LATEST_PIN_MARGIN_MS))
+            self.pinned = True
         return resp["ShardIterator"]
 
     def read(self) -> Page:
@@ -178,7 +187,8 @@ class ArrivalWatermark:
 # -- reading a set of shards ------------------------------------------------------------------
 
 # claim(kind, shard id, value) -> bool: kind "record" (value: sequence number), "end" (value:
-# the child cursors that take the shard's place) or "park" (bounded reads: the shard is at its tip).
+# the child cursors that take the shard's place), "park" (bounded reads: the shard is at its
+# tip) or "pin" (value: the cursor with its LATEST start pinned to a time).
 Claim = Callable[[str, str, Any], bool]
 
 
@@ -266,6 +276,11 @@ class ShardsLoop:
     def _read(self, sid: str) -> Step | None:
         reader = self.readers[sid]
         page = reader.read()
+        if reader.pinned:
+            reader.pinned = False
+            if not self.claim("pin", sid, reader.cursor):
+                self._drop(sid)
+                return None
         claimed: list[dict[str, Any]] = []
         for rec in page.records:
             if not self.claim("record", sid, rec["SequenceNumber"]):

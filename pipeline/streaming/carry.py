@@ -1,0 +1,61 @@
+"""The stream fold carried from one catch-up read to the next. Pure.
+
+Locally, ``coldtrace run --streaming`` repeats bounded reads (pipeline/streaming/catchup.py).
+What an execution environment's fold holds when a read ends — a request whose REPORT has not
+arrived yet, an init waiting for its first request, the ids it has seen — is pickled and handed
+to the next read, which continues the fold exactly where it stopped. Flushing follows the same
+event-time rule as the streaming shell's timer (``BuildInvocationsStreaming``): a stream silent
+for longer than Lambda's longest timeout, by the watermark, is flushed as ``unfinished``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pipeline.invocations import StreamFold, dedupe_sorted
+from pipeline.model import Invocation, LogEvent
+from pipeline.parse import CORRELATION_PATHS, parse_event
+from pipeline.transforms.build_invocations import PENDING_INIT_TTL_MS, UNFINISHED_AFTER_MS
+
+# Ids a carried fold remembers for de-duplication (the live fold keeps more): CloudWatch
+# re-delivers a payload within seconds, and the carried state is re-written every read.
+CARRY_RECENT_IDS = 5_000
+
+
+@dataclass(slots=True)
+class FoldStep:
+    invocations: list[Invocation] = field(default_factory=list)
+    fresh: list[LogEvent] = field(default_factory=list)    # events not seen before: for the logs index
+    state: bytes | None = None                             # the fold to carry on (None: nothing open)
+    duplicates: int = 0
+
+
+def resume_fold(old_state: bytes | None, events: list[LogEvent], watermark_ms: int | None,
+                architecture_of: Callable[[str], str] | None = None,
+                correlation_paths: tuple[str, ...] = CORRELATION_PATHS,
+                unfinished_after_ms: int = UNFINISHED_AFTER_MS) -> FoldStep:
+    """Continue one log stream's fold with new events (any order, duplicates allowed)."""
+    fold: StreamFold = pickle.loads(old_state) if old_state else StreamFold()
+    fold.architecture_of = architecture_of
+    step = FoldStep()
+    unique = dedupe_sorted(events)
+    step.duplicates = len(events) - len(unique)
+    for ev in unique:
+        if ev.id in fold.recent:
+            step.duplicates += 1
+            continue
+        if ev.parsed is None:
+            parse_event(ev, correlation_paths)
+        step.fresh.append(ev)
+        step.invocations.extend(fold.add(ev))
+    if fold.last_ms is not None and watermark_ms is not None and fold.last_ms + unfinished_after_ms < watermark_ms:
+        step.invocations.extend(fold.flush())
+        if fold.pending is None or fold.last_ms + PENDING_INIT_TTL_MS < watermark_ms:
+            return step                   # silent long enough: nothing left to carry
+    fold.architecture_of = None
+    if len(fold.recent) > CARRY_RECENT_IDS:
+        fold.recent = dict.fromkeys(list(fold.recent)[-CARRY_RECENT_IDS:])
+    step.state = pickle.dumps(fold, protocol=pickle.HIGHEST_PROTOCOL)
+    return step
