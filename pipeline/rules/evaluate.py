@@ -1,0 +1,187 @@
+"""M-of-N evaluation and state transitions, one function at a time.
+
+``FunctionAlarms`` holds one function's windows and every rule's state. ``add`` takes
+MetricPoints (any version, any source, any order); ``advance(until_ms)`` evaluates every period
+that has ended by ``until_ms`` and returns the transitions. Batch runs add everything and
+advance to the end of the data; streaming runs keep the object in keyed state and advance it
+from a watermark timer. Windows arriving for a period already evaluated are counted as late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.model import Alarm, MetricPoint
+from pipeline.rules.catalog import STATISTICS, Datapoint, aggregate, merge_window
+from pipeline.rules.config import WINDOW_S, Rule, RuleSet
+from pipeline.rules.reasons import reason
+
+WINDOW_MS = WINDOW_S * 1000
+BREACH, OK, MISSING = "B", "O", "M"
+
+
+@dataclass(slots=True)
+class RuleState:
+    """Where one rule stands for one function."""
+
+    state: str = "INSUFFICIENT_DATA"
+    settled: bool = False                   # has left the initial INSUFFICIENT_DATA once
+    history: list = field(default_factory=list)   # last N: (against threshold, against clear threshold)
+    cooldown_left: int = 0
+    next_start_ms: int | None = None        # the next period to evaluate
+    timeout_ms: float | None = None         # last timeout a timed-out invocation revealed
+
+
+def _compare(op: str, value: float, threshold: float) -> bool:
+    if op == ">":
+        return value > threshold
+    if op == ">=":
+        return value >= threshold
+    if op == "<":
+        return value < threshold
+    return value <= threshold
+
+
+def step(rule: Rule, st: RuleState, dp: Datapoint, limit: float | None, function: str) -> Alarm | None:
+    """Feed one period's datapoint; the Alarm when the state changes (None otherwise).
+
+    The first move out of the initial INSUFFICIENT_DATA into OK is not emitted: every rule of
+    every function would otherwise announce that it is fine."""
+    threshold = rule.threshold * limit if limit is not None else rule.threshold
+    clear = (rule.clear_threshold if rule.clear_threshold is not None else rule.threshold)
+    clear = clear * limit if limit is not None else clear
+    if dp.value is None or (rule.relative_to is not None and limit is None):
+        treat = rule.treat_missing_data
+        if treat == "ignore":
+            return None
+        mark = {"breaching": (BREACH, BREACH), "notBreaching": (OK, OK)}.get(treat, (MISSING, MISSING))
+    else:
+        enough = dp.numerator is None or dp.numerator >= rule.min_count
+        mark = (BREACH if enough and _compare(rule.op, dp.value, threshold) else OK,
+                BREACH if enough and _compare(rule.op, dp.value, clear) else OK)
+    st.history.append(mark)
+    del st.history[:-rule.evaluation_periods]
+    breaches = sum(1 for m in st.history if m[0] == BREACH)
+    calm = 0  # trailing datapoints below the clear threshold
+    for m in reversed(st.history):
+        if m[1] == BREACH:
+            break
+        calm += 1
+    if st.cooldown_left:
+        st.cooldown_left -= 1
+    old = st.state
+    if len(st.history) == rule.evaluation_periods and all(m[0] == MISSING for m in st.history):
+        new = "INSUFFICIENT_DATA"
+    elif old != "ALARM" and breaches >= rule.datapoints_to_alarm and not st.cooldown_left:
+        new = "ALARM"
+    elif old == "ALARM" and calm >= rule.evaluation_periods - rule.datapoints_to_alarm + 1:
+        new = "OK"
+        st.cooldown_left = rule.cooldown_periods
+    elif old == "INSUFFICIENT_DATA" and any(m[0] != MISSING for m in st.history):
+        new = "OK"
+    else:
+        new = old
+    if new == old:
+        return None
+    st.state = new
+    if not st.settled:
+        st.settled = True
+        if old == "INSUFFICIENT_DATA" and new == "OK":
+            return None
+    return Alarm(rule=rule.name, function_name=function, state=new, previous_state=old, time_ms=dp.end_ms,
+                 value=None if dp.value is None else round(dp.value, 6),
+                 threshold=round(threshold, 6) if new == "ALARM" else round(clear, 6),
+                 reason=reason(rule, function, new, dp, threshold if new == "ALARM" else clear, limit,
+                               breaches),
+                 severity=rule.severity, window_start_ms=dp.start_ms, window_end_ms=dp.end_ms)
+
+
+class FunctionAlarms:
+    """Every rule of one function, evaluated period by period as windows arrive."""
+
+    def __init__(self, function: str, ruleset: RuleSet) -> None:
+        self.function = function
+        self.ruleset = ruleset
+        self.points: dict[int, list[MetricPoint]] = {}
+        self.windows: dict[int, dict[str, float]] = {}
+        self.states: dict[str, RuleState] = {}
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self.late = 0
+
+    def add(self, point: MetricPoint) -> None:
+        w = point.window_start_ms - point.window_start_ms % WINDOW_MS
+        if self.states and all(st.next_start_ms is not None and w < st.next_start_ms
+                               for st in self.states.values()):
+            self.late += 1
+            return
+        self.points.setdefault(w, []).append(point)
+        self.windows.pop(w, None)
+        self.first_ms = w if self.first_ms is None else min(self.first_ms, w)
+        self.last_ms = w if self.last_ms is None else max(self.last_ms, w)
+
+    def _window(self, w: int) -> dict[str, float] | None:
+        if w not in self.points:
+            return None
+        merged = self.windows.get(w)
+        if merged is None:
+            merged = self.windows[w] = merge_window(self.points[w])
+        return merged
+
+    def _limit(self, rule: Rule, st: RuleState) -> float | None:
+        if rule.relative_to == "timeout":
+            configured = self.ruleset.settings_for(self.function).timeout_s
+            return configured * 1000.0 if configured else st.timeout_ms
+        if rule.relative_to == "concurrency_limit":
+            return float(self.ruleset.concurrency_limit(self.function))
+        return None
+
+    def advance(self, until_ms: int) -> list[Alarm]:
+        """Evaluate every period ending at or before ``until_ms``; periods after the last data
+        are evaluated as missing for as long as that can still change a state."""
+        if self.first_ms is None:
+            return []
+        out: list[Alarm] = []
+        for rule in self.ruleset.rules_for(self.function):
+            st = self.states.get(rule.name)
+            if st is None:
+                st = self.states[rule.name] = RuleState()
+            if st.next_start_ms is None:
+                st.next_start_ms = self.first_ms - self.first_ms % rule.period_ms
+            stat = STATISTICS[rule.metric]
+            settle = self.last_ms + (rule.evaluation_periods + rule.cooldown_periods + 1) * rule.period_ms
+            while st.next_start_ms + rule.period_ms <= min(until_ms, settle):
+                start = st.next_start_ms
+                windows = [w for w in (self._window(t) for t in range(start, start + rule.period_ms, WINDOW_MS))
+                           if w is not None]
+                for w in windows:
+                    if w.get("timeout_limit_ms"):
+                        st.timeout_ms = w["timeout_limit_ms"]
+                dp = aggregate(stat, windows, start, start + rule.period_ms, rule.min_samples)
+                alarm = step(rule, st, dp, self._limit(rule, st), self.function)
+                if alarm is not None:
+                    out.append(alarm)
+                st.next_start_ms = start + rule.period_ms
+        self._forget()
+        return out
+
+    def _forget(self) -> None:
+        """Drop windows every rule has evaluated (streaming state stays small)."""
+        if not self.states:
+            return
+        done = min(st.next_start_ms for st in self.states.values() if st.next_start_ms is not None)
+        for w in [w for w in self.points if w < done]:
+            del self.points[w]
+            self.windows.pop(w, None)
+
+
+def evaluate_points(function: str, points: list[MetricPoint], ruleset: RuleSet, until_ms: int | None = None,
+                    ) -> list[Alarm]:
+    """All transitions of one function's points (batch): evaluated to ``until_ms``, default the
+    end of its last window."""
+    fa = FunctionAlarms(function, ruleset)
+    for p in sorted(points, key=lambda p: p.window_start_ms):
+        fa.add(p)
+    if fa.last_ms is None:
+        return []
+    return fa.advance(until_ms if until_ms is not None else fa.last_ms + WINDOW_MS)
