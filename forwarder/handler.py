@@ -26,7 +26,7 @@ from forwarder.enrich import account_of, oldest_timestamp, payload_of
 from forwarder.filters import Rules, select
 from forwarder.metrics import Stats, emf, log
 from forwarder.records import Record, encode
-from forwarder.redact import Redactor
+from pipeline.parse.redact import Redactor
 from forwarder.settings import Settings
 from forwarder.ship import Deadline, Shipper, ShipStats, shipper_for
 from pipeline.parse.awslogs import PayloadError

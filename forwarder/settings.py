@@ -14,7 +14,7 @@ from typing import Mapping
 
 import orjson
 
-from forwarder.redact import BUILTIN_NAMES
+from pipeline.parse.redact import BUILTIN_NAMES
 
 SHIPPERS = ("kinesis", "spool", "stdout", "null")
 KINESIS_MAX_RECORD = 1 << 20  # data + partition key, per record

@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.parse import CORRELATION_PATHS
+from pipeline.parse.redact import Redactor, redactor_for
 from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, join_index_shards, render_chunks
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
@@ -59,6 +60,8 @@ class RunConfig:
     beam_args: list[str] = field(default_factory=list)
     es: "EsSettings | None" = None  # pipeline.sinks.es_client.EsSettings: index into Elasticsearch too
     otlp: "OtlpSettings | None" = None  # pipeline.sinks.otel.OtlpSettings: export the trace spans too
+    # Secrets and personal data are redacted as lines are read, before any sink (None: off).
+    redactor: "Redactor | None" = field(default_factory=redactor_for)
 
 
 def pipeline_options(cfg: RunConfig) -> PipelineOptions:
@@ -77,12 +80,15 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     """Wire the graph; labels read like the architecture picture."""
     from pipeline.progress_channel import progress_dir
 
+    from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_ledger
+
     read = p | "ReadLogFiles" >> ReadLogFiles(cfg.inputs, cfg.account, cfg.region, cfg.log_group,
-                                              progress_dir=progress_dir(os.path.abspath(cfg.out_dir)))
+                                              progress_dir=progress_dir(os.path.abspath(cfg.out_dir)),
+                                              counts=True, redactor=cfg.redactor)
+    read, source_counts = split_ledger(read, "Read")
     batches, read_dead = split_dead_letters(read, "Read")
-    streams = (batches
-               | "GroupByLogStream" >> GroupByLogStream()
-               | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths))
+    grouped, stream_counts = split_ledger(batches | "GroupByLogStream" >> GroupByLogStream(counts=True), "Group")
+    streams = grouped | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
     traces = invocations | "StitchTraces" >> StitchTraces()
@@ -99,6 +105,11 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1)
         | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER),
+        (source_counts, stream_counts,
+         (read_dead, fold_dead) | "DeadLettersToCount" >> beam.Flatten()
+         | "CountDeadLetters" >> count_dead_letters())
+        | "AllCounts" >> beam.Flatten()
+        | "WriteLedger" >> WriteLedger(cfg.out_dir),
     ]
     if cfg.es is not None:  # Elasticsearch next to the local files: the same documents, the same ids
         from pipeline.sinks.elasticsearch import WriteToElasticsearch
@@ -120,7 +131,11 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
 
 
 def run(cfg: RunConfig):
-    """Run the batch pipeline to completion; returns Beam's PipelineResult."""
+    """Run the batch pipeline to completion; returns Beam's PipelineResult, with ``.ledger`` set
+    to the run's ``pipeline.ledger.Ledger`` (also written to ``<out>/ledger/ledger.json``)."""
+    from pipeline import ledger
+
+    ledger.clear(cfg.out_dir)
     indices = os.path.join(cfg.out_dir, "indices")
     shutil.rmtree(os.path.join(indices, ".shards"), ignore_errors=True)
     from pipeline.progress_channel import progress_dir
@@ -144,4 +159,21 @@ def run(cfg: RunConfig):
         if client is not None:
             client.close()
     join_index_shards(cfg.out_dir, LOCAL_INDICES)
+    result.ledger = settle_ledger(cfg, result)
     return result
+
+
+def settle_ledger(cfg: RunConfig, result=None):
+    """Sum the run's count records, check them against the index files (and Beam's counters where
+    the runner has them), write ``<out>/ledger/ledger.json``; returns the Ledger."""
+    from pipeline import ledger
+    from pipeline.sinks.index_files import index_path
+    from pipeline.sinks.ledger_files import beam_counters
+    from pipeline.summary import count_docs
+
+    docs = {index: count_docs(index_path(cfg.out_dir, index)) for index in (INDEX_LOGS, INDEX_DEADLETTER)}
+    led = ledger.balance(ledger.read_parts(cfg.out_dir), cfg.inputs, docs, INDEX_LOGS, INDEX_DEADLETTER)
+    ledger.cross_check_metrics(led, beam_counters(result) if result is not None else None)
+    ledger.write(led, cfg.out_dir)
+    shutil.rmtree(ledger.parts_dir(cfg.out_dir), ignore_errors=True)
+    return led

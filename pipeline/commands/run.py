@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help='machine-readable stdout: progress lines {"progress": {...}}, then the summary as JSON')
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report <out>/report.html")
+    p.add_argument("--no-redact", action="store_true",
+                   help="index lines as read: no redaction of AWS keys, bearer tokens, URL passwords, e-mail "
+                        "addresses and card numbers (redaction is on by default)")
+    p.add_argument("--redact-pattern", action="append", default=[], metavar="NAME=REGEX",
+                   help="also redact what this regular expression matches, as [REDACTED:NAME] (repeatable)")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="options passed through to Beam after --, e.g. -- --flink_master=host:8081")
     from pipeline.commands.es_options import add_es_arguments
@@ -123,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
                     direct_num_workers=args.workers, account=account, region=region, log_group=args.log_group,
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args), es=es)
+                    beam_args=list(args.beam_args), es=es, redactor=_redactor(args))
     from pipeline.commands.otlp_options import otlp_settings
 
     cfg.otlp = otlp_settings(args)
@@ -139,17 +144,22 @@ def main(args: argparse.Namespace) -> int:
     if es is not None:
         from pipeline.sinks.elasticsearch import es_counters
 
-        summary["elasticsearch"] = {"url": es.redacted_url(), **es_counters(result)}
+        try:
+            es_counts = es_counters(result)
+        except NotImplementedError:  # DaskRunner reports no counters
+            es_counts = {}
+        summary["elasticsearch"] = {"url": es.redacted_url(), **es_counts}
     if cfg.otlp is not None:
         from pipeline.sinks.otel import otlp_counters
 
         summary["otlp"] = {"endpoint": cfg.otlp.endpoint, **otlp_counters(result)}
+    ledger = _settle(result, summary)
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     report = None if args.no_report else _write_report(args.out)
     if args.json:
         print(orjson.dumps(summary).decode())
-        return 0
+        return _ledger_exit(ledger)
     if not args.quiet:
         print_summary(summary)
         docs = summary["documents"]
@@ -169,7 +179,54 @@ def main(args: argparse.Namespace) -> int:
                   + (f", {c['failed']:,} failed (the traces index holds them all)" if c["failed"] else ""))
         if report:
             print(f"report: {report}")
-    return 0
+        for row in ledger.rows:
+            print(f"ledger {row.line()}")
+    return _ledger_exit(ledger)
+
+
+def _redactor(args: argparse.Namespace):
+    """The redactor of the run (None with --no-redact); a bad --redact-pattern is a usage error."""
+    import re
+
+    from pipeline.errors import UsageError
+    from pipeline.parse.redact import redactor_for
+
+    if args.no_redact:
+        return None
+    custom: dict[str, str] = {}
+    for item in args.redact_pattern:
+        name, sep, rx = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            raise UsageError(f"--redact-pattern {item!r}: expected NAME=REGEX (NAME: letters, digits, _ . -)")
+        try:
+            re.compile(rx)
+        except re.error as exc:
+            raise UsageError(f"--redact-pattern {name}: not a valid regular expression: {exc}") from None
+        custom[name] = rx
+    return redactor_for(custom=custom)
+
+
+def _settle(result, summary: dict):
+    """The run's ledger (pipeline.ledger), checked against Elasticsearch's counters too when the
+    sink ran and the runner reports counters; stored in the summary."""
+    from pipeline.ledger import cross_check_elasticsearch
+
+    ledger = result.ledger
+    if "elasticsearch" in summary:
+        cross_check_elasticsearch(ledger, summary["elasticsearch"], summary["documents"])
+    summary["ledger"] = ledger.to_dict()
+    return ledger
+
+
+def _ledger_exit(ledger) -> int:
+    """A ledger that does not balance is an error exit, with what is off and by how much."""
+    import sys
+
+    if ledger.balanced:
+        return 0
+    for problem in ledger.problems:
+        print(f"coldtrace run: ledger mismatch: {problem}", file=sys.stderr)
+    return 1
 
 
 def _write_report(out_dir: str) -> str | None:

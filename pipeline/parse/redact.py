@@ -1,4 +1,8 @@
-"""Redaction of secrets and personal data before a log line leaves the forwarder.
+"""Redaction of secrets and personal data before a log line reaches any sink.
+
+One implementation, shared: the forwarder redacts before it ships (``forwarder.handler``), and the
+pipeline redacts what it reads from files directly, before the shuffle and before any index,
+Elasticsearch or dead-letter document is written (``pipeline.sources.files``).
 
 Built-in patterns cover AWS access key ids, bearer tokens, passwords in URLs, e-mail addresses
 and card numbers (Luhn-checked, so order ids and timestamps survive); users add their own
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterable
 
-from pipeline.model import LogEvent
+from pipeline.model import DeadLetter, LogEvent
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -184,3 +188,18 @@ class Redactor:
         if hits:
             counts[p.name] = counts.get(p.name, 0) + hits
         return out
+
+
+def redactor_for(builtins: Iterable[str] | None = None, custom: dict[str, str] | None = None,
+                 key: bytes | None = None) -> Redactor:
+    """A redactor from names and ``name → regex`` text (every built-in pattern by default)."""
+    names = BUILTIN_NAMES if builtins is None else tuple(builtins)
+    return Redactor(names, [(name, re.compile(rx)) for name, rx in (custom or {}).items()], key)
+
+
+def redact_dead_letter(redactor: Redactor, letter: DeadLetter) -> DeadLetter:
+    """A dead letter keeps the input it could not read: that text is redacted like any line."""
+    if redactor:
+        letter.raw = redactor.redact_text(letter.raw)
+        letter.error = redactor.redact_text(letter.error)
+    return letter

@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
-from pipeline.model import DeadLetter
+from pipeline.model import DeadLetter, stream_key
 from pipeline.sources.formats import read_stream
 
 
@@ -29,9 +29,11 @@ def split_dead_letters(items, label: str):
 
 class _ReadFile(beam.DoFn):
     def __init__(self, account: str | None, region: str | None, log_group: str | None,
-                 progress_dir: str | None = None) -> None:
+                 progress_dir: str | None = None, counts: bool = False, redactor=None) -> None:
         self.account, self.region, self.log_group = account, region, log_group
         self.progress_dir = progress_dir
+        self.counts = counts        # yield a pipeline.ledger.SourceCounts after each file
+        self.redactor = redactor    # a pipeline.parse.redact.Redactor, applied before anything else sees a line
         self.files = Metrics.counter("coldtrace", "files_read")
         self.events = Metrics.counter("coldtrace", "events_read")
         self.dead = Metrics.counter("coldtrace", "dead_letters_read")
@@ -47,15 +49,34 @@ class _ReadFile(beam.DoFn):
         path = readable.metadata.path
         self.files.inc()
         marks = self.marks
+        counts = redactor = None
+        if self.counts:
+            from pipeline.ledger import SourceCounts
+
+            counts = SourceCounts(path)
+        if self.redactor:
+            from pipeline.parse.redact import redact_dead_letter
+
+            redactor = self.redactor
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as fh:
-            for item in read_stream(fh, path, self.account, self.region, self.log_group):
+            for item in read_stream(fh, path, self.account, self.region, self.log_group, counts):
                 if isinstance(item, DeadLetter):
                     self.dead.inc()
+                    if counts is not None:
+                        counts.dead_letters += 1
+                    if redactor is not None:
+                        redact_dead_letter(redactor, item)
                 else:
                     self.events.inc(len(item))
+                    if counts is not None:
+                        counts.add_batch(stream_key, item)
+                    if redactor is not None:
+                        redactor.redact_events(item)
                     if marks is not None and item:
                         marks.add(len(item), max(ev.timestamp for ev in item))
                 yield item
+        if counts is not None:
+            yield counts
 
     def finish_bundle(self) -> None:
         if self.marks is not None:
@@ -70,10 +91,13 @@ class ReadLogFiles(beam.PTransform):
     """Files matching the patterns → PCollection of event batches and DeadLetters."""
 
     def __init__(self, patterns: list[str], account: str | None = None, region: str | None = None,
-                 log_group: str | None = None, progress_dir: str | None = None) -> None:
+                 log_group: str | None = None, progress_dir: str | None = None, counts: bool = False,
+                 redactor=None) -> None:
         super().__init__()
         self.patterns, self.account, self.region, self.log_group = patterns, account, region, log_group
         self.progress_dir = progress_dir  # where readers leave progress marks (None: nowhere)
+        self.counts = counts  # also yield one pipeline.ledger.SourceCounts per file (split_ledger)
+        self.redactor = redactor  # pipeline.parse.redact.Redactor, or None: lines as read
 
     def expand(self, pbegin):
         return (pbegin
@@ -81,4 +105,5 @@ class ReadLogFiles(beam.PTransform):
                 | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
                 | "Reshuffle" >> beam.Reshuffle()
                 | "Open" >> fileio.ReadMatches()
-                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group, self.progress_dir)))
+                | "Decode" >> beam.ParDo(_ReadFile(self.account, self.region, self.log_group, self.progress_dir,
+                                                   self.counts, self.redactor)))

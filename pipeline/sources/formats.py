@@ -17,7 +17,7 @@ import io
 import re
 import time
 from datetime import datetime
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import orjson
 
@@ -25,7 +25,11 @@ from pipeline.model import DeadLetter, LogEvent
 from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, decode_data, decode_gzip_json, enrich, to_payload
 
 BATCH = 1000
-MAX_LINE = 16 << 20  # a single line longer than this is dead-lettered, not decoded
+MAX_LINE = 16 << 20  # a single line longer than this is dead-lettered, not decoded (nor held whole)
+CHUNK = 1 << 20      # files are read in chunks of this many bytes, never whole
+# A gzip file inflating beyond this ratio (past MAX_DECOMPRESSED bytes) is a bomb: real logs
+# compress 5-50x, deflate's ceiling is about 1032x.
+MAX_GZIP_RATIO = 500
 _EXPORT_LINE = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (.*)", re.S)
 
 Item = list[LogEvent] | DeadLetter
@@ -56,16 +60,50 @@ def sniff(head: bytes) -> str:
     return "subscription"  # base64 payload lines
 
 
+class GzipBomb(OSError):
+    """A gzip file inflating far beyond what logs compress to."""
+
+
+class _GuardedGzip:
+    """A GzipFile that refuses to inflate more than MAX_GZIP_RATIO times the compressed bytes it
+    consumed, once past MAX_DECOMPRESSED bytes: a bomb becomes a dead letter, not an OOM or an
+    hour of inflating zeros."""
+
+    def __init__(self, raw: io.BufferedReader) -> None:
+        self.raw, self.gz, self.out = raw, gzip.GzipFile(fileobj=raw), 0
+
+    def peek(self, n: int) -> bytes:
+        return self.gz.peek(n)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        data = self.gz.read(n)
+        self.out += len(data)
+        if self.out > MAX_DECOMPRESSED:
+            try:
+                consumed = max(1, self.raw.tell())
+            except (OSError, ValueError):  # an unseekable stream: no ratio to check
+                return data
+            if self.out > MAX_GZIP_RATIO * consumed:
+                raise GzipBomb(f"gzip inflates {self.out:,} bytes from {consumed:,} (over {MAX_GZIP_RATIO}:1): "
+                               "a gzip bomb, not logs")
+        return data
+
+
 def open_maybe_gzip(raw: IO[bytes]) -> IO[bytes]:
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
     if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
+        return _GuardedGzip(buffered)  # type: ignore[return-value]
     return buffered
 
 
 def read_stream(stream: IO[bytes], source: str, account: str | None = None, region: str | None = None,
-                log_group: str | None = None) -> Iterator[Item]:
-    """Every batch and dead letter in one file (already opened, possibly gzip)."""
+                log_group: str | None = None, counts: Any = None) -> Iterator[Item]:
+    """Every batch and dead letter in one file (already opened, possibly gzip).
+
+    ``counts`` (a ``pipeline.ledger.SourceCounts``), when given, counts the subscription payloads
+    and control messages, which leave no item behind."""
     try:
         f = open_maybe_gzip(stream)
         head = f.peek(4096)[:4096] if hasattr(f, "peek") else b""
@@ -75,45 +113,95 @@ def read_stream(stream: IO[bytes], source: str, account: str | None = None, regi
         elif kind == "spool":
             yield from read_spool(f, source)
         else:
-            yield from read_subscription(f, source, account, region)
+            yield from read_subscription(f, source, account, region, counts)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated/corrupt gzip mid-file
         yield _dead(b"", f"cannot read {source}: {exc}", source)
 
 
-def _lines(f: IO[bytes]) -> Iterator[bytes]:
-    for line in f:
-        yield line
+class TooLong(bytes):
+    """The first 4 KiB of a line longer than MAX_LINE (the rest was skipped, never held)."""
+
+    length: int = 0
 
 
-def read_subscription(f: IO[bytes], source: str, account: str | None, region: str | None) -> Iterator[Item]:
+def _lines(f: IO[bytes], first: bytes = b"", limit: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of ``first`` then of the rest of ``f``, read in chunks; memory stays bounded by
+    ``limit`` however long a line is (a longer one comes out as a ``TooLong``)."""
+    parts: list[bytes] = []
+    size = 0
+    skipping: TooLong | None = None
+    chunk = first or f.read(CHUNK)
+    while chunk:
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            piece = chunk[start:] if nl < 0 else chunk[start:nl + 1]
+            if skipping is not None:
+                skipping.length += len(piece)
+            elif size + len(piece) > limit:
+                skipping = TooLong(b"".join(parts)[:4096] if parts else piece[:4096])
+                skipping.length = size + len(piece)
+                parts, size = [], 0
+            elif nl < 0:
+                if piece:
+                    parts.append(piece)
+                    size += len(piece)
+            if nl < 0:
+                break
+            if skipping is not None:
+                yield skipping
+                skipping = None
+            else:
+                yield b"".join(parts) + piece if parts else piece
+                parts, size = [], 0
+            start = nl + 1
+        chunk = f.read(CHUNK)
+    if skipping is not None:
+        yield skipping
+    elif parts:
+        yield b"".join(parts)
+
+
+def _too_long(line: TooLong, where: str) -> DeadLetter:
+    return _dead(bytes(line), f"line of {line.length:,} bytes exceeds the {MAX_LINE:,} byte cap", where)
+
+
+def _content_end(data: bytes) -> int:
+    end = len(data)
+    while end and data[end - 1] in b" \t\r\n":
+        end -= 1
+    return end
+
+
+def read_subscription(f: IO[bytes], source: str, account: str | None, region: str | None,
+                      counts: Any = None) -> Iterator[Item]:
     data = f.read(MAX_DECOMPRESSED + 1)
     if len(data) > MAX_DECOMPRESSED and b"\n" not in data[:MAX_LINE]:
         yield _dead(data[:4096], f"file larger than {MAX_DECOMPRESSED} bytes holds no line breaks", source)
         return
-    stripped = data.strip()
-    if stripped.startswith(b"{") and b"\n" in stripped:  # one pretty-printed JSON per file?
+    if len(data) <= MAX_DECOMPRESSED and data[:64].lstrip().startswith(b"{") and \
+            data.find(b"\n", 0, _content_end(data)) >= 0:  # one pretty-printed JSON per file?
         try:
-            obj = orjson.loads(stripped)
+            obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             obj = None
         if isinstance(obj, dict):
-            yield from _payload_items(obj, stripped, source, account, region)
+            yield from _payload_items(obj, data.strip(), source, account, region, counts)
             return
-    rest = f.read() if len(data) > MAX_DECOMPRESSED else b""
-    for n, line in enumerate((data + rest).splitlines()):
+    for n, line in enumerate(_lines(f, data)):
+        where = f"{source}:{n + 1}"
+        if type(line) is TooLong:
+            yield _too_long(line, where)
+            continue
         line = line.strip()
         if not line:
-            continue
-        where = f"{source}:{n + 1}"
-        if len(line) > MAX_LINE:
-            yield _dead(line[:4096], f"line of {len(line)} bytes exceeds the {MAX_LINE} byte cap", where)
             continue
         try:
             obj = _line_to_payload_obj(line)
         except PayloadError as exc:
             yield _dead(line, str(exc), where)
             continue
-        yield from _payload_items(obj, line, where, account, region)
+        yield from _payload_items(obj, line, where, account, region, counts)
 
 
 def _line_to_payload_obj(line: bytes) -> dict:
@@ -141,12 +229,16 @@ def _line_to_payload_obj(line: bytes) -> dict:
         raise PayloadError(f"line is not a subscription payload (neither JSON nor base64 of gzip JSON): {exc}") from None
 
 
-def _payload_items(obj: dict, raw: bytes, where: str, account: str | None, region: str | None) -> Iterator[Item]:
+def _payload_items(obj: dict, raw: bytes, where: str, account: str | None, region: str | None,
+                   counts: Any = None) -> Iterator[Item]:
     try:
         payload = to_payload(obj, account=account, region=region)
     except PayloadError as exc:
         yield _dead(raw, str(exc), where, stage="decode")
         return
+    if counts is not None:
+        counts.payloads += 1
+        counts.control_messages += payload.is_control
     if payload.is_control:
         return  # a health check of the destination: acknowledged, carries no log event
     for i in range(0, len(payload.events), BATCH):
@@ -157,6 +249,9 @@ def read_spool(f: IO[bytes], source: str) -> Iterator[Item]:
     """NDJSON of LogEvent records; batches are regrouped by log stream."""
     by_stream: dict[tuple[str, str], list[LogEvent]] = {}
     for n, line in enumerate(_lines(f)):
+        if type(line) is TooLong:
+            yield _too_long(line, f"{source}:{n + 1}")
+            continue
         line = line.strip()
         if not line:
             continue
@@ -190,6 +285,7 @@ def read_export(f: IO[bytes], source: str, log_group: str | None, account: str |
     batch: list[LogEvent] = []
     cur: list[bytes] | None = None
     cur_ts = 0
+    cur_size = 0
     seq = 0
 
     def emit() -> LogEvent:
@@ -199,22 +295,41 @@ def read_export(f: IO[bytes], source: str, log_group: str | None, account: str |
         return enrich(LogEvent(id=f"export:{stream}:{cur_ts}:{seq}", timestamp=cur_ts, message=msg,
                                log_group=group, log_stream=stream, account=account, region=region))
 
-    for line in _lines(f):
+    for n, line in enumerate(_lines(f)):
+        if type(line) is TooLong:
+            yield _too_long(line, f"{source}:{n + 1}")
+            continue
         m = _EXPORT_LINE.match(line)
+        ts_ms = None
         if m:
+            try:
+                ts_ms = int(datetime.fromisoformat(m.group(1).decode().replace("Z", "+00:00")).timestamp() * 1000)
+            except ValueError:  # "2024-13-45T99:…": looks like a timestamp, is not one
+                yield _dead(line, "export line has an invalid timestamp", f"{source}:{n + 1}")
+                continue
+        if ts_ms is not None:
             if cur is not None:
-                batch.append(emit())
+                if cur_size > MAX_LINE:
+                    yield _dead(b"".join(cur), f"message of {cur_size:,} bytes exceeds the {MAX_LINE:,} byte cap",
+                                source)
+                else:
+                    batch.append(emit())
                 if len(batch) >= BATCH:
                     yield batch
                     batch = []
-            ts = m.group(1).decode()
-            cur_ts = int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+            cur_ts = ts_ms
             cur = [m.group(2)]
+            cur_size = len(line)
         elif cur is not None:
-            cur.append(line)
+            cur_size += len(line)
+            if cur_size <= MAX_LINE:  # past the cap, continuation lines are counted, not kept
+                cur.append(line)
         elif line.strip():
             yield _dead(line, "export line lacks a leading ISO timestamp", source)
     if cur is not None:
-        batch.append(emit())
+        if cur_size > MAX_LINE:
+            yield _dead(b"".join(cur), f"message of {cur_size:,} bytes exceeds the {MAX_LINE:,} byte cap", source)
+        else:
+            batch.append(emit())
     if batch:
         yield batch

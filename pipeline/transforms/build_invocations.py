@@ -37,8 +37,9 @@ def _packed(batch: list[LogEvent]) -> tuple[str, bytes]:
 
 
 class _SortStream(beam.DoFn):
-    def __init__(self) -> None:
+    def __init__(self, counts: bool = False) -> None:
         self.dupes = Metrics.counter("coldtrace", "duplicate_events")
+        self.counts = counts
 
     def process(self, keyed: tuple[str, Iterable[bytes]]):
         key, packed = keyed
@@ -46,6 +47,10 @@ class _SortStream(beam.DoFn):
         unique = dedupe_sorted(events)
         if len(unique) != len(events):
             self.dupes.inc(len(events) - len(unique))
+        if self.counts:  # the ledger's record of this stream (pipeline.ledger)
+            from pipeline.ledger import StreamCounts
+
+            yield StreamCounts(key, events=len(events), unique=len(unique), duplicates=len(events) - len(unique))
         yield key, unique
 
 
@@ -54,7 +59,12 @@ class GroupByLogStream(beam.PTransform):
 
     Batches cross the shuffle packed as bytes (``pack_events``), unparsed: parsing after the
     group keeps the parse results out of the shuffle, which is where batch time goes.
+    ``counts=True`` also yields one ``pipeline.ledger.StreamCounts`` per stream (``split_ledger``).
     """
+
+    def __init__(self, counts: bool = False) -> None:
+        super().__init__()
+        self.counts = counts
 
     def expand(self, batches):
         return (batches
@@ -62,7 +72,7 @@ class GroupByLogStream(beam.PTransform):
                 | "OneStreamEach" >> beam.FlatMap(_by_stream)
                 | "KeyAndPack" >> beam.Map(_packed)
                 | "GroupByStream" >> beam.GroupByKey()
-                | "SortAndDedupe" >> beam.ParDo(_SortStream()))
+                | "SortAndDedupe" >> beam.ParDo(_SortStream(self.counts)))
 
 
 class _Fold(beam.DoFn):
