@@ -4,8 +4,8 @@ at the observed peak would cost — with advice (provisioned concurrency, SnapSt
 only where the figures support it (thresholds in pipeline/report/coldstarts.py).
 
 Sources: --from OUT (the index files of a coldtrace run), --input PATH (log files in any format
-`coldtrace run` reads, folded here with the pipeline's parser), or --log-group NAME (CloudWatch
-Logs FilterLogEvents, when the CloudWatch backfill source is installed).
+`coldtrace run` reads), or --log-group NAME (CloudWatch Logs FilterLogEvents over --since); logs
+are folded in this process with the pipeline's own parser and invocation fold.
 """
 
 from __future__ import annotations
@@ -24,9 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="log files (subscription payloads, CloudWatch exports, spool), directory or glob; "
                           "repeatable")
     src.add_argument("--log-group", action="append", default=[], metavar="NAME",
-                     help="CloudWatch Logs log group to read with FilterLogEvents (repeatable)")
-    p.add_argument("--since", default="24h", metavar="DURATION",
-                   help="with --log-group: how far back to read (e.g. 90m, 24h, 7d)")
+                     help="CloudWatch Logs log group to read with FilterLogEvents, or a name prefix ending "
+                          "in * (repeatable; AWS credentials from the usual chain)")
+    p.add_argument("--since", default="24h", metavar="DURATION|TIME",
+                   help="with --log-group: how far back to read (90m, 24h, 7d) or a start time (ISO 8601, epoch ms)")
+    p.add_argument("--until", default=None, metavar="TIME",
+                   help="with --log-group: end of the window (ISO 8601 or epoch ms; default now)")
+    p.add_argument("--endpoint-url", default=None, metavar="URL",
+                   help="with --log-group: CloudWatch Logs endpoint (a local one, for tests)")
     p.add_argument("--region", default=None, help="AWS region (of the log group; stamped on events)")
     p.add_argument("--account", default=None, help="AWS account id, when the input does not carry it")
     p.add_argument("--architecture", action="append", default=[], metavar="FUNCTION=arm64",
@@ -34,18 +39,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the analysis as JSON on stdout")
 
 
-def _docs_from_log_group(args: argparse.Namespace) -> list[dict]:
+def _window_ms(since: str, until: str | None) -> tuple[int, int]:
+    """``--since 90m|24h|7d`` (or an ISO time / epoch ms) and ``--until`` (default now) → [start, end)."""
+    import re
+    import time
+
     from pipeline.cli import UsageError
+    from pipeline.sources.kinesis_shards import parse_time_ms
 
+    now = int(time.time() * 1000)
     try:
-        from pipeline.sources import cloudwatch  # the FilterLogEvents backfill source
-    except ImportError:
-        raise UsageError("--log-group needs the CloudWatch backfill source (pipeline/sources/cloudwatch.py), "
-                         "which this build does not have: export the log group and use --input, or run "
-                         "the pipeline and use --from") from None
-    from pipeline.report.from_logs import invocation_docs
+        end = parse_time_ms(until) if until else now
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(s|m|min|h|d)", since.strip())
+        if m:
+            unit = {"s": 1_000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2)]
+            start = end - int(float(m.group(1)) * unit)
+        else:
+            start = parse_time_ms(since)
+    except ValueError as exc:
+        raise UsageError(f"--since/--until: {exc}") from None
+    if start >= end:
+        raise UsageError("--since must be before --until")
+    return start, end
 
-    events = cloudwatch.read_log_groups(args.log_group, since=args.since, region=args.region, account=args.account)
+
+def _docs_from_log_group(args: argparse.Namespace) -> list[dict]:
+    """FilterLogEvents over the window (``pipeline.sources.cloudwatch_api``), folded here."""
+    import boto3
+
+    from pipeline.report.from_logs import invocation_docs
+    from pipeline.sources import cloudwatch_api
+
+    start, end = _window_ms(args.since, args.until)
+    client = boto3.client("logs", region_name=args.region, endpoint_url=args.endpoint_url)
+    region = args.region or client.meta.region_name
+    events = []
+    for pattern in args.log_group:
+        for group in cloudwatch_api.log_groups(client, pattern):
+            for batch in cloudwatch_api.filter_log_events(client, group, start, end, account=args.account,
+                                                          region=region):
+                events.extend(batch)
     return invocation_docs(events, _architectures(args))
 
 
