@@ -1,0 +1,242 @@
+"""The local streaming loop: repeated bounded catch-up reads with carried state.
+
+No local runner runs an endless source: FnApiRunner runs a stage to completion before the
+next, and BundleBasedDirectRunner cannot expand a splittable DoFn in streaming mode (and, in
+batch mode, drops a deferred residual) — see tests/pipeline/test_local_runners_and_sdf.py. So
+``coldtrace run --streaming`` reads in rounds, on any runner:
+
+1. read every shard to its tip (or the new files, or the next CloudWatch time range), from the
+   checkpoint — the same splittable DoFn Flink runs, in bounded mode;
+2. continue each log stream's fold from its carried state, and each open metric window;
+3. write the round's index shards, the folds and windows still open, and the final cursors;
+4. commit: save the checkpoint (cursors, watermark, state files), then append the shards to
+   the index files (exactly once: see ``checkpoint.py``); repeat.
+
+The watermark a round flushes with is the one the previous rounds established, so a fold is
+only flushed as ``unfinished`` once the source as a whole has moved past it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import apache_beam as beam
+
+from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
+from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, index_path, render_chunks, shard_prefix
+from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files
+from pipeline.streaming import checkpoint as ckpt
+from pipeline.streaming.checkpoint import Checkpoint
+from pipeline.streaming.config import StreamConfig
+from pipeline.streaming.health import fold_minutes
+from pipeline.streaming.round_sources import rounds_for
+
+STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER]
+DRAIN_WATERMARK_MS = 2 ** 62   # past every window and timer: what a drain flushes with
+
+
+@dataclass
+class RoundReport:
+    round: int
+    read_something: bool
+    watermark_ms: int | None
+    docs: dict[str, int]
+    seconds: float
+    done: bool = False
+
+
+def _paths(ckdir: str, ck: Checkpoint, kind: str) -> list[str]:
+    return [os.path.join(ckdir, p) for p in ck.state_files if os.path.basename(p).startswith(kind)]
+
+
+def _max_ts(batch) -> int:
+    return max(ev.timestamp for ev in batch)
+
+
+def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, plan, rdir: str,
+                watermark_ms: int | None) -> None:
+    """One catch-up read: source → resumed folds → windows → index shards and carried state."""
+    from pipeline.detect.invocation import observe_invocation
+    from pipeline.detect.throttles import observe_throttles
+    from pipeline.transforms.carry_windows import CarryWindows
+    from pipeline.transforms.resume_fold import ResumeFolds
+
+    r = cfg.run
+    read = source.read(p, plan) if plan is not None else None
+    batches = read.batches if read is not None else p | "NothingRead" >> beam.Create([])
+    folds = p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-"))
+    windows = p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-"))
+    resumed = (batches, folds) | "ResumeFolds" >> ResumeFolds(r.architectures, watermark_ms, r.correlation_paths)
+    observations = ((resumed.invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
+                     resumed.logs | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
+                    | "Observations" >> beam.Flatten())
+    metrics = (observations, windows) | "CarryWindows" >> CarryWindows(watermark_ms, cfg.lateness_ms)
+    dead = ((read.dead, resumed.dead) if read is not None else (resumed.dead,)) | "AllDeadLetters" >> beam.Flatten()
+
+    resumed.logs | "LogDocs" >> beam.FlatMap(lambda b: render_chunks(INDEX_LOGS, b)) \
+        | "WriteLogs" >> WriteIndexFile(rdir, INDEX_LOGS)
+    resumed.invocations | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS) \
+        | "WriteInvocations" >> WriteIndexFile(rdir, INDEX_INVOCATIONS)
+    metrics.points | "MetricDocs" >> RenderDocs(INDEX_METRICS, shards=1) | "WriteMetrics" >> WriteIndexFile(rdir, INDEX_METRICS)
+    dead | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1) \
+        | "WriteDeadLetters" >> WriteIndexFile(rdir, INDEX_DEADLETTER)
+    resumed.carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state"))
+    metrics.carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state"))
+    (resumed.invocations | "Functions" >> beam.Map(lambda inv: inv.function_name) | "DistinctFunctions" >> beam.Distinct()
+     | "WriteFunctions" >> WriteRecordFiles(os.path.join(rdir, "functions")))
+    (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
+     | "WriteEventTime" >> WriteRecordFiles(os.path.join(rdir, "event-time")))
+    if read is not None and read.progress is not None:
+        read.progress | "WriteProgress" >> WriteRecordFiles(os.path.join(rdir, "progress"))
+        read.health | "WriteHealth" >> WriteRecordFiles(os.path.join(rdir, "health"))
+    if r.es is not None:
+        from pipeline.sinks.elasticsearch import WriteToElasticsearch
+
+        resumed.logs | "IndexLogs" >> WriteToElasticsearch(r.es, INDEX_LOGS)
+        resumed.invocations | "IndexInvocations" >> WriteToElasticsearch(r.es, INDEX_INVOCATIONS)
+        metrics.points | "IndexMetrics" >> WriteToElasticsearch(r.es, INDEX_METRICS)
+        dead | "IndexDeadLetters" >> WriteToElasticsearch(r.es, INDEX_DEADLETTER)
+
+
+def _records(rdir: str, name: str) -> list:
+    return [rec for path in record_files(os.path.join(rdir, name)) for rec in read_records(path)]
+
+
+def _write_points(rdir: str, name: str, points: list) -> None:
+    if not points:
+        return
+    path = f"{shard_prefix(rdir, INDEX_METRICS)}-{name}.ndjson"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for chunk in render_chunks(INDEX_METRICS, points):
+            f.write(chunk + "\n")
+
+
+class CatchUp:
+    """The loop: ``step()`` runs one read and commits it; ``run()`` repeats until told to stop."""
+
+    def __init__(self, cfg: StreamConfig, clock: Callable[[], float] = time.time) -> None:
+        self.cfg, self.clock = cfg, clock
+        self.source = rounds_for(cfg)
+        self.path = os.path.join(cfg.ckdir, "checkpoint.json")
+        self.ck = ckpt.load(self.path, cfg.source)
+        os.makedirs(os.path.join(cfg.run.out_dir, "indices"), exist_ok=True)
+        if self.ck.pending is not None:
+            self._append()                    # a loop killed mid-append: finish it, exactly once
+
+    def step(self, drain: bool = False) -> RoundReport:
+        from pipeline.run import pipeline_options
+
+        started = self.clock()
+        ck = self.ck
+        n = ck.round + 1
+        rel = os.path.join("rounds", f"{n:08d}")
+        rdir = os.path.join(self.cfg.ckdir, rel)
+        shutil.rmtree(rdir, ignore_errors=True)
+        os.makedirs(rdir)
+        plan = self.source.plan(ck)
+        watermark = DRAIN_WATERMARK_MS if drain else ck.watermark_ms
+        p = beam.Pipeline(options=pipeline_options(self.cfg.run))
+        build_round(p, self.cfg, ck, self.source, plan, rdir, watermark)
+        p.run().wait_until_finish()
+
+        new = Checkpoint.from_json(ck.to_json())
+        event_times = _records(rdir, "event-time")
+        read_something = self.source.commit(new, plan, _records(rdir, "progress"), max(event_times, default=None))
+        now_ms = int(self.clock() * 1000)
+        new.health, points = fold_minutes(ck.health, _records(rdir, "health"), DRAIN_WATERMARK_MS if drain else now_ms)
+        _write_points(rdir, "health", points)
+        new.functions = sorted(set(ck.functions) | set(_records(rdir, "functions")))
+        self._poll_metrics(new, rdir, now_ms)
+        new.round = n
+        new.state_files = [os.path.relpath(path, self.cfg.ckdir) for kind in ("fold-state", "window-state")
+                           for path in record_files(os.path.join(rdir, kind))]
+        new.pending = {"round_dir": rel, "sizes": {i: _size(index_path(self.cfg.run.out_dir, i))
+                                                  for i in STREAMING_INDICES}}
+        ckpt.save(self.path, new)             # the commit point
+        self.ck = new
+        docs = self._append()
+        for old in glob.glob(os.path.join(self.cfg.ckdir, "rounds", "*")):
+            if os.path.basename(old) != os.path.basename(rdir):
+                shutil.rmtree(old, ignore_errors=True)
+        return RoundReport(n, read_something, new.watermark_ms, docs, self.clock() - started,
+                           self.source.done(new))
+
+    def _poll_metrics(self, ck: Checkpoint, rdir: str, now_ms: int) -> None:
+        """GetMetricData for the functions seen, minute by finished minute."""
+        cfg = self.cfg
+        functions = sorted(set(ck.functions) | set(cfg.metrics_functions))
+        if not (cfg.poll_metrics and functions):
+            return
+        end = now_ms - now_ms % 60_000
+        start = ck.metrics_until_ms or end - 5 * 60_000
+        if end <= start:
+            return
+        import boto3
+
+        from pipeline.sources.cloudwatch_api import metric_points
+
+        client = boto3.session.Session().client("cloudwatch", region_name=cfg.run.region,
+                                                endpoint_url=cfg.endpoint_url)
+        _write_points(rdir, "cloudwatch", metric_points(client, functions, start, end, account=cfg.run.account,
+                                                        region=cfg.run.region))
+        ck.metrics_until_ms = end
+
+    def _append(self) -> dict[str, int]:
+        """Append the committed round's index shards to the index files (truncating first to the
+        sizes saved before the append, so a repeated append never duplicates)."""
+        pending = self.ck.pending
+        assert pending is not None
+        rdir = os.path.join(self.cfg.ckdir, pending["round_dir"])
+        docs: dict[str, int] = {}
+        for index in STREAMING_INDICES:
+            target = index_path(self.cfg.run.out_dir, index)
+            size = pending["sizes"].get(index, 0)
+            with open(target, "ab") as out:
+                out.truncate(size)
+                lines = 0
+                for shard in sorted(glob.glob(shard_prefix(rdir, index) + "-*.ndjson")):
+                    with open(shard, "rb") as f:
+                        data = f.read()
+                    out.write(data)
+                    lines += data.count(b"\n")
+            docs[index] = lines // 2
+        self.ck.pending = None
+        self.ck.add(**{k.replace("coldtrace-", ""): v for k, v in docs.items()})
+        ckpt.save(self.path, self.ck)
+        return docs
+
+    def run(self, max_rounds: int | None = None, until: Callable[[RoundReport], bool] | None = None,
+            on_round: Callable[[RoundReport], None] | None = None, drain_at_end: bool = False,
+            sleep: Callable[[float], None] = time.sleep) -> list[RoundReport]:
+        """Rounds until ``max_rounds``, ``until(report)``, a finished backfill, or Ctrl-C (which
+        stops between rounds: the checkpoint is always consistent). Reads that found something
+        are followed at once; otherwise the loop pauses ``poll_s``."""
+        reports: list[RoundReport] = []
+        try:
+            while max_rounds is None or len(reports) < max_rounds:
+                report = self.step()
+                reports.append(report)
+                if on_round is not None:
+                    on_round(report)
+                if report.done or (until is not None and until(report)):
+                    break
+                if not report.read_something:
+                    sleep(self.cfg.poll_s)
+        except KeyboardInterrupt:
+            pass
+        if drain_at_end:
+            report = self.step(drain=True)
+            reports.append(report)
+            if on_round is not None:
+                on_round(report)
+        return reports
+
+
+def _size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0
