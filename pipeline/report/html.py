@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -45,19 +45,14 @@ def _sort_value(value: Any) -> str:
     return str(value)
 
 
-def table(columns: list[Column], rows: list[dict[str, Any]], cls: str = "sortable",
-          extra: Callable[[dict[str, Any]], str] | None = None, extra_header: str = "") -> str:
+def table(columns: list[Column], rows: list[dict[str, Any]], cls: str = "sortable") -> str:
     head = "".join(f'<th class="{"text" if k == "text" else ""}">{html.escape(label)}</th>'
                    for _, label, k in columns)
-    if extra:
-        head += f'<th class="text">{html.escape(extra_header)}</th>'
     body = []
     for row in rows:
         cells = "".join(
             f'<td class="{"text" if k == "text" else ""}" data-v="{html.escape(_sort_value(row.get(key)))}">'
             f"{html.escape(fmt(row.get(key), k))}</td>" for key, _, k in columns)
-        if extra:
-            cells += extra(row)
         body.append(f"<tr>{cells}</tr>")
     return (f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
@@ -117,12 +112,15 @@ ALARM_COLUMNS: list[Column] = [
 ]
 
 
-def _advice_cell(row: dict[str, Any]) -> str:
-    items = row.get("advice") or []
-    if not items:
-        return '<td class="advice" data-v="">–</td>'
-    lis = "".join(f"<li><b>{html.escape(a['kind'])}</b>: {html.escape(a['text'])}</li>" for a in items)
-    return f'<td class="advice" data-v="{len(items)}"><ul class="advice">{lis}</ul></td>'
+def _advice(rows: list[dict[str, Any]]) -> str:
+    head = ('<h3>Advice</h3><p class="note">Only where the data supports it (thresholds in '
+            "pipeline/report/coldstarts.py).</p>")
+    if not rows:
+        return head + '<p class="empty">no advice: no function has enough cold starts, often and long enough, ' \
+                      "to act on</p>"
+    items = "".join(f"<li><b>{html.escape(r['function'])}</b> — {html.escape(a['kind'])}: {html.escape(a['text'])}</li>"
+                    for r in rows for a in r["advice"])
+    return f'{head}<ul class="advice" id="cold-start-advice">{items}</ul>'
 
 
 def _tiles(d: dict[str, Any]) -> str:
@@ -151,9 +149,7 @@ def _sections(d: dict[str, Any]) -> list[tuple[str, str, str]]:
         "provisioned concurrency sized at the observed peak would cost")
         + '<div class="grid2">' + chart("cold-rate", "Cold-start rate per function")
         + chart("init-percentiles", "Init duration percentiles per function") + "</div>"
-        + table(COLD_COLUMNS, cs["functions"], extra=_advice_cell, extra_header="advice")
-        + (f'<p class="note">{len(advised)} function(s) with advice; advice appears only where the data '
-           "supports it (thresholds in pipeline/report/coldstarts.py).</p>")
+        + table(COLD_COLUMNS, cs["functions"]) + _advice(advised)
         + chart("init-histograms", "Init duration distribution per function")
         + chart("cold-over-time", "Cold starts over time")
         + '<div class="grid2"><div><h3>By runtime</h3>'
