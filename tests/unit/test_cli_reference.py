@@ -1,0 +1,36 @@
+"""README's configuration reference is the one docs/gen_cli_reference.py generates from the code."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_cli_reference", ROOT / "docs" / "gen_cli_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_reference_is_current():
+    gen = _generator()
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert gen.replace_in(readme, gen.reference()) == readme, \
+        "README.md's configuration reference is stale: run `python docs/gen_cli_reference.py --write`"
+
+
+def test_reference_names_every_option_and_forwarder_variable():
+    gen = _generator()
+    text = gen.reference()
+    for name, parser in gen.commands().items():
+        assert f"#### `coldtrace {name}`" in text
+        for action in parser._actions:
+            if action.dest == "help":
+                continue
+            for option in action.option_strings:
+                assert f"`{option}`" in text, option
+    for variable in ("COLDTRACE_SHIPPER", "COLDTRACE_SAMPLE_RATE", "ES_URL", "ES_API_KEY", "KIBANA_URL"):
+        assert f"`{variable}`" in text
