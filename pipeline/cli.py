@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "forwarder-build": "pipeline.commands.forwarder_build",
     "report": "pipeline.commands.report",
     "analyze-cold-starts": "pipeline.commands.analyze_cold_starts",
+    "replay": "pipeline.commands.replay",
 }
 
 
