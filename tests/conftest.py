@@ -104,3 +104,29 @@ def sim_fleet(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("fleet")
     truth = write_fleet(out, FleetConfig(seed=11, functions=8, minutes=6, invocations_per_minute=30, files=3))
     return out, truth
+
+
+@pytest.fixture(scope="session")
+def moto_kinesis_server(aws_env) -> str:
+    """moto's server with AWS's Kinesis resharding semantics (tests/integration/moto_kinesis_server.py)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "integration" / "moto_kinesis_server.py"),
+                             "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture()
+def moto_kinesis(moto_kinesis_server) -> str:
+    """That server, with no resources left from earlier tests."""
+    req = urllib.request.Request(f"{moto_kinesis_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).read()
+    return moto_kinesis_server

@@ -23,7 +23,7 @@ from pipeline.sources.formats import read_stream
 from pipeline.sources.kinesis_shards import Backoff, Cursor, StartPosition, call_with_backoff, error_code
 
 GET_RECORDS_LIMIT = 10_000  # the service maximum; a page is also capped at 10 MB
-LATEST_PIN_MARGIN_MS = 5_000
+LATEST_PIN_MARGIN_MS = 5_000   # when the service's clock is unknown
 
 
 @dataclass(slots=True)
@@ -36,6 +36,17 @@ class Page:
     at_tip: bool          # nothing newer was waiting when the call was answered
     ended: bool           # a closed shard read to its end: continue with its children
     called_ms: int        # when the call was made (the shard's watermark when at its tip)
+
+
+def _server_ms(resp: dict[str, Any]) -> int | None:
+    """The service's clock, from the answer's HTTP Date header."""
+    from email.utils import parsedate_to_datetime
+
+    date = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return int(parsedate_to_datetime(date).timestamp() * 1000) if date else None
+    except (TypeError, ValueError):
+        return None
 
 
 def arrival_ms(record: dict[str, Any]) -> int:
@@ -72,8 +83,11 @@ class ShardReader:
         if self.cursor.after is None and self.cursor.start.kind == "LATEST":
             # Pin "latest" to a time, so a checkpoint taken before any record arrived resumes
             # here rather than at a later "latest" (which would skip what arrived in between).
-            # The margin covers clock skew; a record read twice is harmless (deterministic ids).
-            self.cursor = replace(self.cursor, start=StartPosition("AT_TIMESTAMP", asked - LATEST_PIN_MARGIN_MS))
+            # The time is the service's (its Date header, to the second, less a second), so a
+            # skewed local clock cannot skip records; a record read twice is harmless anyway.
+            served = _server_ms(resp)
+            pin = served - 1000 if served is not None else asked - LATEST_PIN_MARGIN_MS
+            self.cursor = replace(self.cursor, start=StartPosition("AT_TIMESTAMP", pin))
             self.pinned = True
         return resp["ShardIterator"]
 

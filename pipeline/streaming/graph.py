@@ -1,0 +1,119 @@
+"""The endless streaming graph, for runners that run unbounded pipelines (Flink, Dataflow, Prism).
+
+    source ─▶ ParseLogEvents ─▶ BuildInvocationsStreaming (keyed state, event-time flush timer)
+           │                          │
+           │                          └─▶ observations ─▶ WindowMetrics (1-minute windows,
+           │                                                allowed lateness, emitted once)
+           ├─▶ health (iterator age per read) ─▶ IteratorAgePerMinute
+           └─▶ dead letters
+    all ─▶ Elasticsearch (``--es-url``) and/or per-bundle local index shard files
+
+Sources: ``kinesis://STREAM`` (the native splittable DoFn, unbounded; or ``--kinesis-io java``),
+a directory/glob/``s3://`` prefix (``fileio.MatchContinuously``), ``cloudwatch://`` with an end
+(a bounded backfill; live CloudWatch logs arrive through a subscription to Kinesis instead).
+``--poll-metrics`` adds the GetMetricData poller for ``--metrics-function`` functions.
+
+The same graph runs locally too when its source is bounded (``KinesisSpec(bounded=True)``):
+FnApiRunner then runs it to the end — which is how the tests run it unchanged.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
+from pipeline.sinks.index_files import WriteIndexFile, render_chunks
+from pipeline.sources.files import split_dead_letters
+from pipeline.streaming.config import StreamConfig, kinesis_stream
+
+
+def read_source(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False):
+    """(batches, dead letters, health points or None) of the configured source."""
+    r = cfg.run
+    if cfg.kind == "kinesis":
+        from pipeline.sources.kinesis import KinesisSpec, ReadKinesis
+
+        spec = KinesisSpec(kinesis_stream(cfg.source), start=cfg.start, bounded=bounded, region=r.region,
+                           endpoint_url=cfg.endpoint_url, account=r.account, delivery_delay_ms=cfg.delivery_delay_ms)
+        out = p | "ReadKinesis" >> ReadKinesis(spec, io=cfg.kinesis_io)
+        return out.batches, out.dead, out.health
+    if cfg.kind == "files":
+        from pipeline.sources.file_watch import WatchLogFiles, watch_pattern
+
+        mixed = p | "WatchFiles" >> WatchLogFiles([watch_pattern(cfg.source)], max(cfg.poll_s, 1.0),
+                                                  r.account, r.region, r.log_group)
+        batches, dead = split_dead_letters(mixed, "Read")
+        return batches, dead, None
+    from pipeline.sources.cloudwatch import ReadCloudWatchLogs, parse_cloudwatch_uri
+
+    group, start, end = parse_cloudwatch_uri(cfg.source)
+    if start is None or end is None:
+        raise ValueError("an endless cloudwatch:// read needs ?start=…&end=… (a backfill); for live logs, "
+                         "subscribe the log groups to Kinesis and read kinesis://STREAM")
+    batches = p | "ReadCloudWatchLogs" >> ReadCloudWatchLogs(group, start, end, account=r.account, region=r.region,
+                                                             endpoint_url=cfg.endpoint_url)
+    return batches, p | "NoDeadLetters" >> beam.Create([]), None
+
+
+def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False) -> dict:
+    """Wire the streaming graph; returns its main PCollections by name (for tests and callers)."""
+    from pipeline.detect.invocation import observe_invocation
+    from pipeline.detect.throttles import observe_throttles
+    from pipeline.transforms.build_invocations import BuildInvocationsStreaming
+    from pipeline.transforms.minute_windows import IteratorAgePerMinute, WindowMetrics
+    from pipeline.transforms.parse_log_events import ParseLogEvents
+
+    r = cfg.run
+    batches, dead, health = read_source(p, cfg, bounded)
+    parsed = batches | "ParseLogEvents" >> ParseLogEvents(r.correlation_paths)
+    invocations = parsed | "BuildInvocations" >> BuildInvocationsStreaming(r.architectures)
+    observations = ((invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
+                     parsed | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
+                    | "Observations" >> beam.Flatten())
+    metric_sets = [observations | "WindowMetrics" >> WindowMetrics(cfg.lateness_ms)]
+    if health is not None:
+        metric_sets.append(health | "IteratorAgePerMinute" >> IteratorAgePerMinute(cfg.lateness_ms))
+    if cfg.poll_metrics and cfg.metrics_functions:
+        from pipeline.sources.cloudwatch import PollLambdaMetrics
+
+        metric_sets.append(p | "PollLambdaMetrics" >> PollLambdaMetrics(
+            list(cfg.metrics_functions), account=r.account, region=r.region, endpoint_url=cfg.endpoint_url))
+    metrics = tuple(metric_sets) | "AllMetrics" >> beam.Flatten()
+
+    out = r.out_dir
+    parsed | "LogDocs" >> beam.FlatMap(lambda b: render_chunks(INDEX_LOGS, b)) | "WriteLogs" >> WriteIndexFile(out, INDEX_LOGS)
+    (invocations | "InvocationDocs" >> beam.FlatMap(lambda i: render_chunks(INDEX_INVOCATIONS, [i]))
+     | "WriteInvocations" >> WriteIndexFile(out, INDEX_INVOCATIONS))
+    (metrics | "MetricDocs" >> beam.FlatMap(lambda m: render_chunks(INDEX_METRICS, [m]))
+     | "WriteMetrics" >> WriteIndexFile(out, INDEX_METRICS))
+    (dead | "DeadLetterLines" >> beam.FlatMap(lambda d: render_chunks(INDEX_DEADLETTER, [d]))
+     | "WriteDeadLetters" >> WriteIndexFile(out, INDEX_DEADLETTER))
+    if r.es is not None:
+        from pipeline.sinks.elasticsearch import WriteToElasticsearch
+
+        parsed | "IndexLogs" >> WriteToElasticsearch(r.es, INDEX_LOGS)
+        invocations | "IndexInvocations" >> WriteToElasticsearch(r.es, INDEX_INVOCATIONS)
+        metrics | "IndexMetrics" >> WriteToElasticsearch(r.es, INDEX_METRICS)
+        dead | "IndexDeadLetters" >> WriteToElasticsearch(r.es, INDEX_DEADLETTER)
+    return {"batches": parsed, "invocations": invocations, "metrics": metrics, "dead": dead}
+
+
+LOCAL_RUNNERS = ("fnapi", "direct", "dask")
+
+
+def run_endless(cfg: StreamConfig):
+    """Submit the endless graph to a runner that runs unbounded pipelines (``--streaming`` is set);
+    returns Beam's PipelineResult (Flink/Dataflow: the job keeps running after this returns
+    unless the runner's options say to wait)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from pipeline.run import pipeline_options
+
+    if cfg.run.runner in LOCAL_RUNNERS:
+        raise ValueError(f"runner {cfg.run.runner!r} cannot run an endless pipeline; "
+                         "locally, streaming runs as catch-up reads (pipeline.streaming.catchup)")
+    options = pipeline_options(cfg.run)
+    options.view_as(StandardOptions).streaming = True
+    p = beam.Pipeline(options=options)
+    build_streaming(p, cfg)
+    return p.run()
