@@ -136,6 +136,18 @@ class FunctionAlarms:
             return float(self.ruleset.concurrency_limit(self.function))
         return None
 
+    def _settle_ms(self, rule: Rule) -> int:
+        """After this time no missing datapoint can change the rule's state any more."""
+        assert self.last_ms is not None
+        return self.last_ms + (rule.evaluation_periods + rule.cooldown_periods + 1) * rule.period_ms
+
+    def settle_ms(self) -> int | None:
+        """When the last rule stops needing evaluation without new data (None: no data yet)."""
+        if self.last_ms is None:
+            return None
+        return max((self._settle_ms(r) for r in self.ruleset.rules_for(self.function)),
+                   default=self.last_ms + WINDOW_MS)
+
     def advance(self, until_ms: int) -> list[Alarm]:
         """Evaluate every period ending at or before ``until_ms``; periods after the last data
         are evaluated as missing for as long as that can still change a state."""
@@ -149,7 +161,7 @@ class FunctionAlarms:
             if st.next_start_ms is None:
                 st.next_start_ms = self.first_ms - self.first_ms % rule.period_ms
             stat = STATISTICS[rule.metric]
-            settle = self.last_ms + (rule.evaluation_periods + rule.cooldown_periods + 1) * rule.period_ms
+            settle = self._settle_ms(rule)
             while st.next_start_ms + rule.period_ms <= min(until_ms, settle):
                 start = st.next_start_ms
                 windows = [w for w in (self._window(t) for t in range(start, start + rule.period_ms, WINDOW_MS))

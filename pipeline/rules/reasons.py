@@ -76,8 +76,12 @@ def reason(rule: Rule, function: str, state: str, dp: Datapoint, threshold: floa
                 f"({op} {percent(threshold / limit)})")
     else:
         text = f"{function}: {_seen(stat, dp, when)} ({amount(stat, dp.value)} {op} {amount(stat, threshold)})"
-    if state == "ALARM" and n > 1:
+    if state == "ALARM" and rule.datapoints_to_alarm > 1:
         text += f"; {breaches} of the last {n} {unit} breached"
-    elif state == "OK" and dp.value is not None:
-        text = text.replace(f"{function}: ", f"{function}: back to normal, ", 1)
+    elif state == "OK":
+        if dp.value is not None:
+            text = text.replace(f"{function}: ", f"{function}: back to normal, ", 1)
+        calm = n - rule.datapoints_to_alarm + 1
+        if calm > 1:
+            text += f"; calm for {calm} {unit}"
     return text

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import bisect
 import functools
 import heapq
 import json
@@ -47,6 +48,8 @@ from pathlib import Path
 from typing import Iterator
 
 import orjson
+
+from pipeline.sources.incidents import METRICS_FILE, Incident, IncidentBook
 
 CONTROL_MESSAGE = "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."
 SUBSCRIPTION_FILTER = "coldtrace"
@@ -69,6 +72,7 @@ class FleetConfig:
     include_invocations: bool = True        # per-invocation truth (turn off for huge fleets)
     account: str = "123456789012"
     region: str = "eu-west-1"
+    incidents: tuple[Incident, ...] = ()    # injected incidents (pipeline/sources/incidents.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +354,8 @@ class _Fleet:
         self.traces: dict[str, dict] = {}
         self.payload_count = 0
         self.duplicates = 0
+        self.incidents = IncidentBook(config.incidents, self.specs, config.start_ms, config.minutes,
+                                      config.seed) if config.incidents else None
 
     # -- arrivals ---------------------------------------------------------------------------------
     def _rate_per_ms(self, spec: FunctionSpec, t: float) -> float:
@@ -357,6 +363,8 @@ class _Fleet:
         window = self.end_ms - self.c.start_ms
         if spec.burst and 0.3 <= (t - self.c.start_ms) / window < 0.4:
             rate *= 4
+        if self.incidents:
+            rate *= self.incidents.rate_factor(spec, t)
         return rate
 
     def _push(self, t: float, fi: int, ctx: tuple | None) -> None:
@@ -445,6 +453,8 @@ class _Fleet:
     # -- one invocation ---------------------------------------------------------------------------
     def _invoke(self, fi: int, t: float, ctx: tuple | None) -> None:
         spec, rng = self.specs[fi], self.rng
+        if self.incidents and self._rejected(spec, t, ctx):
+            return
         inst = self._acquire(spec, t)
         start = max(int(t), inst.free_at)
         kind, init, restore, billed_restore = inst.pending or ("none", None, None, None)
@@ -452,13 +462,15 @@ class _Fleet:
         if kind == "none" and rng.random() < 0.002:
             init = 0.0                       # seen in the wild on warm invocations: not a cold start
         rid = _uuid(rng)
-        correlation, xray, parent_rid = ctx or (None, None, None)
+        correlation, xray, parent_rid = (ctx or (None, None, None))[:3]
         if ctx is None and spec.children:
             correlation = _uuid(rng)
         if spec.traced and xray is None:
             xray = _xray_id(rng, start)
         outcome, disguised = _draw_outcome(spec, rng)
         duration = _draw_duration(spec, rng, outcome, disguised, kind != "none")
+        if self.incidents:
+            outcome, disguised, duration = self.incidents.adjust(spec, t, outcome, disguised, duration)
         extra = init if kind == "on-demand" else billed_restore if kind == "snapstart" else 0
         billed = _ceil_ms(min(duration, spec.timeout_s * 1000), extra or 0)
         used = spec.memory_mb if outcome == "out_of_memory" else min(
@@ -473,17 +485,43 @@ class _Fleet:
                             "correlation_id": correlation, "parent_request_id": parent_rid,
                             "start_ms": start, "duration_ms": duration,
                             "init_duration_ms": None if kind == "none" else init})   # a warm 0.00 is no init
+        if self.incidents:
+            self.incidents.record(spec, start, end, outcome, duration)
         inst.free_at = end
         if outcome not in ("out_of_memory", "crash"):     # a killed environment is retired
             heapq.heappush(self.pools[fi].busy, (end, inst.number, inst))
         if outcome == "success":
             for child, hop, p in spec.children:
                 if rng.random() < p:
-                    if hop == "sync":
+                    if hop == "sync":             # the caller is known: it logs a throttled call
                         self._push(start + rng.uniform(1.0, max(2.0, duration * 0.3)), child,
-                                   (correlation, xray, rid))
+                                   (correlation, xray, rid, inst, fi))
                     else:                    # an SQS hop starts a new X-Ray trace, keeps the correlation id
                         self._push(end + rng.uniform(20.0, 800.0), child, (correlation, None, None))
+
+    def _rejected(self, spec: FunctionSpec, t: float, ctx: tuple | None) -> bool:
+        """Lambda rejects an invocation when the function's environments are all busy at its
+        reserved concurrency: nothing in its own log; a synchronous caller logs the throttle."""
+        limit = self.incidents.limit(spec)
+        if limit is None:
+            return False
+        pool = self.pools[spec.index]
+        while pool.busy and pool.busy[0][0] <= t:
+            pool.idle.append(heapq.heappop(pool.busy)[2])
+        if len(pool.busy) < limit:
+            return False
+        self.incidents.throttled(spec, t)
+        self.stats[spec.name]["throttled"] = self.stats[spec.name].get("throttled", 0) + 1
+        if ctx is not None and len(ctx) == 5:
+            _, _, caller_rid, caller, caller_fi = ctx
+            ms = int(t)
+            arn = f"arn:aws:lambda:{self.c.region}:{self.c.account}:function:{spec.name}:{spec.version}"
+            line = _app_line(self.specs[caller_fi], ms, caller_rid, "ERROR",
+                             f"invoke {arn} failed: TooManyRequestsException: Rate Exceeded.")
+            if not caller.events:
+                self.open[caller.number] = caller
+            bisect.insort(caller.events, (ms, line), key=lambda e: e[0])
+        return True
 
     def _record(self, spec: FunctionSpec, inv: dict) -> None:
         """Count the invocation into the truth: function stats, invocations, traces."""
@@ -675,12 +713,17 @@ class _Fleet:
 
     def truth(self) -> dict:
         """The ground truth; complete once `payloads()` is exhausted."""
-        out = {"config": asdict(self.c), "events": self.events, "payloads": self.payload_count,
+        config = asdict(self.c)
+        if not self.c.incidents:
+            del config["incidents"]                       # the steady fleet's truth is unchanged
+        out = {"config": config, "events": self.events, "payloads": self.payload_count,
                "control_messages": self.c.control_messages, "duplicate_payloads": self.duplicates,
                "functions": self.stats}
         if self.c.include_invocations:
             out["invocations"] = self.invocations
         out["traces"] = list(self.traces.values())
+        if self.incidents:
+            out.update(self.incidents.truth())
         return out
 
 
@@ -773,6 +816,7 @@ def write_fleet(out_dir: str | Path, config: FleetConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("payloads-*.ndjson"):          # a reader globs them: leave no earlier shards
         stale.unlink()
+    (out / METRICS_FILE).unlink(missing_ok=True)
     fleet = _Fleet(config)
     handles = [open(out / f"payloads-{k:05d}.ndjson", "wb", buffering=1 << 20) for k in range(config.files)]
     try:
@@ -782,6 +826,10 @@ def write_fleet(out_dir: str | Path, config: FleetConfig) -> dict:
         for handle in handles:
             handle.close()
     truth = fleet.truth()
+    if fleet.incidents:                                 # what CloudWatch's metrics would show
+        with open(out / METRICS_FILE, "wb") as f:
+            for rec in fleet.incidents.metric_records(config.account, config.region):
+                f.write(orjson.dumps(rec) + b"\n")
     indent = orjson.OPT_INDENT_2 if truth["events"] <= 200_000 else 0    # keep huge truths compact
     (out / "ground_truth.json").write_bytes(orjson.dumps(truth, option=indent))
     return truth

@@ -47,7 +47,8 @@ def test_three_of_five_fires_on_the_third_breach_and_clears_when_fewer_than_thre
     assert fire.value == 0.5 and fire.threshold == 0.1 and fire.time_ms == T0 + 7 * MIN
     assert fire.reason == ("orders-api: 50 of 100 invocations failed in 1 min (50 % > 10 %); "
                            "3 of the last 5 minutes breached")
-    assert clear.reason == "orders-api: back to normal, 2 of 100 invocations failed in 1 min (2.0 % ≤ 10 %)"
+    assert clear.reason == (
+        "orders-api: back to normal, 2 of 100 invocations failed in 1 min (2.0 % ≤ 10 %); calm for 3 minutes")
 
 
 def test_a_steady_series_below_threshold_emits_nothing_not_even_the_initial_ok():
