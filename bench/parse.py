@@ -10,10 +10,15 @@ back to by-name parsing for reordered or unknown fields. Run: ``python bench/par
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import sys
 import time
+
+# bench/pipeline.py is named like the package: keep bench/ off the import path.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
 
 from pipeline.parse import parse_message, parse_report
 from pipeline.parse.platform_text import _REPORT_CANONICAL as FULL
