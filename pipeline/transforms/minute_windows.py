@@ -46,6 +46,14 @@ class MinuteWindows(NonMergingWindowFn):
         return hash((type(self), self.lateness_ms, self.size_ms))
 
 
+def minute_windows(lateness_ms: int) -> beam.WindowInto:
+    """Into ``MinuteWindows``, firing once (a watermark trigger that finishes when it fires)."""
+    from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
+
+    return beam.WindowInto(MinuteWindows(lateness_ms), trigger=AfterWatermark(),
+                           accumulation_mode=AccumulationMode.DISCARDING)
+
+
 def window_start_ms(window: IntervalWindow) -> int:
     return int(window.start.micros // 1000)
 
@@ -88,7 +96,7 @@ class WindowMetrics(beam.PTransform):
 
         return (observations
                 | "AtWindowStart" >> beam.Map(lambda o: TimestampedValue(o, o.window_start_ms / 1000.0))
-                | "Minutes" >> beam.WindowInto(MinuteWindows(self.lateness_ms))
+                | "Minutes" >> minute_windows(self.lateness_ms)
                 | "ByFunction" >> beam.Map(lambda o: ((o.function_name, o.function_version), o))
                 | "Figures" >> beam.CombinePerKey(WindowFiguresFn())
                 | "ToPoint" >> beam.ParDo(_ToPoint()))
@@ -109,7 +117,7 @@ class IteratorAgePerMinute(beam.PTransform):
     def expand(self, health):
         return (health
                 | "Age" >> beam.Map(lambda p: p.values["iterator_age_max_ms"])
-                | "Minutes" >> beam.WindowInto(MinuteWindows(self.lateness_ms))
+                | "Minutes" >> minute_windows(self.lateness_ms)
                 | "Max" >> beam.CombineGlobally(max).without_defaults()
                 | "ToPoint" >> beam.ParDo(_AgePoint()))
 
