@@ -34,9 +34,11 @@ from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogSt
 from pipeline.transforms.parse_log_events import ParseLogEvents
 from pipeline.transforms.stitch_traces import StitchTraces
 from pipeline.model import INDEX_TRACES
+from pipeline.model import INDEX_ALARMS, INDEX_METRICS
+from pipeline.transforms.metrics_and_alarms import AlarmConfig, MetricsAndAlarms
 
 # The indices this batch pipeline writes locally (joined from shards after the run).
-LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES]
+LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS]
 
 RUNNERS = {
     "fnapi": "apache_beam.runners.portability.fn_api_runner.FnApiRunner",
@@ -62,6 +64,7 @@ class RunConfig:
     otlp: "OtlpSettings | None" = None  # pipeline.sinks.otel.OtlpSettings: export the trace spans too
     # Secrets and personal data are redacted as lines are read, before any sink (None: off).
     redactor: "Redactor | None" = field(default_factory=redactor_for)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)  # rules, metric files, notifications
 
 
 def pipeline_options(cfg: RunConfig) -> PipelineOptions:
@@ -92,6 +95,10 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
     traces = invocations | "StitchTraces" >> StitchTraces()
+    detected = ({"invocations": invocations, "streams": streams,
+                 "dead_letters": (read_dead, fold_dead) | "RunDeadLetters" >> beam.Flatten()}
+                | "MetricsAndAlarms" >> MetricsAndAlarms(cfg.alarms))
+    points, alarms, alarm_dead = detected["points"], detected["alarms"], detected["dead_letters"]
 
     written = [
         streams
@@ -101,12 +108,14 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS)
         | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS),
         traces | "TraceDocs" >> RenderDocs(INDEX_TRACES) | "WriteTraces" >> WriteIndexFile(cfg.out_dir, INDEX_TRACES),
-        (read_dead, fold_dead)
+        points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(cfg.out_dir, INDEX_METRICS),
+        alarms | "AlarmDocs" >> RenderDocs(INDEX_ALARMS, shards=1) | "WriteAlarms" >> WriteIndexFile(cfg.out_dir, INDEX_ALARMS),
+        (read_dead, fold_dead, alarm_dead)
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1)
         | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER),
         (source_counts, stream_counts,
-         (read_dead, fold_dead) | "DeadLettersToCount" >> beam.Flatten()
+         (read_dead, fold_dead, alarm_dead) | "DeadLettersToCount" >> beam.Flatten()
          | "CountDeadLetters" >> count_dead_letters())
         | "AllCounts" >> beam.Flatten()
         | "WriteLedger" >> WriteLedger(cfg.out_dir),
@@ -118,8 +127,10 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
             streams | "LogBatches" >> beam.Values() | "IndexLogs" >> WriteToElasticsearch(cfg.es, INDEX_LOGS),
             invocations | "IndexInvocations" >> WriteToElasticsearch(cfg.es, INDEX_INVOCATIONS),
             traces | "IndexTraces" >> WriteToElasticsearch(cfg.es, INDEX_TRACES),
-            (read_dead, fold_dead) | "DeadLettersForEs" >> beam.Flatten()
+            (read_dead, fold_dead, alarm_dead) | "DeadLettersForEs" >> beam.Flatten()
             | "IndexDeadLetters" >> WriteToElasticsearch(cfg.es, INDEX_DEADLETTER),
+            points | "IndexMetrics" >> WriteToElasticsearch(cfg.es, INDEX_METRICS),
+            alarms | "IndexAlarms" >> WriteToElasticsearch(cfg.es, INDEX_ALARMS),
         ]
     if cfg.otlp is not None:  # the same spans to an OpenTelemetry collector (or the console)
         from pipeline.sinks.otel import ExportSpans
