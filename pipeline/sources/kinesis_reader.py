@@ -296,22 +296,26 @@ class ShardsLoop:
                 self._drop(sid)
                 return None
         claimed: list[dict[str, Any]] = []
+        handed_over = False
         for rec in page.records:
             if not self.claim("record", sid, rec["SequenceNumber"]):
-                self._drop(sid)       # checkpointed away by the runner
-                return None
+                handed_over = True    # checkpointed away by the runner: the rest is read elsewhere
+                break
             reader.commit(rec["SequenceNumber"])
             claimed.append(rec)
         decoded = decode_records(claimed, f"kinesis://{self.stream}/{sid}", self.account, self.region)
         if decoded.oldest_arrival_ms is not None:
             old = self.oldest_arrival_ms
             self.oldest_arrival_ms = decoded.oldest_arrival_ms if old is None else min(old, decoded.oldest_arrival_ms)
-        self.watermark.observe(page, decoded.newest_arrival_ms)
+        if not handed_over:
+            self.watermark.observe(page, decoded.newest_arrival_ms)
         self.records_read[sid] = self.records_read.get(sid, 0) + len(claimed)
         step = Step(sid, decoded, reader.cursor, self.watermark.marks.get(sid), reader.throttled,
                     self.records_read[sid])
         reader.throttled = 0
-        if page.ended:
+        if handed_over:
+            self._drop(sid)           # what was claimed is still emitted, with this step
+        elif page.ended:
             shards = self.list_shards()
             self._closed = {s.id for s in shards if s.closed}
             step.children = [Cursor(s.id, start=reader.cursor.start.for_children())
