@@ -83,6 +83,7 @@ class Outcome:
     ledger: object                       # pipeline.ledger.Ledger
     docs_by_event: Counter = field(default_factory=Counter)   # (group, stream, event id) → documents
     dead_letters: int = 0
+    result: object = None                # Beam's PipelineResult (counters of the sinks)
 
     @property
     def ledger_state(self) -> str:
@@ -99,7 +100,7 @@ def run_pipeline(inputs: list[str], out: Path, **kw) -> Outcome:
     docs = Counter()
     for _, doc in read_index(index_path(str(out), INDEX_LOGS)):
         docs[(doc["log.group"], doc["log.stream"], doc["event.id"])] += 1
-    return Outcome(result.ledger, docs, result.ledger.totals["inputs_dead_lettered"])
+    return Outcome(result.ledger, docs, result.ledger.totals["inputs_dead_lettered"], result)
 
 
 def event_keys(payloads: list[dict]) -> set[tuple[str, str, str]]:
