@@ -50,6 +50,29 @@ def print_traces(traces: dict[str, Any], console: Console) -> None:
     console.print(slowest_traces_table(traces))
 
 
+_STATE_STYLE = {"ALARM": "bold red", "OK": "green", "INSUFFICIENT_DATA": "dim"}
+
+
+def alarms_table(alarms: dict[str, Any]) -> Table:
+    t = Table(title="alarms raised", header_style="bold")
+    for col in ("time", "function", "rule", "state", "reason"):
+        t.add_column(col, overflow="fold" if col == "reason" else "ellipsis")
+    for a in alarms["transitions"]:
+        style = _STATE_STYLE.get(a["state"], "")
+        t.add_row((a["time"] or "")[11:19], a["function"], a["rule"], f"[{style}]{a['state']}[/]", a["reason"])
+    return t
+
+
+def print_alarms(alarms: dict[str, Any], console: Console) -> None:
+    if not alarms["transitions"]:
+        console.print("no alarms raised")
+        return
+    console.print(alarms_table(alarms))
+    active = ", ".join(alarms["active"]) or "none"
+    console.print(f"[bold]{alarms['raised']}[/] alarm(s) raised, {alarms['cleared']} cleared; "
+                  f"still in ALARM at the end of the data: {active}")
+
+
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     if console is None:
         console = Console()
@@ -62,3 +85,5 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
                   f"{tot['crashes']} crashes, {tot['unfinished']} unfinished, est. cost ${tot['cost_usd']:.4f}")
     if summary.get("traces"):
         print_traces(summary["traces"], console)
+    if summary.get("alarms") is not None:
+        print_alarms(summary["alarms"], console)

@@ -10,7 +10,7 @@ import os
 from collections import defaultdict
 from typing import Any, Iterable
 
-from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_TRACES
+from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.sinks.index_files import index_path, read_index
 
 
@@ -89,6 +89,22 @@ def count_docs(path: str) -> int:
         return sum(1 for line in f if line.strip()) // 2
 
 
+def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Alarm transitions in time order, how many were raised and cleared, and which rules are
+    still in ALARM at the end of the data."""
+    rows = sorted(({"time": d.get("@timestamp"), "function": d.get("faas.name"), "rule": d.get("rule.name"),
+                    "state": d.get("coldtrace.alarm.state"), "previous_state": d.get("coldtrace.alarm.previous_state"),
+                    "severity": d.get("coldtrace.alarm.severity"), "window_start": d.get("event.start"),
+                    "reason": d.get("message")} for d in docs),
+                  key=lambda r: (r["time"] or "", r["function"] or "", r["rule"] or ""))
+    last: dict[tuple[str, str], str] = {}
+    for r in rows:
+        last[(r["function"], r["rule"])] = r["state"]
+    return {"raised": sum(r["state"] == "ALARM" for r in rows), "cleared": sum(r["state"] == "OK" for r in rows),
+            "active": sorted(f"{fn} {rule}" for (fn, rule), state in last.items() if state == "ALARM"),
+            "transitions": rows}
+
+
 def summarize_out(out_dir: str) -> dict[str, Any]:
     """The summary of a finished run, read back from its index files."""
     inv_path = index_path(out_dir, INDEX_INVOCATIONS)
@@ -103,6 +119,10 @@ def summarize_out(out_dir: str) -> dict[str, Any]:
             "documents": {INDEX_LOGS: count_docs(index_path(out_dir, INDEX_LOGS)),
                           INDEX_INVOCATIONS: count_docs(inv_path),
                           INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER)),
-                          INDEX_TRACES: count_docs(trace_path)},
+                          INDEX_TRACES: count_docs(trace_path),
+                          INDEX_METRICS: count_docs(index_path(out_dir, INDEX_METRICS)),
+                          INDEX_ALARMS: count_docs(index_path(out_dir, INDEX_ALARMS))},
+            "alarms": summarize_alarms(doc for _, doc in read_index(index_path(out_dir, INDEX_ALARMS)))
+            if os.path.exists(index_path(out_dir, INDEX_ALARMS)) else summarize_alarms(()),
             "traces": summarize_traces(doc for _, doc in read_index(trace_path)) if os.path.exists(trace_path)
             else summarize_traces(())}

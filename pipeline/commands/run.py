@@ -54,6 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.commands.otlp_options import add_otlp_arguments
 
     add_otlp_arguments(p)
+    from pipeline.commands.alarm_options import add_alarm_arguments
+
+    add_alarm_arguments(p)
+    from pipeline.commands.stream_options import add_stream_arguments
+
+    add_stream_arguments(p)
 
 
 def _es_settings(args: argparse.Namespace):
@@ -93,11 +99,19 @@ def _check_inputs(patterns: list[str]) -> list[str]:
 
 
 def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
+    from dataclasses import replace
+
+    from pipeline.commands.alarm_options import incidents_from_args
+    from pipeline.errors import UsageError
     from pipeline.sources.simulate import FleetConfig, config_for_events, write_fleet
 
     cfg = config_for_events(args.events, seed=args.seed) if args.events else FleetConfig(seed=args.seed)
+    cfg = replace(cfg, incidents=incidents_from_args(args))
     sim_dir = os.path.join(args.out, "input")
-    truth = write_fleet(sim_dir, cfg)
+    try:
+        truth = write_fleet(sim_dir, cfg)
+    except ValueError as exc:  # an incident on a function the fleet does not have
+        raise UsageError(f"--incident: {exc}") from None
     if not (args.quiet or args.json):
         print(f"simulated {truth['events']:,} log events of {len(truth['functions'])} functions "
               f"into {sim_dir}/ (seed {args.seed})")
@@ -107,15 +121,26 @@ def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
 def main(args: argparse.Namespace) -> int:
     import orjson
 
+    from pipeline.commands.stream_options import run_streaming, wants_streaming
+
+    if wants_streaming(args):
+        return run_streaming(args)
+
     from pipeline.parse import CORRELATION_PATHS
     from pipeline.progress import progress
     from pipeline.render import print_summary
     from pipeline.run import RunConfig, run
     from pipeline.summary import summarize_out
 
+    from pipeline.commands.alarm_options import alarm_config
+    from pipeline.errors import UsageError
+
     architectures = _parse_architectures(args.architecture)
     account, region = args.account, args.region
+    truth = None
     if args.input:
+        if args.incident:
+            raise UsageError("--incident is for the simulated fleet (no --input)")
         inputs = _check_inputs(args.input)
     else:
         inputs, truth = _simulated_inputs(args)
@@ -128,7 +153,8 @@ def main(args: argparse.Namespace) -> int:
                     direct_num_workers=args.workers, account=account, region=region, log_group=args.log_group,
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args), es=es, redactor=_redactor(args))
+                    beam_args=list(args.beam_args), es=es, redactor=_redactor(args),
+                    alarms=alarm_config(args, truth, os.path.join(args.out, "input")))
     from pipeline.commands.otlp_options import otlp_settings
 
     cfg.otlp = otlp_settings(args)

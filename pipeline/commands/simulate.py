@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--files", type=int, default=4, help="payload files to shard into")
     p.add_argument("--events", type=int, default=None,
                    help="aim for about this many log events (overrides --functions/--minutes/--rate)")
+    from pipeline.commands.alarm_options import add_incident_argument
+
+    add_incident_argument(p)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -38,7 +41,14 @@ def main(args: argparse.Namespace) -> int:
 
     if min(args.functions, args.minutes, args.rate, args.files) < 1:
         raise UsageError("--functions, --minutes, --rate and --files must be at least 1")
-    truth = write_fleet(args.out, config_from_args(args))
+    from dataclasses import replace
+
+    from pipeline.commands.alarm_options import incidents_from_args
+
+    try:
+        truth = write_fleet(args.out, replace(config_from_args(args), incidents=incidents_from_args(args)))
+    except ValueError as exc:
+        raise UsageError(f"--incident: {exc}") from None
     print(f"wrote {truth['events']:,} log events in {truth['payloads']:,} payloads "
           f"for {len(truth['functions'])} functions to {args.out}/")
     return 0

@@ -70,12 +70,15 @@ def reason(rule: Rule, function: str, state: str, dp: Datapoint, threshold: floa
     op = rule.op if state == "ALARM" else _NEGATED[rule.op]
     if dp.value is None:
         treated = "breaching" if state == "ALARM" else "not breaching"
-        text = f"{function}: no {stat.words} data in {when}, treated as {treated} ({rule.name})"
+        text = f"{function}: no data in {when}, treated as {treated} ({rule.name}: {stat.words})"
     elif limit is not None:
         text = (f"{function}: {_seen(stat, dp, when)} is {percent(dp.value / limit)} of {_limit_name(rule, limit)} "
                 f"({op} {percent(threshold / limit)})")
     else:
-        text = f"{function}: {_seen(stat, dp, when)} ({amount(stat, dp.value)} {op} {amount(stat, threshold)})"
+        shown, limit_text = amount(stat, dp.value), amount(stat, threshold)
+        if shown == limit_text and stat.unit == "fraction":  # 2.04 % vs 2 %: show the difference
+            shown, limit_text = f"{dp.value * 100:.2f} %", f"{threshold * 100:.2f} %"
+        text = f"{function}: {_seen(stat, dp, when)} ({shown} {op} {limit_text})"
     if state == "ALARM" and rule.datapoints_to_alarm > 1:
         text += f"; {breaches} of the last {n} {unit} breached"
     elif state == "OK":
