@@ -175,6 +175,8 @@ class SnsNotifier:
             return self.client.publish(TopicArn=self.topic_arn, **sns_message(alarm))["MessageId"]
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise DeliveryError(f"SNS {self.topic_arn}: {exc}") from None
+        except Exception as exc:  # e.g. ResponseParserError: a proxy's HTML/JSON 5xx page, not retried by botocore
+            raise DeliveryError(f"SNS {self.topic_arn}: {type(exc).__name__}: {str(exc)[:300]}") from None
 
 
 class WebhookNotifier:
