@@ -23,11 +23,13 @@ IN_PROGRESS = (".tmp", ".part")   # files being written (renamed into place when
 
 
 def watch_pattern(source: str) -> str:
-    """A directory or ``s3://bucket/prefix`` means every file under it; a glob stays a glob."""
+    """A directory means its files; ``s3://bucket/prefix`` every object under the prefix, at any
+    depth (Firehose writes ``prefix/YYYY/MM/DD/HH/…``; in Beam's globs only ``**`` crosses a
+    ``/``); a glob stays a glob."""
     if any(ch in source for ch in "*?["):
         return source
     if "://" in source:
-        return source.rstrip("/") + ("/*" if source.endswith("/") else "*")
+        return source + "**"
     return os.path.join(source, "*") if os.path.isdir(source) else source
 
 

@@ -225,8 +225,8 @@ def test_source_uris():
     for bad in ("cloudwatch://?start=1", "cloudwatch:///x?since=1", f"cloudwatch:///x?start={T0}&end={T0}"):
         with pytest.raises(ValueError):
             parse_cloudwatch_uri(bad)
-    assert watch_pattern("s3://bucket/spool/") == "s3://bucket/spool/*"
-    assert watch_pattern("s3://bucket/firehose/2024") == "s3://bucket/firehose/2024*"
+    assert watch_pattern("s3://bucket/spool/") == "s3://bucket/spool/**"
+    assert watch_pattern("s3://bucket/firehose/2024") == "s3://bucket/firehose/2024**"
     assert watch_pattern("logs/*.gz") == "logs/*.gz"
 
 
