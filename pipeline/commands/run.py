@@ -54,9 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.commands.otlp_options import add_otlp_arguments
 
     add_otlp_arguments(p)
-    from pipeline.commands.stream_options import add_stream_arguments
-
-    add_stream_arguments(p)
     from pipeline.commands.alarm_options import add_alarm_arguments
 
     add_alarm_arguments(p)
@@ -123,11 +120,6 @@ def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
 
 def main(args: argparse.Namespace) -> int:
     import orjson
-
-    from pipeline.commands.stream_options import run_streaming, wants_streaming
-
-    if wants_streaming(args):
-        return run_streaming(args)
 
     from pipeline.commands.stream_options import run_streaming, wants_streaming
 
