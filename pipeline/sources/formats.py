@@ -124,42 +124,54 @@ class TooLong(bytes):
     length: int = 0
 
 
-def _lines(f: IO[bytes], first: bytes = b"", limit: int = MAX_LINE) -> Iterator[bytes]:
+def _chunks(f: IO[bytes], first: bytes) -> Iterator[bytes]:
+    for i in range(0, len(first), CHUNK):
+        yield first[i:i + CHUNK]
+    while chunk := f.read(CHUNK):
+        yield chunk
+
+
+def _lines(f: IO[bytes], first: bytes = b"", limit: int = MAX_LINE, keepends: bool = False) -> Iterator[bytes]:
     """The lines of ``first`` then of the rest of ``f``, read in chunks; memory stays bounded by
-    ``limit`` however long a line is (a longer one comes out as a ``TooLong``)."""
-    parts: list[bytes] = []
+    ``limit`` however long a line is (a longer one comes out as a ``TooLong``, its bytes skipped).
+    Lines end without their newline unless ``keepends``."""
+    nl = b"\n" if keepends else b""
+    head: list[bytes] = []   # the start of a line that goes on in the next chunk
     size = 0
     skipping: TooLong | None = None
-    chunk = first or f.read(CHUNK)
-    while chunk:
-        start = 0
-        while True:
-            nl = chunk.find(b"\n", start)
-            piece = chunk[start:] if nl < 0 else chunk[start:nl + 1]
+    for chunk in _chunks(f, first):
+        parts = chunk.split(b"\n")
+        tail = parts.pop()   # what follows the chunk's last newline
+        for piece in parts:
             if skipping is not None:
-                skipping.length += len(piece)
-            elif size + len(piece) > limit:
-                skipping = TooLong(b"".join(parts)[:4096] if parts else piece[:4096])
-                skipping.length = size + len(piece)
-                parts, size = [], 0
-            elif nl < 0:
-                if piece:
-                    parts.append(piece)
-                    size += len(piece)
-            if nl < 0:
-                break
-            if skipping is not None:
+                skipping.length += len(piece) + 1
                 yield skipping
                 skipping = None
+                continue
+            if head:
+                piece = b"".join(head) + piece
+                head, size = [], 0
+            if len(piece) >= limit:
+                long = TooLong(piece[:4096])
+                long.length = len(piece) + 1
+                yield long
             else:
-                yield b"".join(parts) + piece if parts else piece
-                parts, size = [], 0
-            start = nl + 1
-        chunk = f.read(CHUNK)
+                yield piece + nl if keepends else piece
+        if not tail:
+            continue
+        if skipping is not None:
+            skipping.length += len(tail)
+        elif size + len(tail) > limit:
+            skipping = TooLong((b"".join(head)[:4096] if head else tail[:4096]))
+            skipping.length = size + len(tail)
+            head, size = [], 0
+        else:
+            head.append(tail)
+            size += len(tail)
     if skipping is not None:
         yield skipping
-    elif parts:
-        yield b"".join(parts)
+    elif head:
+        yield b"".join(head)
 
 
 def _too_long(line: TooLong, where: str) -> DeadLetter:
@@ -295,7 +307,7 @@ def read_export(f: IO[bytes], source: str, log_group: str | None, account: str |
         return enrich(LogEvent(id=f"export:{stream}:{cur_ts}:{seq}", timestamp=cur_ts, message=msg,
                                log_group=group, log_stream=stream, account=account, region=region))
 
-    for n, line in enumerate(_lines(f)):
+    for n, line in enumerate(_lines(f, keepends=True)):
         if type(line) is TooLong:
             yield _too_long(line, f"{source}:{n + 1}")
             continue
