@@ -43,11 +43,11 @@ def incidents_from_args(args: argparse.Namespace) -> tuple:
         raise UsageError(f"--incident: {exc}") from None
 
 
-def alarm_config(args: argparse.Namespace, truth: dict[str, Any] | None = None, sim_dir: str | None = None):
-    """The run's AlarmConfig from the options (and, for a simulated fleet, what the simulation
-    knows: each function's timeout and reserved concurrency, its CloudWatch metrics feed)."""
+def alarm_config(args: argparse.Namespace):
+    """The run's AlarmConfig from the options; a bad rules file, metrics pattern or webhook
+    variable is a UsageError (checked before anything runs)."""
     from pipeline.errors import UsageError
-    from pipeline.rules import FunctionSettings, RulesError, load_rules
+    from pipeline.rules import RulesError, load_rules
     from pipeline.sinks.alarms import AlarmSettings
     from pipeline.transforms.metrics_and_alarms import AlarmConfig
 
@@ -60,15 +60,6 @@ def alarm_config(args: argparse.Namespace, truth: dict[str, Any] | None = None, 
         if "://" not in pat and not _matches(pat):
             raise UsageError(f"no file matches --metrics-input {pat!r}")
         metrics_inputs.append(pat if "://" in pat else os.path.abspath(pat))
-    if truth is not None:
-        reserved = truth.get("settings", {})
-        rules = rules.with_functions({
-            fn: FunctionSettings(timeout_s=facts.get("timeout_s"),
-                                 reserved_concurrency=reserved.get(fn, {}).get("reserved_concurrency"))
-            for fn, facts in truth["functions"].items()})
-        feed = truth.get("cloudwatch_metrics")
-        if feed and sim_dir and os.path.exists(os.path.join(sim_dir, feed)):
-            metrics_inputs.append(os.path.abspath(os.path.join(sim_dir, feed)))
     try:
         notify = AlarmSettings.from_env(os.environ, webhook_url_env=args.webhook_url_env, stdout=args.alarms_stdout,
                                         sns_topic_arn=args.sns_topic_arn, sns_endpoint_url=args.sns_endpoint_url,
@@ -76,6 +67,25 @@ def alarm_config(args: argparse.Namespace, truth: dict[str, Any] | None = None, 
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return AlarmConfig(rules=rules, metrics_inputs=metrics_inputs, notify=notify)
+
+
+def with_simulation(config, truth: dict[str, Any], sim_dir: str):
+    """What a simulated fleet knows on top of the user's settings: each function's timeout and
+    reserved concurrency, and its CloudWatch metrics feed."""
+    from dataclasses import replace
+
+    from pipeline.rules import FunctionSettings
+
+    reserved = truth.get("settings", {})
+    rules = config.rules.with_functions({
+        fn: FunctionSettings(timeout_s=facts.get("timeout_s"),
+                             reserved_concurrency=reserved.get(fn, {}).get("reserved_concurrency"))
+        for fn, facts in truth["functions"].items()})
+    inputs = list(config.metrics_inputs)
+    feed = truth.get("cloudwatch_metrics")
+    if feed and os.path.exists(os.path.join(sim_dir, feed)):
+        inputs.append(os.path.abspath(os.path.join(sim_dir, feed)))
+    return replace(config, rules=rules, metrics_inputs=inputs)
 
 
 def _matches(pattern: str) -> bool:

@@ -132,18 +132,19 @@ def main(args: argparse.Namespace) -> int:
     from pipeline.run import RunConfig, run
     from pipeline.summary import summarize_out
 
-    from pipeline.commands.alarm_options import alarm_config
+    from pipeline.commands.alarm_options import alarm_config, with_simulation
     from pipeline.errors import UsageError
 
+    alarms = alarm_config(args)
     architectures = _parse_architectures(args.architecture)
     account, region = args.account, args.region
-    truth = None
     if args.input:
         if args.incident:
             raise UsageError("--incident is for the simulated fleet (no --input)")
         inputs = _check_inputs(args.input)
     else:
         inputs, truth = _simulated_inputs(args)
+        alarms = with_simulation(alarms, truth, os.path.join(args.out, "input"))
         account = account or truth["config"]["account"]
         region = region or truth["config"]["region"]
         for fn, facts in truth["functions"].items():
@@ -154,7 +155,7 @@ def main(args: argparse.Namespace) -> int:
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
                     beam_args=list(args.beam_args), es=es, redactor=_redactor(args),
-                    alarms=alarm_config(args, truth, os.path.join(args.out, "input")))
+                    alarms=alarms)
     from pipeline.commands.otlp_options import otlp_settings
 
     cfg.otlp = otlp_settings(args)

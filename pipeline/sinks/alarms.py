@@ -10,7 +10,6 @@ DeadLetter (stage ``notify``) saying why, so a lost notification is never silent
 from __future__ import annotations
 
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -246,8 +245,3 @@ class NotifyAlarms(beam.PTransform):
 
     def expand(self, alarms):
         return alarms | "Send" >> beam.ParDo(_Notify(self.settings))
-
-
-def settings_from_environment(env: Mapping[str, str] | None = None, **kw: Any) -> AlarmSettings:
-    """Convenience for callers that take everything from ``os.environ``."""
-    return AlarmSettings.from_env(os.environ if env is None else env, **kw)
