@@ -81,6 +81,7 @@ FUNCTION_COLUMNS: list[Column] = [
     ("cold_starts", "cold starts", "int"), ("cold_start_rate", "cold %", "pct"),
     ("duration_p50_ms", "p50 ms", "ms"), ("duration_p95_ms", "p95 ms", "ms"), ("duration_p99_ms", "p99 ms", "ms"),
     ("memory_utilization_max", "max mem %", "pct"), ("throttles", "throttles", "int"),
+    ("downstream_throttles", "throttled calls", "int"),
     ("peak_concurrency", "peak conc.", "int"), ("cost_usd", "cost", "usd"),
 ]
 COLD_COLUMNS: list[Column] = [
@@ -127,7 +128,7 @@ def _tiles(d: dict[str, Any]) -> str:
     t = d["totals"]
     items = [("functions", f"{t['functions']:,}"), ("invocations", f"{t['invocations']:,}"),
              ("failed", f"{t['failed']:,}"), ("cold starts", f"{t['cold_starts']:,}"),
-             ("throttles logged", f"{t['throttles']:,}"), ("alarms raised", f"{t['alarms']:,}"),
+             ("throttles", f"{t['throttles']:,}"), ("alarms raised", f"{t['alarms']:,}"),
              ("estimated cost", fmt(t["cost_usd"], "usd"))]
     return '<div class="tiles">' + "".join(
         f'<div class="tile" data-total="{html.escape(k)}"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>'
@@ -166,8 +167,11 @@ def _sections(d: dict[str, Any]) -> list[tuple[str, str, str]]:
                                                          "line marks 90 %")
                 + chart("memory", "Memory utilisation per function") + table(MEMORY_COLUMNS, d["functions"])))
     out.append(("throughput", "Throttles and concurrency",
-                '<div class="grid2"><div>' + chart("throttles", "Throttles") + source(thr["throttles_source"])
-                + "</div><div>" + chart("concurrency", "Concurrency (peak per bucket)")
+                '<div class="grid2"><div>' + chart("throttles", "Throttles (invocations Lambda rejected)")
+                + source(thr.get("throttles_source", "")) + "</div><div>"
+                + chart("downstream-throttles", "Throttled calls (the functions' own calls to other services)")
+                + source(thr["downstream_source"]) + "</div><div>"
+                + chart("concurrency", "Concurrency (peak per bucket)")
                 + source(thr["concurrency_source"]) + "</div></div>"))
     ia = d["iterator_age"]
     out.append(("iterator-age", "Iterator age",

@@ -1,5 +1,5 @@
-"""Time series of a run: invocations, failures, outcomes, duration p95, cold starts, throttles and
-concurrency per time bucket, from invocation documents or from the metrics index.
+"""Time series of a run: invocations, failures, outcomes, duration p95, cold starts, throttling
+errors logged and concurrency per time bucket, from invocation documents or the metrics index.
 
 The bucket is a readable interval chosen so a run has at most ``MAX_BUCKETS`` of them. Charts
 show the busiest functions by name and the rest summed as ``other``.
@@ -41,8 +41,8 @@ def _label(fn: str, top: set[str]) -> str:
 
 
 def invocation_series(docs: list[dict[str, Any]], lo: int, hi: int, top: list[str]) -> dict[str, Any]:
-    """Per bucket: invocations and failed per function, every outcome, cold starts, throttles,
-    p95 duration per function and peak concurrency per function."""
+    """Per bucket: invocations and failed per function, every outcome, cold starts, invocations
+    that logged a throttling error (their own calls throttled), p95 duration and peak concurrency."""
     interval, t = time_axis(lo, hi)
     n, first, topset = len(t), t[0], set(top)
     names = top + ([OTHER] if any(d.get("faas.name") not in topset for d in docs) else [])
@@ -69,7 +69,8 @@ def invocation_series(docs: list[dict[str, Any]], lo: int, hi: int, top: list[st
     p95 = {fn: [percentile(sorted(durations.get((fn, b), ())), 95) for b in range(n)] for fn in names}
     return {"interval_ms": interval, "t": t, "functions": names,
             "invocations": {fn: inv[fn] for fn in names}, "failed": {fn: failed[fn] for fn in names},
-            "cold_starts": {fn: cold[fn] for fn in names}, "throttles": {fn: throttles[fn] for fn in names},
+            "cold_starts": {fn: cold[fn] for fn in names},
+            "downstream_throttles": {fn: throttles[fn] for fn in names},
             "outcomes": {o: outcomes[o] for o in sorted(outcomes)}, "duration_p95_ms": p95,
             "concurrency": {fn: concurrency_per_bucket(intervals[fn], first, interval, n) for fn in names}}
 
@@ -92,7 +93,8 @@ def concurrency_per_bucket(intervals: list[tuple[int, int]], first: int, interva
 
 def metric_series(docs: list[dict[str, Any]], name: str, lo: int, hi: int, top: list[str],
                   how: str = "sum") -> dict[str, list[float | None]]:
-    """One metric of the metrics index per bucket and function (sum or max of the windows in it)."""
+    """One metric of the metrics index per bucket and function (sum or max of the windows in it;
+    with ``top``, functions outside it are summed or maxed as ``other``)."""
     interval, t = time_axis(lo, hi)
     n, first, topset = len(t), t[0], set(top)
     field = f"aws.lambda.metrics.{name}"

@@ -29,7 +29,9 @@ def _time_range(run: RunDocs) -> tuple[int, int]:
     return min(times), max(times)
 
 
-def function_rows(docs: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def function_rows(docs: list[dict[str, Any]], cold: dict[str, dict[str, Any]],
+                  throttles: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """One row per function; ``throttles`` (from the metrics index) is None when there is none."""
     by_fn: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in docs:
         by_fn[d.get("faas.name", "?")].append(d)
@@ -57,36 +59,60 @@ def function_rows(docs: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) -
                                        if d.get("aws.lambda.max_memory_used_mb") is not None), default=None),
             "memory_utilization_p50": util["p50"], "memory_utilization_p95": util["p95"],
             "memory_utilization_max": util["max"],
-            "throttles": sum(1 for d in fdocs if is_throttle(d)), "peak_concurrency": c["peak_concurrency"],
+            "throttles": throttles.get(name, 0) if throttles is not None else None,
+            "downstream_throttles": sum(1 for d in fdocs if is_throttle(d)), "peak_concurrency": c["peak_concurrency"],
             "cost_usd": round(sum(d.get("aws.lambda.estimated_cost_usd") or 0.0 for d in fdocs), 12),
         })
     return rows
 
 
-def _metric_docs(metrics: list[dict[str, Any]], name: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Metric windows that carry ``name``: CloudWatch's own figures when present, else coldtrace's."""
+def metric_docs(metrics: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Metric windows that carry ``name``, one source per function: CloudWatch's own figures for a
+    function that has them (``source: cloudwatch``), else what coldtrace computed from the logs —
+    never both, which would count the same throttle twice."""
     field = f"aws.lambda.metrics.{name}"
     docs = [d for d in metrics if field in d]
-    cw = [d for d in docs if d.get("coldtrace.metrics.source") == "cloudwatch"]
-    chosen = cw or docs
-    source = {d.get("coldtrace.metrics.source", "logs") for d in chosen}
-    return chosen, ", ".join(sorted(source)) or None
+    from_cloudwatch = {d.get("faas.name") for d in docs if d.get("coldtrace.metrics.source") == "cloudwatch"}
+    return [d for d in docs
+            if (d.get("coldtrace.metrics.source") == "cloudwatch") == (d.get("faas.name") in from_cloudwatch)]
+
+
+def _sources(docs: list[dict[str, Any]]) -> str:
+    return ", ".join(sorted({d.get("coldtrace.metrics.source", "logs") for d in docs}))
+
+
+def function_throttles(metrics: list[dict[str, Any]]) -> dict[str, int]:
+    """Invocations of each function that Lambda rejected, from the metrics index."""
+    out: dict[str, int] = defaultdict(int)
+    for d in metric_docs(metrics, "throttles"):
+        out[d.get("faas.name", "?")] += int(d["aws.lambda.metrics.throttles"])
+    return dict(out)
 
 
 def throughput_view(run: RunDocs, inv_series: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
     top = [f for f in inv_series["functions"] if f != series.OTHER]
     view: dict[str, Any] = {"t": inv_series["t"], "interval_ms": inv_series["interval_ms"]}
-    thr, thr_src = _metric_docs(run.metrics, "throttles")
+    thr = metric_docs(run.metrics, "throttles")
     if thr:
         view["throttles"] = series.metric_series(thr, "throttles", lo, hi, top, "sum")
-        view["throttles_source"] = f"{INDEX_METRICS} (source: {thr_src})"
+        view["throttles_source"] = (f"{INDEX_METRICS} (source: {_sources(thr)}): invocations Lambda rejected, "
+                                    "from CloudWatch's Throttles or callers' TooManyRequestsException lines")
     else:
-        view["throttles"] = inv_series["throttles"]
-        view["throttles_source"] = f"{INDEX_INVOCATIONS}: invocations that logged a throttling error"
-    conc, conc_src = _metric_docs(run.metrics, "max_concurrency")
+        view["throttles"] = {}
+        view["throttles_message"] = ("no metrics index in this run: Lambda's throttles leave no line in the "
+                                     "function's own log; the metrics stage counts them from callers' logs "
+                                     "and CloudWatch's Throttles metric")
+    down = metric_docs(run.metrics, "downstream_throttles")
+    if down:
+        view["downstream_throttles"] = series.metric_series(down, "downstream_throttles", lo, hi, top, "sum")
+        view["downstream_source"] = f"{INDEX_METRICS} (source: {_sources(down)})"
+    else:
+        view["downstream_throttles"] = inv_series["downstream_throttles"]
+        view["downstream_source"] = f"{INDEX_INVOCATIONS}: invocations that logged a throttling error"
+    conc = metric_docs(run.metrics, "max_concurrency")
     if conc:
         view["concurrency"] = series.metric_series(conc, "max_concurrency", lo, hi, top, "max")
-        view["concurrency_source"] = f"{INDEX_METRICS} (source: {conc_src})"
+        view["concurrency_source"] = f"{INDEX_METRICS} (source: {_sources(conc)})"
     else:
         view["concurrency"] = inv_series["concurrency"]
         view["concurrency_source"] = f"{INDEX_INVOCATIONS}: overlapping invocations"
@@ -128,7 +154,8 @@ def build_report(run: RunDocs, title: str = "coldtrace report") -> dict[str, Any
     lo, hi = _time_range(run)
     cold = coldstarts.analyze(run.invocations)
     cold_by_fn = {r["function"]: r for r in cold["functions"]}
-    functions = function_rows(run.invocations, cold_by_fn)
+    functions = function_rows(run.invocations, cold_by_fn,
+                              function_throttles(run.metrics) if run.counts.get(INDEX_METRICS) is not None else None)
     top = series.top_functions({r["function"]: r["invocations"] for r in functions})
     inv_series = series.invocation_series(run.invocations, lo, hi, top)
     total_cost = sum(r["cost_usd"] for r in functions)
@@ -138,7 +165,9 @@ def build_report(run: RunDocs, title: str = "coldtrace report") -> dict[str, Any
         "totals": {"functions": len(functions), "invocations": sum(r["invocations"] for r in functions),
                    "failed": sum(r["failed"] for r in functions),
                    "cold_starts": sum(r["cold_starts"] for r in functions),
-                   "throttles": sum(r["throttles"] for r in functions), "cost_usd": round(total_cost, 12),
+                   "throttles": sum(r["throttles"] or 0 for r in functions),
+                   "downstream_throttles": sum(r["downstream_throttles"] for r in functions),
+                   "cost_usd": round(total_cost, 12),
                    "alarms": sum(1 for d in run.alarms if d.get("coldtrace.alarm.state") == "ALARM")},
         "functions": functions,
         "series": {**inv_series, "source": INDEX_INVOCATIONS},

@@ -73,7 +73,7 @@ class _ReadFile(beam.DoFn):
                     if redactor is not None:
                         redactor.redact_events(item)
                     if marks is not None and item:
-                        marks.add(len(item), max(ev.timestamp for ev in item))
+                        marks.add(len(item), max(ev.timestamp for ev in item), path)
                 yield item
         if counts is not None:
             yield counts

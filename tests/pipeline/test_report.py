@@ -19,21 +19,26 @@ from pipeline.report.html import write_report
 from pipeline.report.load import load_run
 from pipeline.report.views import build_report
 from tests.chromium import Chromium, chromium_path, file_url
-from tests.pipeline.helpers import run_fleet
-from tests.pipeline.report_support import complete_indices
+from pipeline.cli import main as coldtrace
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILED = {"error", "timeout", "out_of_memory", "crash"}
 
 
+INCIDENTS = ("error_burst:api-gateway-handler:1-6", "throttle_storm:orders-api:4-6", "consumer_lag:notifications:1-5")
+
+
 @pytest.fixture(scope="module")
-def report_run(sim_fleet, tmp_path_factory):
-    fleet_dir, truth = sim_fleet
-    out = tmp_path_factory.mktemp("report-run")
-    run_fleet(fleet_dir, truth, out)
-    completed = complete_indices(out)
-    page = Path(write_report(build_report(load_run(str(out))), str(out / "report.html")))
-    return out, page, truth, completed
+def report_run(tmp_path_factory):
+    """`coldtrace run` on a simulated fleet with incidents (errors, throttles, a lagging consumer):
+    every index the report reads is written by the pipeline, and the run writes the report."""
+    out = tmp_path_factory.mktemp("report-run") / "out"
+    argv = ["run", "--out", str(out), "--events", "8000", "--quiet"]
+    for incident in INCIDENTS:
+        argv += ["--incident", incident]
+    assert coldtrace(argv) == 0
+    truth = json.loads((out / "input" / "ground_truth.json").read_text("utf-8"))
+    return out, out / "report.html", truth
 
 
 def embedded_data(page: Path) -> dict:
@@ -57,7 +62,7 @@ def nearest_rank(values: list[float], q: int) -> float | None:
 
 
 def test_report_numbers_equal_the_index_files(report_run):
-    out, page, truth, _ = report_run
+    out, page, truth = report_run
     data = embedded_data(page)
     inv = raw_docs(out, INDEX_INVOCATIONS)
     assert data["totals"]["invocations"] == len(inv) == len(truth["invocations"]) > 0
@@ -87,7 +92,7 @@ def test_report_numbers_equal_the_index_files(report_run):
         assert r["memory_utilization_max"] == max(d["aws.lambda.memory_utilization"] for d in ds
                                                    if "aws.lambda.memory_utilization" in d)
         assert r["cost_usd"] == pytest.approx(sum(d.get("aws.lambda.estimated_cost_usd", 0) for d in ds))
-        assert r["throttles"] == sum("throttle" in d.get("aws.lambda.signals", []) for d in ds)
+        assert r["downstream_throttles"] == sum("throttle" in d.get("aws.lambda.signals", []) for d in ds)
 
     series = data["series"]
     per_fn_total = {fn: sum(v) for fn, v in series["invocations"].items()}
@@ -109,13 +114,28 @@ def test_report_numbers_equal_the_index_files(report_run):
         assert row["runtime"] and runtime_of[row["function"]]
     assert sum(r["cold_starts"] for r in cold["by_memory"]) == data["totals"]["cold_starts"]
 
+    metric_docs = raw_docs(out, INDEX_METRICS)
+    throttled = defaultdict(lambda: {"cloudwatch": 0, "logs": 0, "has_cloudwatch": False})
+    for d in metric_docs:
+        if "aws.lambda.metrics.throttles" in d:
+            t = throttled[d["faas.name"]]
+            source = "cloudwatch" if d["coldtrace.metrics.source"] == "cloudwatch" else "logs"
+            t[source] += d["aws.lambda.metrics.throttles"]
+            t["has_cloudwatch"] |= source == "cloudwatch"
+    for fn, r in rows.items():  # CloudWatch's count where the feed has one, else the logs' count
+        t = throttled[fn]
+        assert r["throttles"] == (t["cloudwatch"] if t["has_cloudwatch"] else t["logs"])
+    assert rows["orders-api"]["throttles"] > 0 and data["totals"]["throttles"] == sum(r["throttles"] for r in rows.values())
+
     alarm_docs = raw_docs(out, INDEX_ALARMS)
     assert len(data["alarms"]["transitions"]) == len(alarm_docs)
     assert data["totals"]["alarms"] == sum(d["coldtrace.alarm.state"] == "ALARM" for d in alarm_docs)
-    metric_docs = raw_docs(out, INDEX_METRICS)
     ages = [d["aws.lambda.metrics.iterator_age_max_ms"] for d in metric_docs if "aws.lambda.metrics.iterator_age_max_ms" in d]
     drawn = [v for vs in data["iterator_age"]["series"].values() for v in vs if v is not None]
-    assert max(drawn) == max(ages)
+    assert max(drawn) == max(ages) > 0
+    shown = Counter((a["function"], a["rule"], a["state"]) for a in data["alarms"]["transitions"])
+    assert shown == Counter((a["function"], a["rule"], a["state"]) for a in truth["expected_alarms"])
+    assert {fn for fn, _, _ in shown} == {"api-gateway-handler", "orders-api", "notifications"}
 
     spans = raw_docs(out, INDEX_TRACES)
     assert data["traces"]["source"] == INDEX_TRACES
@@ -135,7 +155,7 @@ def test_report_numbers_equal_the_index_files(report_run):
 
 
 def test_views_say_plainly_when_an_index_is_absent(report_run, tmp_path):
-    out, _, _, _ = report_run
+    out, _, _ = report_run
     (tmp_path / "indices").mkdir()
     shutil.copy(out / "indices" / f"{INDEX_INVOCATIONS}.ndjson", tmp_path / "indices")
     (tmp_path / "indices" / f"{INDEX_ALARMS}.ndjson").write_text("")
@@ -151,7 +171,7 @@ def test_views_say_plainly_when_an_index_is_absent(report_run, tmp_path):
 
 
 def test_report_is_self_contained(report_run):
-    _, page, _, _ = report_run
+    _, page, _ = report_run
     text = page.read_text("utf-8")
     assert not re.search(r'<(script|link|img)[^>]+(src|href)=', text), "no external script, style or image"
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
@@ -161,7 +181,7 @@ def test_report_is_self_contained(report_run):
                                                     "installs it when run as root)")
 def test_report_renders_in_headless_chromium(report_run, tmp_path):
     pytest.importorskip("websocket", reason="websocket-client (test extra) drives Chromium")
-    out, page, _, _ = report_run
+    out, page, _ = report_run
     browser = Chromium(tmp_path / "profile")
     try:
         browser.open(file_url(page))

@@ -145,19 +145,22 @@ def test_page_escapes_names_and_embeds_json_safely():
     assert len(re.findall(r"<script", page)) == 2  # the data and the drawing script, nothing else
 
 
-def test_progress_marks_are_summed_incrementally(tmp_path):
+def test_progress_marks_count_each_source_once(tmp_path):
     marks = ProgressMarks(str(tmp_path), every_s=0)
     tail = ProgressTail(str(tmp_path))
     assert tail.poll() == (0, None)
-    marks.add(1000, T0 + 5)
-    marks.add(500, T0 + 2)
+    marks.add(1000, T0 + 5, "a.ndjson")
+    marks.add(500, T0 + 2, "a.ndjson")
     other = ProgressMarks(str(tmp_path), every_s=3600)  # writes only when flushed
-    other.add(7, T0 + 9)
+    other.add(7, T0 + 9, "b.ndjson")
     assert tail.poll() == (1500, T0 + 5)
+    again = ProgressMarks(str(tmp_path), every_s=0)  # the same file read a second time (retry, DaskRunner)
+    again.add(1500, T0 + 5, "a.ndjson")
     other.close()
-    with open(next(tmp_path.iterdir()), "ab") as f:
-        f.write(b'{"events": 3')  # a mark being written is read once complete
+    with open(sorted(tmp_path.iterdir())[0], "ab") as f:
+        f.write(b'{"source": "c", "events": 3')  # a mark being written is read once complete
     assert tail.poll() == (1507, T0 + 9)
+    assert tail.per_source == {"a.ndjson": 1500, "b.ndjson": 7}
 
 
 def test_tracker_reports_rate_watermark_and_iterator_age(tmp_path):

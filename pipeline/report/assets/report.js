@@ -258,6 +258,11 @@
 
   var S = DATA.series, T = DATA.throughput, F = DATA.functions, CS = DATA.cold_starts;
   var fnColors = colorOf(S.functions);
+  function colorsFor(series) {  // a function keeps its colour from chart to chart
+    var names = Object.keys(series), extra = colorOf(names), out = {};
+    names.forEach(function (n) { out[n] = fnColors[n] || extra[n]; });
+    return out;
+  }
   var byCost = DATA.cost;
   var DRAW = {
     "invocations": function (h) { timeChart(h, {kind: "stack", t: S.t, series: S.invocations, colors: fnColors}); },
@@ -292,10 +297,15 @@
                    colors: {p50: "#a8dcb9", p95: "#3aa55d", max: "#1d6b38"}});
     },
     "throttles": function (h) {
-      timeChart(h, {kind: "stack", t: T.t, series: T.throttles, colors: colorOf(Object.keys(T.throttles)),
+      if (T.throttles_message) { empty(h, T.throttles_message); return; }
+      timeChart(h, {kind: "stack", t: T.t, series: T.throttles, colors: colorsFor(T.throttles),
                     empty: "no throttles in this run"});
     },
-    "concurrency": function (h) { timeChart(h, {kind: "line", t: T.t, series: T.concurrency, colors: colorOf(Object.keys(T.concurrency))}); },
+    "downstream-throttles": function (h) {
+      timeChart(h, {kind: "stack", t: T.t, series: T.downstream_throttles,
+                    colors: colorsFor(T.downstream_throttles), empty: "no throttled calls in this run"});
+    },
+    "concurrency": function (h) { timeChart(h, {kind: "line", t: T.t, series: T.concurrency, colors: colorsFor(T.concurrency)}); },
     "iterator-age": function (h) {
       var v = DATA.iterator_age;
       if (v.message) { empty(h, v.message); return; }
