@@ -52,7 +52,7 @@ def wants_streaming(args: argparse.Namespace) -> bool:
 
 
 def _config(args: argparse.Namespace):
-    from pipeline.commands.run import _es_settings, _parse_architectures
+    from pipeline.commands.run import _es_settings, _parse_architectures, _redactor
     from pipeline.errors import UsageError
     from pipeline.parse import CORRELATION_PATHS
     from pipeline.run import RunConfig
@@ -73,7 +73,7 @@ def _config(args: argparse.Namespace):
                     account=args.account, region=args.region, log_group=args.log_group,
                     architectures=_parse_architectures(args.architecture),
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args), es=_es_settings(args))
+                    beam_args=list(args.beam_args), es=_es_settings(args), redactor=_redactor(args))
     try:
         return StreamConfig(args.input[0], run, start=start, endpoint_url=args.endpoint_url,
                             delivery_delay_ms=int(args.delivery_delay * 1000),

@@ -66,9 +66,13 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
     from pipeline.transforms.carry_windows import CarryWindows
     from pipeline.transforms.resume_fold import ResumeFolds
 
+    from pipeline.transforms.redact_lines import RedactLines
+
     r = cfg.run
     read = source.read(p, plan) if plan is not None else None
     batches = read.batches if read is not None else p | "NothingRead" >> beam.Create([])
+    redactor = getattr(r, "redactor", None)
+    batches = batches | "RedactLines" >> RedactLines(redactor)
     folds = p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-"))
     windows = p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-"))
     resumed = (batches, folds) | "ResumeFolds" >> ResumeFolds(r.architectures, watermark_ms, r.correlation_paths)
@@ -76,7 +80,8 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
                      resumed.logs | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
                     | "Observations" >> beam.Flatten())
     metrics = (observations, windows) | "CarryWindows" >> CarryWindows(watermark_ms, cfg.lateness_ms)
-    dead = ((read.dead, resumed.dead) if read is not None else (resumed.dead,)) | "AllDeadLetters" >> beam.Flatten()
+    dead = (((read.dead | "RedactDeadLetters" >> RedactLines(redactor), resumed.dead) if read is not None
+             else (resumed.dead,)) | "AllDeadLetters" >> beam.Flatten())
 
     resumed.logs | "LogDocs" >> beam.FlatMap(lambda b: render_chunks(INDEX_LOGS, b)) \
         | "WriteLogs" >> WriteIndexFile(rdir, INDEX_LOGS)

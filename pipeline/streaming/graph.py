@@ -63,8 +63,13 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False) 
     from pipeline.transforms.minute_windows import IteratorAgePerMinute, WindowMetrics
     from pipeline.transforms.parse_log_events import ParseLogEvents
 
+    from pipeline.transforms.redact_lines import RedactLines
+
     r = cfg.run
     batches, dead, health = read_source(p, cfg, bounded)
+    redactor = getattr(r, "redactor", None)
+    batches = batches | "RedactLines" >> RedactLines(redactor)
+    dead = dead | "RedactDeadLetters" >> RedactLines(redactor)
     parsed = batches | "ParseLogEvents" >> ParseLogEvents(r.correlation_paths)
     invocations = parsed | "BuildInvocations" >> BuildInvocationsStreaming(r.architectures)
     observations = ((invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),

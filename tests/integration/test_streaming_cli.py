@@ -168,3 +168,18 @@ def test_bad_streaming_usage_is_one_line(tmp_path, capsys):
     assert run("--streaming", "--input", "kinesis://a", "--start-position", "yesterday", "--out", str(tmp_path)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "exactly one --input" in err[0] and "--start-position" in err[1]
+
+
+def test_streaming_reads_are_redacted_unless_told_not_to(tmp_path):
+    payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/lambda/orders",
+               "logStream": "2024/05/01/[$LATEST]0225597e48f74a659916f0e482df5b92", "subscriptionFilters": ["f"],
+               "logEvents": [{"id": "1", "timestamp": 1714557600000,
+                              "message": "order placed by jane.doe@example.com with key AKIAIOSFODNN7EXAMPLE\n"}]}
+    for flag, expect in (([], False), (["--no-redact"], True)):
+        spool, out = tmp_path / f"spool{len(flag)}", tmp_path / f"out{len(flag)}"
+        write_payloads(spool, [payload], "a.ndjson")
+        assert run("--streaming", "--input", str(spool), "--until-caught-up", "--poll", "0", "--out", str(out), *flag) == 0
+        (line,) = docs(out, INDEX_LOGS)
+        assert ("jane.doe@example.com" in line["message"]) is expect
+        assert ("AKIAIOSFODNN7EXAMPLE" in line["message"]) is expect
+        assert ("[REDACTED:email]" in line["message"]) is not expect
