@@ -159,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
 
     from pipeline.cli import UsageError
     from pipeline.report.coldstarts import analyze
-    from pipeline.run import _QuietBeamImport  # noqa: F401  (keeps Beam's import warning quiet)
+    import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
 
     docs, origin = load_docs(args)
     if not docs:

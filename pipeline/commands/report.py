@@ -35,7 +35,7 @@ def write(out_dir: str, output: str | None = None, title: str = "coldtrace repor
 
 def main(args: argparse.Namespace) -> int:
     from pipeline.cli import UsageError
-    from pipeline.run import _QuietBeamImport  # noqa: F401  (keeps Beam's import warning quiet)
+    import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
 
     try:
         path = write(args.from_dir, args.output, args.title)
