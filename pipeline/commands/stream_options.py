@@ -59,6 +59,9 @@ def _config(args: argparse.Namespace):
     from pipeline.sources.kinesis_shards import StartPosition
     from pipeline.streaming.config import StreamConfig
 
+    if args.runner == "dask":
+        raise UsageError("--streaming runs locally on --runner fnapi or direct (Beam's DaskRunner routes no "
+                         "tagged outputs), or on FlinkRunner/DataflowRunner")
     if len(args.input) != 1:
         raise UsageError("--streaming reads exactly one --input: kinesis://STREAM, cloudwatch://LOG_GROUP?start=…"
                          "&end=…, a directory, a glob or s3://bucket/prefix")

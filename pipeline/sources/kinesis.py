@@ -36,10 +36,10 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.model import MetricPoint
+from pipeline.streaming.health import PIPELINE_FUNCTION
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop, decode_records
 from pipeline.sources.kinesis_shards import Cursor, StartPosition, list_shards, resume_cursors
 
-PIPELINE_FUNCTION = "coldtrace-pipeline"   # function_name of the pipeline's own MetricPoints
 
 
 @dataclass(frozen=True)
@@ -252,6 +252,21 @@ class ReadShardsForever(ReadShards):
         yield from super().process(spec, tracker, watermark)
 
 
+class ReadShardsPlain(ReadShards):
+    """The same read as an ordinary DoFn over ``(spec, restriction)``, bounded only: for runners
+    without splittable-DoFn support (BundleBasedDirectRunner checks a restriction done before it
+    runs a generator). One element per shard, so shards are still read in parallel."""
+
+    def process(self, element: tuple[KinesisSpec, KinesisRestriction]):
+        spec, restriction = element
+        yield from ReadShards.process(self, spec, KinesisTracker(restriction), ManualWatermarkEstimator(None))
+
+
+def _per_shard(spec: KinesisSpec):
+    restriction = _PROVIDER.initial_restriction(spec)
+    return [(spec, r) for r in _PROVIDER.split(spec, restriction)]
+
+
 def iterator_age_point(started_s: float, ended_s: float, oldest_arrival_ms: int | None) -> Any:
     """The pipeline's own iterator age over one read: now − the oldest ApproximateArrivalTimestamp
     read (0 when nothing was waiting), as a MetricPoint timestamped at the read's end."""
@@ -272,15 +287,24 @@ class ReadKinesis(beam.PTransform):
     data only, so no ``health`` or ``progress`` and a processing-time watermark policy).
     """
 
-    def __init__(self, spec: KinesisSpec, io: str = "native") -> None:
+    def __init__(self, spec: KinesisSpec, io: str = "native", splittable: bool = True) -> None:
         super().__init__()
         if io not in ("native", "java"):
             raise ValueError(f"Kinesis IO {io!r}: expected native or java")
-        self.spec, self.io = spec, io
+        if not splittable and not spec.bounded:
+            raise ValueError("an unbounded Kinesis read needs a runner with splittable DoFns")
+        self.spec, self.io, self.splittable = spec, io, splittable
 
     def expand(self, pbegin):
         if self.io == "java":
             return _read_java(pbegin, self.spec)
+        if not self.splittable:
+            return (pbegin
+                    | "Spec" >> beam.Create([self.spec])
+                    | "PerShard" >> beam.FlatMap(_per_shard)
+                    | "Reshuffle" >> beam.Reshuffle()
+                    | "ReadShards" >> beam.ParDo(ReadShardsPlain()).with_outputs("dead", "health", "progress",
+                                                                                main="batches"))
         return (pbegin
                 | "Spec" >> beam.Create([self.spec])
                 | "ReadShards" >> beam.ParDo(ReadShards() if self.spec.bounded else ReadShardsForever()).with_outputs("dead", "health", "progress", main="batches"))

@@ -59,7 +59,8 @@ class KinesisRounds:
     def read(self, p: beam.Pipeline, plan) -> RoundRead:
         from pipeline.sources.kinesis import ReadKinesis
 
-        out = p | "ReadKinesis" >> ReadKinesis(plan, io=self.cfg.kinesis_io)
+        # BundleBasedDirectRunner cannot run the splittable DoFn: the same read, one DoFn call per shard
+        out = p | "ReadKinesis" >> ReadKinesis(plan, io=self.cfg.kinesis_io, splittable=self.cfg.run.runner != "direct")
         return RoundRead(out.batches, out.dead, out.health, out.progress)
 
     def commit(self, ck: Checkpoint, plan, progress: list, max_event_ms: int | None) -> bool:

@@ -51,7 +51,8 @@ def run(*argv: str) -> int:
     return main(["run", "-q", *argv])
 
 
-def test_kinesis_stream_until_caught_up_then_drained(moto_kinesis, fleet, tmp_path):
+@pytest.mark.parametrize("runner", ["fnapi", "direct"])
+def test_kinesis_stream_until_caught_up_then_drained(moto_kinesis, fleet, tmp_path, runner):
     payloads, truth = fleet
     boto3.client("kinesis", region_name=REGION, endpoint_url=moto_kinesis).create_stream(StreamName="s", ShardCount=2)
     fwd = Forwarder(Settings.from_env({"COLDTRACE_STREAM": "s", "AWS_REGION": REGION, "AWS_ENDPOINT_URL": moto_kinesis,
@@ -60,7 +61,8 @@ def test_kinesis_stream_until_caught_up_then_drained(moto_kinesis, fleet, tmp_pa
         fwd.handle({"awslogs": {"data": encode_payload(p)}}, Context())
     out = tmp_path / "out"
     assert run("--streaming", "--input", "kinesis://s", "--start-position", "trim_horizon", "--endpoint-url",
-               moto_kinesis, "--region", REGION, "--until-caught-up", "--drain", "--poll", "0.1", "--out", str(out)) == 0
+               moto_kinesis, "--region", REGION, "--until-caught-up", "--drain", "--poll", "0.1", "--out", str(out),
+               "--runner", runner) == 0
     ids = request_ids(out)
     assert set(ids) == {i["request_id"] for i in truth["invocations"]} and max(ids.values()) == 1
     summary = orjson.loads((out / "summary.json").read_bytes())
@@ -166,8 +168,9 @@ def test_get_metric_data_poller_sees_throttles_that_left_no_log_line(moto_kinesi
 def test_bad_streaming_usage_is_one_line(tmp_path, capsys):
     assert run("--streaming", "--input", "kinesis://a", "--input", "kinesis://b", "--out", str(tmp_path)) == 2
     assert run("--streaming", "--input", "kinesis://a", "--start-position", "yesterday", "--out", str(tmp_path)) == 2
+    assert run("--streaming", "--input", "kinesis://a", "--runner", "dask", "--out", str(tmp_path)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "exactly one --input" in err[0] and "--start-position" in err[1]
+    assert len(err) == 3 and "exactly one --input" in err[0] and "--start-position" in err[1] and "fnapi or direct" in err[2]
 
 
 def test_streaming_reads_are_redacted_unless_told_not_to(tmp_path):
