@@ -109,6 +109,10 @@ def run_streaming(args: argparse.Namespace) -> int:
     from pipeline.streaming.graph import LOCAL_RUNNERS, run_endless
 
     cfg = _config(args)
+    if cfg.run.es is not None:   # templates first, so every document lands in a mapped index
+        from pipeline.sinks.es_setup import setup
+
+        setup(cfg.run.es)
     if cfg.run.runner not in LOCAL_RUNNERS:
         _say(args, f"submitting the endless streaming graph to {cfg.run.runner} (Ctrl-C stops waiting, not the job)")
         try:

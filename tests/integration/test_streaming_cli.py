@@ -186,3 +186,21 @@ def test_streaming_reads_are_redacted_unless_told_not_to(tmp_path):
         assert ("jane.doe@example.com" in line["message"]) is expect
         assert ("AKIAIOSFODNN7EXAMPLE" in line["message"]) is expect
         assert ("[REDACTED:email]" in line["message"]) is not expect
+
+
+def test_streaming_indexes_into_elasticsearch_what_it_writes_locally(es_url, fleet, tmp_path):
+    from tests.integration.es_support import count, ids, refresh, reset_coldtrace
+
+    payloads, truth = fleet
+    reset_coldtrace(es_url)
+    spool, out = tmp_path / "spool", tmp_path / "out"
+    write_payloads(spool, payloads[: len(payloads) // 2], "a.ndjson")
+    assert run("--streaming", "--input", str(spool), "--max-rounds", "1", "--out", str(out), "--es-url", es_url) == 0
+    write_payloads(spool, payloads[len(payloads) // 2:], "b.ndjson")
+    assert run("--streaming", "--input", str(spool), "--until-caught-up", "--drain", "--poll", "0", "--out", str(out),
+               "--es-url", es_url) == 0
+    refresh(es_url)
+    for index in (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS):
+        local = [a["create"]["_id"] for a, _ in read_index(index_path(str(out), index))]
+        assert local and sorted(ids(es_url, index)) == sorted(local), index
+    assert count(es_url, INDEX_INVOCATIONS) == len(truth["invocations"])
