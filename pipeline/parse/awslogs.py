@@ -37,15 +37,33 @@ class Payload:
         return self.message_type == "CONTROL_MESSAGE"
 
 
-def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
+STEP = 1 << 20  # inflate this much at a time: the output grows in place, peak memory ≈ the output
+
+
+def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes | bytearray:
     """Decompress gzip (or zlib) data, refusing more than ``limit`` bytes of output."""
     d = zlib.decompressobj(wbits=47)  # 32+15: detect gzip or zlib header
     try:
-        out = d.decompress(data, limit)
+        first = d.decompress(data, min(STEP, limit + 1))
     except zlib.error as exc:
         raise PayloadError(f"not valid gzip data: {exc}") from None
-    if d.unconsumed_tail:
+    if d.eof and len(first) <= limit:
+        return first  # the common case: a payload well under STEP, inflated in one call
+    out = bytearray(first)
+    pending = d.unconsumed_tail
+    if len(out) > limit:
         raise PayloadError(f"decompressed payload exceeds the {limit} byte cap (gzip bomb?)")
+    try:
+        while not d.eof:
+            piece = d.decompress(pending, min(STEP, limit + 1 - len(out)))
+            out += piece
+            if len(out) > limit:
+                raise PayloadError(f"decompressed payload exceeds the {limit} byte cap (gzip bomb?)")
+            pending = d.unconsumed_tail
+            if not piece and not pending:
+                break  # input used up, no end marker
+    except zlib.error as exc:
+        raise PayloadError(f"not valid gzip data: {exc}") from None
     if not d.eof:
         raise PayloadError("truncated gzip data (stream ended before its end marker)")
     return out

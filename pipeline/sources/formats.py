@@ -27,9 +27,10 @@ from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, decode_data, 
 BATCH = 1000
 MAX_LINE = 16 << 20  # a single line longer than this is dead-lettered, not decoded (nor held whole)
 CHUNK = 1 << 20      # files are read in chunks of this many bytes, never whole
-# A gzip file inflating beyond this ratio (past MAX_DECOMPRESSED bytes) is a bomb: real logs
+# A gzip file inflating beyond this ratio (once past GZIP_RATIO_FLOOR bytes) is a bomb: real logs
 # compress 5-50x, deflate's ceiling is about 1032x.
 MAX_GZIP_RATIO = 500
+GZIP_RATIO_FLOOR = 8 << 20
 _EXPORT_LINE = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (.*)", re.S)
 
 Item = list[LogEvent] | DeadLetter
@@ -66,7 +67,7 @@ class GzipBomb(OSError):
 
 class _GuardedGzip:
     """A GzipFile that refuses to inflate more than MAX_GZIP_RATIO times the compressed bytes it
-    consumed, once past MAX_DECOMPRESSED bytes: a bomb becomes a dead letter, not an OOM or an
+    consumed, once past GZIP_RATIO_FLOOR bytes: a bomb becomes a dead letter, not an OOM or an
     hour of inflating zeros."""
 
     def __init__(self, raw: io.BufferedReader) -> None:
@@ -80,7 +81,7 @@ class _GuardedGzip:
             return b"".join(iter(lambda: self.read(CHUNK), b""))
         data = self.gz.read(n)
         self.out += len(data)
-        if self.out > MAX_DECOMPRESSED:
+        if self.out > GZIP_RATIO_FLOOR:
             try:
                 consumed = max(1, self.raw.tell())
             except (OSError, ValueError):  # an unseekable stream: no ratio to check
@@ -162,7 +163,7 @@ def _lines(f: IO[bytes], first: bytes = b"", limit: int = MAX_LINE, keepends: bo
         if skipping is not None:
             skipping.length += len(tail)
         elif size + len(tail) > limit:
-            skipping = TooLong((b"".join(head)[:4096] if head else tail[:4096]))
+            skipping = TooLong((head[0] if head else tail)[:4096])
             skipping.length = size + len(tail)
             head, size = [], 0
         else:
@@ -178,23 +179,20 @@ def _too_long(line: TooLong, where: str) -> DeadLetter:
     return _dead(bytes(line), f"line of {line.length:,} bytes exceeds the {MAX_LINE:,} byte cap", where)
 
 
-def _content_end(data: bytes) -> int:
-    end = len(data)
-    while end and data[end - 1] in b" \t\r\n":
-        end -= 1
-    return end
+def _pretty_json(head: bytes) -> bool:
+    """Does the file start like one pretty-printed JSON object (a first line that does not close it)?"""
+    s = head.lstrip()
+    end = s.find(b"\n")
+    return s[:1] == b"{" and end >= 0 and not s[:end].rstrip().endswith(b"}")
 
 
 def read_subscription(f: IO[bytes], source: str, account: str | None, region: str | None,
                       counts: Any = None) -> Iterator[Item]:
-    data = f.read(MAX_DECOMPRESSED + 1)
-    if len(data) > MAX_DECOMPRESSED and b"\n" not in data[:MAX_LINE]:
-        yield _dead(data[:4096], f"file larger than {MAX_DECOMPRESSED} bytes holds no line breaks", source)
-        return
-    if len(data) <= MAX_DECOMPRESSED and data[:64].lstrip().startswith(b"{") and \
-            data.find(b"\n", 0, _content_end(data)) >= 0:  # one pretty-printed JSON per file?
+    data = f.read(CHUNK)
+    if _pretty_json(data):  # one pretty-printed payload per file: the only case read whole (capped)
+        data += f.read(MAX_DECOMPRESSED + 1 - len(data))
         try:
-            obj = orjson.loads(data)
+            obj = orjson.loads(data) if len(data) <= MAX_DECOMPRESSED else None
         except orjson.JSONDecodeError:
             obj = None
         if isinstance(obj, dict):
