@@ -163,7 +163,15 @@ def main(args: argparse.Namespace) -> int:
 
     with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet,
                   json_lines=args.json, progress_dir=progress_dir(os.path.abspath(args.out))) as tracker:
-        result = run(cfg)
+        try:
+            result = run(cfg)
+        except Exception as exc:
+            if es is None or not _es_failure(exc):
+                raise
+            import sys  # Elasticsearch refused us or stayed away: one line, no traceback, no credential
+
+            print(f"coldtrace run: Elasticsearch at {es.redacted_url()}: {_es_failure(exc)}", file=sys.stderr)
+            return 1
     summary = summarize_out(args.out)
     done = tracker.last
     summary["run"] = {"elapsed_s": round(done.elapsed_s, 3), "events_read": done.events,
@@ -209,6 +217,23 @@ def main(args: argparse.Namespace) -> int:
         for row in ledger.rows:
             print(f"ledger {row.line()}")
     return _ledger_exit(ledger)
+
+
+def _es_failure(exc: BaseException) -> str | None:
+    """The Elasticsearch error behind ``exc`` (an API or transport error, or the bulk writer giving
+    up, possibly wrapped by the runner), as one line; None when it is something else."""
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    from pipeline.sinks.es_bulk import BulkError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ApiError, TransportError, BulkError)):
+            return f"{type(seen).__name__}: {seen}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return next((line.strip() for line in text.splitlines() if "BulkError" in line), None)
 
 
 def _redactor(args: argparse.Namespace):
