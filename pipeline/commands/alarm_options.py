@@ -30,6 +30,8 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--webhook-url-env", default=None, metavar="ENV_VAR",
                    help="name of the environment variable holding a webhook URL (Slack-compatible JSON, with retries)")
     g.add_argument("--webhook-retries", type=int, default=4, metavar="N", help="retries of a failed webhook delivery")
+    g.add_argument("--webhook-insecure", action="store_true",
+                   help="do not verify the webhook's TLS certificate (tests only; prints a warning)")
     add_incident_argument(p)
 
 
@@ -63,7 +65,8 @@ def alarm_config(args: argparse.Namespace):
     try:
         notify = AlarmSettings.from_env(os.environ, webhook_url_env=args.webhook_url_env, stdout=args.alarms_stdout,
                                         sns_topic_arn=args.sns_topic_arn, sns_endpoint_url=args.sns_endpoint_url,
-                                        webhook_retries=args.webhook_retries)
+                                        webhook_retries=args.webhook_retries,
+                                        webhook_insecure=getattr(args, "webhook_insecure", False))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return AlarmConfig(rules=rules, metrics_inputs=metrics_inputs, notify=notify)

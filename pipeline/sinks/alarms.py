@@ -49,6 +49,7 @@ class AlarmSettings:
     webhook_retries: int = 4
     webhook_backoff_s: float = 0.5
     webhook_timeout_s: float = 10.0
+    webhook_insecure: bool = False  # do not verify the webhook's TLS certificate (tests only; warned about)
 
     def __post_init__(self) -> None:
         if self.webhook_url is not None and urlsplit(self.webhook_url).scheme not in ("http", "https"):
@@ -129,7 +130,7 @@ def _retry_after(err: urllib.error.HTTPError) -> float | None:
 
 
 def post_json(url: str, payload: Any, retries: int = 4, backoff_s: float = 0.5, timeout_s: float = 10.0,
-              sleep: Callable[[float], None] = time.sleep) -> int:
+              sleep: Callable[[float], None] = time.sleep, insecure: bool = False) -> int:
     """POST JSON; retry connection failures, 429 and 5xx with exponential backoff (or the
     server's Retry-After). Returns the number of attempts; raises DeliveryError after the
     last one or at once for other 4xx. Errors name only ``scheme://host``."""
@@ -140,7 +141,7 @@ def post_json(url: str, payload: Any, retries: int = 4, backoff_s: float = 0.5, 
         req = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "coldtrace"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=timeout_s, context=_tls_context(insecure)) as resp:
                 resp.read()
             return attempt
         except urllib.error.HTTPError as err:
@@ -156,6 +157,15 @@ def post_json(url: str, payload: Any, retries: int = 4, backoff_s: float = 0.5, 
         if attempt <= retries:
             sleep(wait if wait is not None else backoff_s * 2 ** (attempt - 1))
     raise DeliveryError(f"webhook {where} failed after {retries + 1} attempts: {last}")
+
+
+def _tls_context(insecure: bool):
+    """Certificates are verified (the default context) unless the user turned it off explicitly."""
+    if not insecure:
+        return None
+    import ssl
+
+    return ssl._create_unverified_context()  # noqa: S323 - explicit --webhook-insecure
 
 
 class SnsNotifier:
@@ -183,11 +193,14 @@ class WebhookNotifier:
         assert settings.webhook_url
         self.settings = settings
         self.sleep = sleep
+        if settings.webhook_insecure and settings.webhook_url.startswith("https://"):
+            log.warning("TLS certificate verification is off for webhook %s (--webhook-insecure)",
+                        redact_url(settings.webhook_url))
 
     def send(self, alarm: Alarm) -> int:
         s = self.settings
         return post_json(s.webhook_url or "", slack_payload(alarm), s.webhook_retries, s.webhook_backoff_s,
-                         s.webhook_timeout_s, self.sleep)
+                         s.webhook_timeout_s, self.sleep, s.webhook_insecure)
 
 
 class StdoutNotifier:
