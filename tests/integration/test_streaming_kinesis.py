@@ -101,19 +101,19 @@ def test_forwarder_to_streaming_pipeline_across_a_split_and_a_merge(moto_kinesis
         "until": lambda r: done.is_set() and read() >= put[0], "on_round": reports.append}, daemon=True)
     worker.start()
 
-    thirds = [payloads[: len(payloads) // 3], payloads[len(payloads) // 3: 2 * len(payloads) // 3],
-              payloads[2 * len(payloads) // 3:]]
-    put[0] += ship(thirds[0])
-    wait_for(lambda: read() >= put[0], "the first third to be read")
+    n = len(payloads)
+    parts = [payloads[: n // 6], payloads[n // 6: n // 3], payloads[n // 3: 2 * n // 3], payloads[2 * n // 3:]]
+    put[0] += ship(parts[0])
+    wait_for(lambda: read() >= put[0], "the loop to read the first part")
+    put[0] += ship(parts[1])          # then split the shard while these may still be unread in it
     first = client.list_shards(StreamName=STREAM)["Shards"][0]
     low, high = int(first["HashKeyRange"]["StartingHashKey"]), int(first["HashKeyRange"]["EndingHashKey"])
     client.split_shard(StreamName=STREAM, ShardToSplit=first["ShardId"], NewStartingHashKey=str((low + high) // 2))
-    put[0] += ship(thirds[1])
-    wait_for(lambda: read() >= put[0], "the second third to be read")
+    put[0] += ship(parts[2])          # into the children; merge them back while the loop is reading
     children = [s["ShardId"] for s in client.list_shards(StreamName=STREAM)["Shards"]
                 if s.get("ParentShardId") == first["ShardId"]]
     client.merge_shards(StreamName=STREAM, ShardToMerge=children[0], AdjacentShardToMerge=children[1])
-    put[0] += ship(thirds[2])
+    put[0] += ship(parts[3])
     done.set()
     worker.join(timeout=120)
     assert not worker.is_alive(), "the streaming loop did not stop after reading every record"
@@ -144,8 +144,7 @@ def test_forwarder_to_streaming_pipeline_across_a_split_and_a_merge(moto_kinesis
 
     # the watermark moved forward with the reads, and never back
     marks = [r.watermark_ms for r in reports if r.watermark_ms is not None]
-    assert len(marks) >= 3 and marks == sorted(marks) and marks[-1] > marks[0]
-    assert len(reports) >= 3
+    assert len(marks) >= 2 and marks == sorted(marks) and marks[-1] > marks[0]
 
     # the pipeline's own iterator age, per minute, for alarm rules
     ages = [d for d in docs(tmp_path, INDEX_METRICS) if d["faas.name"] == "coldtrace-pipeline"]
