@@ -13,7 +13,7 @@ from pipeline.model import LogEvent, ParsedLine, PlatformRecord
 from pipeline.parse.appjson import CORRELATION_PATHS, parse_app_json
 from pipeline.parse.platform_json import parse_platform_json
 from pipeline.parse.platform_text import parse_platform_text, report_fast
-from pipeline.parse.plausible import CHECKED_KINDS, clock_skewed, drop_implausible
+from pipeline.parse.plausible import clock_skewed, drop_implausible
 from pipeline.parse.runtime_text import level_word, parse_node, parse_python
 from pipeline.parse.signatures import signals_of
 
@@ -25,7 +25,7 @@ MAX_JSON_CHARS = 1 << 20  # larger JSON lines are indexed as text, not decoded
 
 def _from_platform(rec: PlatformRecord) -> ParsedLine:
     out = ParsedLine.sparse(kind=rec.kind, request_id=rec.request_id, platform=rec)
-    if rec.kind in CHECKED_KINDS and drop_implausible(rec):
+    if drop_implausible(rec):
         out.signals = ("implausible_report",)  # numbers no invocation can have: kept out of metrics
     if rec.xray_trace_id:
         out.xray_trace_id = rec.xray_trace_id

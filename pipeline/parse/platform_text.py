@@ -19,7 +19,12 @@ _FIELD = re.compile(
     r"Runtime Version ARN|Runtime Version|Version): ([^\s]+)"
 )
 _UUIDISH = r"[0-9A-Za-z][0-9A-Za-z-]{7,63}"
-_TIMEOUT = re.compile(r"(?:\S+\s+)?(" + _UUIDISH + r")\s+Task timed out after\s+([\d.]+)\s+seconds")
+# "<time> <request id> Task timed out after 3.00 seconds": found by the phrase, then the id just
+# before it and the number just after, each read from a bounded window. (A regex searching for the
+# whole shape backtracked quadratically over a long token: 0.4 s for an 8 KB line.)
+_TIMEOUT_PHRASE = "Task timed out after"
+_TIMEOUT_ID = re.compile(r"(" + _UUIDISH + r")\s+$")
+_TIMEOUT_AFTER = re.compile(r"\s+([\d.]+)\s+seconds")
 _RUNTIME_ERROR = re.compile(r"RequestId:\s+(" + _UUIDISH + r")\s+Error:\s+([^\n]*)(?:\n\s*(\S+))?")
 _EXTENSION = re.compile(r"(Name|State|Events|Types): ([^\t\n]+?)(?=\t|\n|$| {2,})")
 
@@ -162,11 +167,18 @@ def _parse_extension(kind: str, message: str) -> PlatformRecord:
 
 def _parse_error_lines(message: str) -> PlatformRecord | None:
     """Timeouts and runtime exits: written by the platform, but with a free-form prefix."""
-    if "Task timed out after" in message:
-        m = _TIMEOUT.search(message)
-        if m:
-            return PlatformRecord(kind="timeout", request_id=m.group(1), timeout_s=float(m.group(2)),
+    at = message.find(_TIMEOUT_PHRASE)
+    while at >= 0:
+        rid = _TIMEOUT_ID.search(message, max(0, at - 80), at)
+        after = _TIMEOUT_AFTER.match(message, at + len(_TIMEOUT_PHRASE)) if rid else None
+        if after:
+            try:
+                timeout_s: float | None = float(after.group(1))
+            except ValueError:  # "after 1.2.3 seconds": the timeout stands, its length is unknown
+                timeout_s = None
+            return PlatformRecord(kind="timeout", request_id=rid.group(1), timeout_s=timeout_s,
                                   status="timeout", error_type="Sandbox.Timedout")
+        at = message.find(_TIMEOUT_PHRASE, at + 1)
     if message.startswith("RequestId:") and "Error:" in message:
         m = _RUNTIME_ERROR.match(message)
         if m:

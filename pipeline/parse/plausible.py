@@ -32,7 +32,6 @@ LIMITS: dict[str, float] = {
     "memory_size_mb": MAX_MEMORY_MB,
     "max_memory_used_mb": MAX_MEMORY_MB,
 }
-CHECKED_KINDS = frozenset(("report", "init_report", "restore_report", "runtime_done"))
 
 MIN_EVENT_MS = 1_388_534_400_000     # 2014-01-01T00:00:00Z
 FUTURE_SLACK_MS = 24 * 3600 * 1000   # a day ahead of this machine's clock
@@ -41,11 +40,12 @@ FUTURE_SLACK_MS = 24 * 3600 * 1000   # a day ahead of this machine's clock
 def implausible_fields(rec: PlatformRecord) -> list[str]:
     """Names of the record's numbers that no real Lambda invocation can have (NaN included)."""
     bad: list[str] = []
-    for name, value in rec.__dict__.items():  # sparse records hold only the fields they set
-        cap = LIMITS.get(name)
-        if cap is not None and value is not None and not 0 <= value <= cap:  # NaN fails both
+    d = rec.__dict__  # sparse records hold only the fields they set
+    for name, cap in LIMITS.items():
+        value = d.get(name)
+        if value is not None and not 0 <= value <= cap:  # NaN fails both comparisons
             bad.append(name)
-    mem = rec.__dict__.get("memory_size_mb")
+    mem = d.get("memory_size_mb")
     if mem is not None and mem < MIN_MEMORY_MB and "memory_size_mb" not in bad:
         bad.append("memory_size_mb")
     return bad

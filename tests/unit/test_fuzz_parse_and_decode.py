@@ -266,3 +266,13 @@ def test_any_file_reads_into_batches_and_dead_letters_only(lines, gz):
         assert isinstance(item, DeadLetter) or (isinstance(item, list) and all(isinstance(e, LogEvent) for e in item))
         if isinstance(item, DeadLetter):
             assert item.error and item.stage in ("read", "decode")
+
+
+def test_a_long_token_before_the_timeout_phrase_parses_in_one_pass():
+    """Found by bench/fuzz.py: the timeout regex backtracked quadratically over a long token
+    (0.4 s at 8 KB, minutes at CloudWatch's 256 KB event size). Now a bounded look-around."""
+    line = "2024-05-01T10:00:03.004Z " + "a" * 256_000 + " 6b2a7c1e-3d4f-4a5b-8c6d-7e8f9a0b1c2d Task timed out after 3.00 seconds"
+    p = parse_message(line)
+    assert p.kind == "timeout" and p.request_id == "6b2a7c1e-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
+    assert parse_message("2" + "x Task timed out after " * 20_000).kind == "log"
+    assert parse_message("2024-05-01T10:00:03.004Z r-123456789 Task timed out after 1.2.3 seconds").platform.timeout_s is None
