@@ -1,7 +1,7 @@
 """The endless streaming graph, for runners that run unbounded pipelines (Flink, Dataflow, Prism).
 
     source ─▶ ParseLogEvents ─▶ BuildInvocationsStreaming (keyed state, event-time flush timer)
-           │                          │
+           │                          ├─▶ StitchTracesStreaming (keyed state, event-time gap timers)
            │                          └─▶ observations ─▶ WindowMetrics (1-minute windows,
            │                                                allowed lateness, emitted once)
            ├─▶ health (iterator age per read) ─▶ IteratorAgePerMinute
@@ -14,20 +14,21 @@ a directory/glob/``s3://`` prefix (``fileio.MatchContinuously``), ``cloudwatch:/
 ``--poll-metrics`` adds the GetMetricData poller for ``--metrics-function`` functions.
 
 The same graph runs locally too when its source is bounded (``KinesisSpec(bounded=True)``):
-FnApiRunner then runs it to the end — which is how the tests run it unchanged.
+FnApiRunner, or BundleBasedDirectRunner in streaming mode, then runs it to the end — which is how
+the tests run it unchanged.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
+from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.sinks.index_files import WriteIndexFile, render_chunks
 from pipeline.sources.files import split_dead_letters
 from pipeline.streaming.config import StreamConfig, kinesis_stream
 
 
-def read_source(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False):
+def read_source(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, splittable: bool = True):
     """(batches, dead letters, health points or None) of the configured source."""
     r = cfg.run
     if cfg.kind == "kinesis":
@@ -35,7 +36,7 @@ def read_source(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False):
 
         spec = KinesisSpec(kinesis_stream(cfg.source), start=cfg.start, bounded=bounded, region=r.region,
                            endpoint_url=cfg.endpoint_url, account=r.account, delivery_delay_ms=cfg.delivery_delay_ms)
-        out = p | "ReadKinesis" >> ReadKinesis(spec, io=cfg.kinesis_io)
+        out = p | "ReadKinesis" >> ReadKinesis(spec, io=cfg.kinesis_io, splittable=splittable)
         return out.batches, out.dead, out.health
     if cfg.kind == "files":
         from pipeline.sources.file_watch import WatchLogFiles, watch_pattern
@@ -55,23 +56,28 @@ def read_source(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False):
     return batches, p | "NoDeadLetters" >> beam.Create([]), None
 
 
-def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False) -> dict:
-    """Wire the streaming graph; returns its main PCollections by name (for tests and callers)."""
+def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, splittable: bool = True) -> dict:
+    """Wire the streaming graph; returns its main PCollections by name (for tests and callers).
+
+    ``bounded``: the Kinesis reader stops at every shard's tip; ``splittable=False`` reads with
+    a plain DoFn per shard (bounded only), for BundleBasedDirectRunner."""
     from pipeline.detect.invocation import observe_invocation
     from pipeline.detect.throttles import observe_throttles
     from pipeline.transforms.build_invocations import BuildInvocationsStreaming
     from pipeline.transforms.minute_windows import IteratorAgePerMinute, WindowMetrics
     from pipeline.transforms.parse_log_events import ParseLogEvents
+    from pipeline.transforms.stitch_traces import StitchTracesStreaming
 
     from pipeline.transforms.redact_lines import RedactLines
 
     r = cfg.run
-    batches, dead, health = read_source(p, cfg, bounded)
+    batches, dead, health = read_source(p, cfg, bounded, splittable)
     redactor = getattr(r, "redactor", None)
     batches = batches | "RedactLines" >> RedactLines(redactor)
     dead = dead | "RedactDeadLetters" >> RedactLines(redactor)
     parsed = batches | "ParseLogEvents" >> ParseLogEvents(r.correlation_paths)
     invocations = parsed | "BuildInvocations" >> BuildInvocationsStreaming(r.architectures)
+    traces = invocations | "StitchTraces" >> StitchTracesStreaming()
     observations = ((invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
                      parsed | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
                     | "Observations" >> beam.Flatten())
@@ -89,6 +95,8 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False) 
     parsed | "LogDocs" >> beam.FlatMap(lambda b: render_chunks(INDEX_LOGS, b)) | "WriteLogs" >> WriteIndexFile(out, INDEX_LOGS)
     (invocations | "InvocationDocs" >> beam.FlatMap(lambda i: render_chunks(INDEX_INVOCATIONS, [i]))
      | "WriteInvocations" >> WriteIndexFile(out, INDEX_INVOCATIONS))
+    (traces | "TraceDocs" >> beam.FlatMap(lambda span: render_chunks(INDEX_TRACES, [span]))
+     | "WriteTraces" >> WriteIndexFile(out, INDEX_TRACES))
     (metrics | "MetricDocs" >> beam.FlatMap(lambda m: render_chunks(INDEX_METRICS, [m]))
      | "WriteMetrics" >> WriteIndexFile(out, INDEX_METRICS))
     (dead | "DeadLetterLines" >> beam.FlatMap(lambda d: render_chunks(INDEX_DEADLETTER, [d]))
@@ -98,9 +106,10 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False) 
 
         parsed | "IndexLogs" >> WriteToElasticsearch(r.es, INDEX_LOGS)
         invocations | "IndexInvocations" >> WriteToElasticsearch(r.es, INDEX_INVOCATIONS)
+        traces | "IndexTraces" >> WriteToElasticsearch(r.es, INDEX_TRACES)
         metrics | "IndexMetrics" >> WriteToElasticsearch(r.es, INDEX_METRICS)
         dead | "IndexDeadLetters" >> WriteToElasticsearch(r.es, INDEX_DEADLETTER)
-    return {"batches": parsed, "invocations": invocations, "metrics": metrics, "dead": dead}
+    return {"batches": parsed, "invocations": invocations, "traces": traces, "metrics": metrics, "dead": dead}
 
 
 LOCAL_RUNNERS = ("fnapi", "direct", "dask")

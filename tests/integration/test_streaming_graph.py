@@ -21,7 +21,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from forwarder.handler import Forwarder
 from forwarder.settings import Settings
-from pipeline.model import INDEX_INVOCATIONS, INDEX_METRICS
+from pipeline.model import INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES
 from pipeline.run import RunConfig
 from pipeline.sinks.index_files import index_path, join_index_shards, read_index
 from pipeline.sources.kinesis_shards import StartPosition
@@ -57,11 +57,21 @@ def config(endpoint: str, out) -> StreamConfig:
                         start=StartPosition("TRIM_HORIZON"), endpoint_url=endpoint)
 
 
-def test_the_streaming_graph_runs_unchanged_with_a_bounded_source(shipped, tmp_path):
+def direct_streaming() -> PipelineOptions:
+    opts = PipelineOptions(["--runner=BundleBasedDirectRunner"])
+    opts.view_as(StandardOptions).streaming = True
+    return opts
+
+
+@pytest.mark.parametrize("runner", ["direct-streaming", "fnapi"])
+def test_the_streaming_graph_runs_unchanged_with_a_bounded_source(shipped, tmp_path, runner):
+    """DirectRunner in streaming mode (the reader as a plain DoFn per shard: that runner cannot
+    expand a splittable DoFn), and FnApiRunner (the splittable DoFn itself)."""
     endpoint, truth = shipped
-    with beam.Pipeline(runner=FnApiRunner()) as p:
-        build_streaming(p, config(endpoint, tmp_path), bounded=True)
-    join_index_shards(str(tmp_path), [INDEX_INVOCATIONS, INDEX_METRICS])
+    direct = runner == "direct-streaming"
+    with beam.Pipeline(options=direct_streaming()) if direct else beam.Pipeline(runner=FnApiRunner()) as p:
+        build_streaming(p, config(endpoint, tmp_path), bounded=True, splittable=not direct)
+    join_index_shards(str(tmp_path), [INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES])
     invocations = [d for _, d in read_index(index_path(str(tmp_path), INDEX_INVOCATIONS))]
     got = Counter(d["faas.execution"] for d in invocations)
     assert set(got) == {inv["request_id"] for inv in truth["invocations"]} and max(got.values()) == 1
@@ -72,6 +82,10 @@ def test_the_streaming_graph_runs_unchanged_with_a_bounded_source(shipped, tmp_p
     assert sum(d["aws.lambda.metrics.invocations"] for d in logs_points) == len(truth["invocations"])
     assert len({(d["faas.name"], d.get("faas.version"), d["@timestamp"]) for d in logs_points}) == len(logs_points)
     assert any(d["faas.name"] == "coldtrace-pipeline" for d in metrics)
+    if direct:   # (StitchTracesStreaming's second timer stage never fires on FnApiRunner)
+        spans = [d for _, d in read_index(index_path(str(tmp_path), INDEX_TRACES))]
+        traced = {inv["request_id"] for inv in truth["invocations"] if inv["xray_trace_id"]}
+        assert traced and traced <= {d.get("faas.execution") for d in spans}
 
 
 def test_the_endless_graph_translates_to_an_unbounded_portable_pipeline(tmp_path):
