@@ -238,7 +238,7 @@ MEASURE = textwrap.dedent("""
 
 @pytest.mark.parametrize("name,cap_mb", [
     ("ten-mb-line.ndjson", 100),             # one 10 MB message: the line, its decode, its document
-X
+    ("gzip-bomb-payload.ndjson", 100),       # inflated 1 MiB at a time up to the 64 MiB cap, then refused
     ("gzip-bomb-file.ndjson.gz", 64),        # 200 MiB of newlines from 0.2 MB: refused at 8 MiB inflated
     ("oversized-line.ndjson", 64),           # a 40 MiB line: held up to the 16 MiB cap, the rest skipped
 ])
