@@ -140,6 +140,7 @@ class StreamFold:
             return done
         inv = self._new(ev, rid)
         inv.start_ms = ev.timestamp
+        inv.anchor_event_id = ev.id
         rec = p.platform
         if rec is not None:
             if rec.version:
@@ -180,6 +181,7 @@ class StreamFold:
         if target is None:  # START fell outside our window: rebuild from the REPORT
             inv = self._new(ev, rid)
             inv.start_ms = int(ev.timestamp - (rec.duration_ms or 0))
+            inv.anchor_event_id = ev.id
             target = _Open(inv)
         inv = target.inv
         self._count(inv, ev)

@@ -290,6 +290,7 @@ class Invocation:
     log_bytes: int = 0
     estimated_cost_usd: float | None = None
     signals: list[str] = field(default_factory=list)
+    anchor_event_id: str | None = None
 
     @property
     def cold_start(self) -> bool:
@@ -297,7 +298,9 @@ class Invocation:
         return self.cold_start_kind in ("on-demand", "snapstart")
 
     def doc_id(self) -> str:
-        return stable_id(self.log_group or self.function_name, self.request_id)
+        """Request id plus the CloudWatch id of the event that opened it (START, else REPORT):
+        an async retry reuses the request id, but never the event."""
+        return stable_id(self.log_group or self.function_name, self.request_id, self.anchor_event_id)
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

@@ -146,3 +146,16 @@ def test_cost_uses_architecture_prices():
     assert arm < x86 and invocation_cost(None, 128) is None
     inv = one(events((0, f"START RequestId: {rid(1)} Version: $LATEST\n"), (1000, report(1, dur=999.0))))
     assert inv.estimated_cost_usd == invocation_cost(1000, 128)
+
+
+def test_async_retry_with_the_same_request_id_gets_its_own_document_id():
+    invs = list(fold_stream(events(
+        (0, f"START RequestId: {rid(1)} Version: $LATEST\n"),
+        (50, f"RequestId: {rid(1)} Error: Runtime exited with error: exit status 1\nRuntime.ExitError\n"),
+        (60, report(1, dur=60.0, extra="Status: error\tError Type: Runtime.ExitError\n")),
+        (60_000, f"START RequestId: {rid(1)} Version: $LATEST\n"),  # Lambda's async retry
+        (60_100, report(1, dur=100.0)),
+    )))
+    assert [i.outcome for i in invs] == ["crash", "success"]
+    assert invs[0].doc_id() != invs[1].doc_id()
+    assert invs[0].doc_id() == list(fold_stream(events((0, f"START RequestId: {rid(1)} Version: $LATEST\n"))))[0].doc_id()
