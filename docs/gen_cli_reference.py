@@ -50,10 +50,32 @@ def _help(action: argparse.Action) -> str:
     return text
 
 
-def commands() -> dict[str, argparse.ArgumentParser]:
+ENV_READ = re.compile(r'os\.environ\.get\("([A-Z_][A-Z0-9_]*)"\)')
+
+
+def _env_read_by_commands() -> list[str]:
+    return sorted({v for path in (ROOT / "pipeline" / "commands").glob("*.py")
+                   for v in ENV_READ.findall(path.read_text("utf-8"))})
+
+
+def commands(marked: bool = False) -> dict[str, argparse.ArgumentParser]:
+    """The subcommand parsers, built with every variable the commands read unset (so defaults do
+    not depend on the shell that runs this), or set to a ``<NAME>`` marker (``marked``)."""
+    import os
+
     from pipeline.cli import build_parser
 
-    parser = build_parser()
+    found = _env_read_by_commands()
+    saved = {v: os.environ.pop(v, None) for v in found}
+    if marked:
+        os.environ.update({v: f"<{v}>" for v in found})
+    try:
+        parser = build_parser()
+    finally:
+        for v, old in saved.items():
+            os.environ.pop(v, None)
+            if old is not None:
+                os.environ[v] = old
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(sub.choices)
 
@@ -68,34 +90,19 @@ def command_reference() -> list[str]:
         out += [f"#### `coldtrace {name}`", "", module.HELP[0].upper() + module.HELP[1:] + ".", "",
                 "| option | default | meaning |", "|---|---|---|"]
         for action in p._actions:
-            if isinstance(action, argparse._HelpAction):
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
                 continue
             out.append(f"| {_flags(action)} | {_cell(_default(action))} | {_cell(_help(action))} |")
         out.append("")
     return out
 
 
-ENV_READ = re.compile(r'os\.environ\.get\("([A-Z_][A-Z0-9_]*)"\)')
-
-
 def cli_environment() -> list[tuple[str, str, str]]:
     """(variable, read by, meaning) for the commands: variables named by ``*-env`` options, and
     variables that give an option its default (found by building the parsers with a marker
     value in each variable the command modules read)."""
-    import os
-
-    found = sorted({v for path in (ROOT / "pipeline" / "commands").glob("*.py")
-                    for v in ENV_READ.findall(path.read_text("utf-8"))})
-    saved = {v: os.environ.get(v) for v in found}
-    os.environ.update({v: f"<{v}>" for v in found})
-    try:
-        parsers = commands()
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
+    found = set(_env_read_by_commands())
+    parsers = commands(marked=True)
     users: dict[str, list[str]] = {}
     meaning: dict[str, str] = {}
     for name, p in parsers.items():
