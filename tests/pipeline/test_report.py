@@ -6,6 +6,7 @@ from __future__ import annotations
 import html as htmllib
 import json
 import math
+import os
 import re
 import shutil
 from collections import Counter, defaultdict
@@ -32,11 +33,17 @@ INCIDENTS = ("error_burst:api-gateway-handler:1-6", "throttle_storm:orders-api:4
 def report_run(tmp_path_factory):
     """`coldtrace run` on a simulated fleet with incidents (errors, throttles, a lagging consumer):
     every index the report reads is written by the pipeline, and the run writes the report."""
-    out = tmp_path_factory.mktemp("report-run") / "out"
-    argv = ["run", "--out", str(out), "--events", "8000", "--quiet"]
+    here = tmp_path_factory.mktemp("report-run")
+    out = here / "out"
+    argv = ["run", "--out", "out", "--events", "8000", "--quiet"]  # relative: the page (and screenshot) say "out"
     for incident in INCIDENTS:
         argv += ["--incident", incident]
-    assert coldtrace(argv) == 0
+    cwd = os.getcwd()
+    os.chdir(here)
+    try:
+        assert coldtrace(argv) == 0
+    finally:
+        os.chdir(cwd)
     truth = json.loads((out / "input" / "ground_truth.json").read_text("utf-8"))
     return out, out / "report.html", truth
 
