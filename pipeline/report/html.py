@@ -175,7 +175,8 @@ def _sections(d: dict[str, Any]) -> list[tuple[str, str, str]]:
                 + source(thr["concurrency_source"]) + "</div></div>"))
     ia = d["iterator_age"]
     out.append(("iterator-age", "Iterator age",
-                (source(f"from {ia['source']}: the age of the newest record read, per bucket (max)")
+                (source(f"from {ia['source']}: how far behind a stream's consumer is (CloudWatch's IteratorAge of "
+                        "stream-triggered functions, coldtrace-pipeline's own), the maximum per bucket")
                  if "source" in ia else "") + chart("iterator-age", "Iterator age")))
     out.append(("cost", "Cost per function", source("estimated from billed duration, memory and architecture "
                                                    "(pipeline/cost.py list prices)")

@@ -85,7 +85,8 @@
   // Series over time: "line" draws one line per name; "stack" draws stacked bars.
   function timeChart(host, spec) {
     var t = spec.t, names = Object.keys(spec.series), n = t.length;
-    if (!names.length) { empty(host, spec.empty || "nothing to draw"); return; }
+    var any = names.some(function (nm) { return spec.series[nm].some(function (v) { return v; }); });
+    if (!names.length || (spec.kind === "stack" && !any)) { empty(host, spec.empty || "nothing to draw"); return; }
     var colors = spec.colors || colorOf(names);
     var s = svg(host, W, H), max = 0, i;
     var plotW = W - M.l - M.r, plotH = H - M.t - M.b;
@@ -111,21 +112,24 @@
           var v = spec.series[nm][i] || 0;
           if (!v) return;
           var r = el("rect", {x: x(i) - bw / 2, y: y(base + v), width: bw, height: y(base) - y(base + v),
-                              fill: colors[nm]}, s);
+                              fill: colors[nm], "class": "mark"}, s);
           el("title", {}, r, nm + " " + clock(t[i]) + ": " + fmt(v, spec.unit));
           base += v;
         });
       }
     } else {
+      // Buckets without a value (a one-minute metric in 10 s buckets) are bridged, and every
+      // value gets a dot, so sparse series still show.
       names.forEach(function (nm) {
-        var d = "", pen = false;
+        var d = "";
         spec.series[nm].forEach(function (v, k) {
-          if (v === null || v === undefined) { pen = false; return; }
-          d += (pen ? "L" : "M") + x(k).toFixed(1) + "," + y(v).toFixed(1);
-          pen = true;
+          if (v === null || v === undefined) return;
+          d += (d ? "L" : "M") + x(k).toFixed(1) + "," + y(v).toFixed(1);
+          var dot = el("circle", {cx: x(k).toFixed(1), cy: y(v).toFixed(1), r: 1.8, fill: colors[nm], "class": "mark"}, s);
+          el("title", {}, dot, nm + " " + clock(t[k]) + ": " + fmt(v, spec.unit));
         });
         if (d) {
-          var p = el("path", {d: d, fill: "none", stroke: colors[nm], "stroke-width": 1.8}, s);
+          var p = el("path", {d: d, fill: "none", stroke: colors[nm], "stroke-width": 1.6, "class": "mark"}, s);
           el("title", {}, p, nm);
         }
       });
@@ -155,7 +159,7 @@
         var v = spec.groups[g][r];
         if (v === null || v === undefined) return;
         var rect = el("rect", {x: left, y: y0 + 4 + 10 * k, width: Math.max(1, x(v) - left), height: 8,
-                               fill: colors[g]}, s);
+                               fill: colors[g], "class": "mark"}, s);
         el("title", {}, rect, label + " " + g + ": " + fmt(v, spec.unit));
         if (groups.length === 1) {
           el("text", {x: x(v) + 4, y: y0 + 12 + 10 * k, "class": "tick"}, s, fmt(v, spec.unit));
@@ -181,7 +185,7 @@
       h.counts.forEach(function (c, i) {
         var bh = (ch - 46) * c / max;
         var r = el("rect", {x: ox + 8 + i * bw, y: oy + ch - 26 - bh, width: Math.max(1, bw - 1), height: bh,
-                            fill: "#e8833a"}, s);
+                            fill: "#e8833a", "class": "mark"}, s);
         el("title", {}, r, name + ": " + c + " cold starts with init " + i * h.width_ms + "–" +
                            (i + 1) * h.width_ms + " ms");
       });
@@ -208,13 +212,13 @@
       el("rect", {x: left, y: y0 + 6, width: plotW, height: 10, fill: "#e7f3ea"}, s);
       lane.spans.forEach(function (sp) {
         var rect = el("rect", {x: x(sp.start_ms), y: y0 + 3, width: Math.max(2, x(sp.end_ms) - x(sp.start_ms)),
-                               height: 16, fill: sp.severity === "critical" ? "#a61b1b" : "#d9534f"}, s);
+                               height: 16, fill: sp.severity === "critical" ? "#a61b1b" : "#d9534f", "class": "mark"}, s);
         el("title", {}, rect, lane.function + " " + lane.rule + " in ALARM " + clock(sp.start_ms) + "–" +
                               clock(sp.end_ms) + (sp.open ? " (still open)" : ""));
       });
       lane.marks.forEach(function (m) {
         el("line", {x1: x(m.time_ms), x2: x(m.time_ms), y1: y0 + 1, y2: y0 + 21,
-                    stroke: m.state === "ALARM" ? "#6d0f0f" : "#2e7d32", "stroke-width": 1.5}, s);
+                    stroke: m.state === "ALARM" ? "#6d0f0f" : "#2e7d32", "stroke-width": 1.5, "class": "mark"}, s);
       });
     });
   }
@@ -235,7 +239,7 @@
          (r.cold && !r.init ? "❄ " : "") + r.name);
       var fill = r.init ? "#e8833a" : r.status === "error" ? "#c94c4c" : r.cold ? "#f0b27a" : "#2f6fde";
       var rect = el("rect", {x: x(r.offset_ms), y: y0 + 3, width: Math.max(2, x(r.offset_ms + r.duration_ms) - x(r.offset_ms)),
-                             height: 12, fill: fill, "class": r.cold ? "cold" : ""}, s);
+                             height: 12, fill: fill, "class": r.cold ? "mark cold" : "mark"}, s);
       el("title", {}, rect, r.name + ": " + fmt(r.duration_ms, "ms") + " at +" + fmt(r.offset_ms, "ms") +
                             (r.init ? " (init: the caller waited)" : r.cold ? " (cold start)" : ""));
       el("text", {x: x(r.offset_ms + r.duration_ms) + 4, y: y0 + 13, "class": "tick"}, s, fmt(r.duration_ms, "ms"));
@@ -266,7 +270,9 @@
   var byCost = DATA.cost;
   var DRAW = {
     "invocations": function (h) { timeChart(h, {kind: "stack", t: S.t, series: S.invocations, colors: fnColors}); },
-    "failed": function (h) { timeChart(h, {kind: "stack", t: S.t, series: S.failed, colors: fnColors}); },
+    "failed": function (h) {
+      timeChart(h, {kind: "stack", t: S.t, series: S.failed, colors: fnColors, empty: "no failed invocation in this run"});
+    },
     "outcomes": function (h) {
       var names = Object.keys(S.outcomes).sort(function (a, b) {
         return Object.keys(OUTCOME_COLORS).indexOf(a) - Object.keys(OUTCOME_COLORS).indexOf(b); });
@@ -283,7 +289,9 @@
                    colors: {"init p50": "#f5c08f", "init p95": "#e8833a", "init p99": "#b55314"}});
     },
     "init-histograms": function (h) { histograms(h, CS.histograms); },
-    "cold-over-time": function (h) { timeChart(h, {kind: "stack", t: S.t, series: S.cold_starts, colors: fnColors}); },
+    "cold-over-time": function (h) {
+      timeChart(h, {kind: "stack", t: S.t, series: S.cold_starts, colors: fnColors, empty: "no cold start in this run"});
+    },
     "duration-percentiles": function (h) {
       barChart(h, {labels: column(F, "function"), unit: "ms",
                    groups: {p50: column(F, "duration_p50_ms"), p95: column(F, "duration_p95_ms"), p99: column(F, "duration_p99_ms")},
@@ -309,7 +317,7 @@
     "iterator-age": function (h) {
       var v = DATA.iterator_age;
       if (v.message) { empty(h, v.message); return; }
-      timeChart(h, {kind: "line", t: v.t, series: v.series, unit: "ms"});
+      timeChart(h, {kind: "line", t: v.t, series: v.series, unit: "ms", colors: colorsFor(v.series)});
     },
     "cost": function (h) {
       barChart(h, {labels: column(byCost, "function"), unit: "$", groups: {"cost": column(byCost, "cost_usd")},
