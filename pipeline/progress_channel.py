@@ -34,7 +34,7 @@ class ProgressMarks:
         self._fh = None
         self._counts: dict[str, list[int | None]] = {}   # source → [events so far, newest ms]
         self._changed: set[str] = set()
-        self._last = 0.0
+        self._last = time.monotonic()  # the first mark after every_s (a bundle's end flushes anyway)
         self._broken = False
 
     def add(self, events: int, newest_ms: int | None, source: str = "") -> None:
