@@ -149,10 +149,15 @@ def run_streaming(args: argparse.Namespace) -> int:
                             "totals": loop.ck.totals}
     with open(os.path.join(cfg.run.out_dir, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    from pipeline.commands.run import _write_report
+
+    report = None if getattr(args, "no_report", False) else _write_report(cfg.run.out_dir)
     if args.json:
         print(orjson.dumps(summary).decode())
     elif not args.quiet:
         print_summary(summary)
         print(f"index files in {os.path.join(cfg.run.out_dir, 'indices')}/ after {loop.ck.round} reads: "
               + ", ".join(f"{k} {v:,}" for k, v in sorted(loop.ck.totals.items())), file=sys.stdout)
+        if report:
+            print(f"report: {report}")
     return 0

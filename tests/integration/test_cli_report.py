@@ -61,3 +61,15 @@ def test_report_and_analysis_errors_are_one_line(tmp_path):
     assert res.returncode == 2 and "not found" in res.stderr and "Traceback" not in res.stderr
     res = coldtrace("analyze-cold-starts", "--input", "missing-*.gz", cwd=tmp_path)
     assert res.returncode == 2 and "no file matches" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_streaming_run_ends_with_its_report(tmp_path):
+    res = coldtrace("simulate", "--out", "fleet", "--events", "1500", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = coldtrace("run", "--streaming", "--input", "fleet", "--until-caught-up", "--drain", "--poll", "0",
+                    "--out", "out", "--quiet", cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout == "", res.stderr
+    page = (tmp_path / "out" / "report.html").read_text("utf-8")
+    data = orjson.loads(page.split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    inv = (tmp_path / "out" / "indices" / "coldtrace-invocations.ndjson").read_text().splitlines()
+    assert data["totals"]["invocations"] == len(inv) // 2 > 0
