@@ -76,7 +76,7 @@ def full_invocation() -> Invocation:
         init_start_ms=T0 - 300, runtime_version="python:3.12.v38", cold_start_kind="on-demand", outcome="error",
         error_type="KeyError", error_message="'amount'", xray_trace_id="1-6738a2f0-5b1c2d3e4f5a6b7c8d9e0f1a",
         correlation_ids=["c-1", "c-2"], parent_request_id="r-0", log_count=3, log_bytes=120,
-        estimated_cost_usd=2.1e-7, signals=["error"]))
+        estimated_cost_usd=2.1e-7, signals=["error"], anchor_event_id="3714557600000"))
 
 
 def full_metric_point() -> MetricPoint:
