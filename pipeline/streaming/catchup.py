@@ -9,8 +9,9 @@ batch mode, drops a deferred residual) — see tests/pipeline/test_local_runners
    checkpoint — the same splittable DoFn Flink runs, in bounded mode;
 2. continue each log stream's fold from its carried state, and each open metric window;
 3. write the round's index shards, the folds and windows still open, and the final cursors;
-4. commit: save the checkpoint (cursors, watermark, state files), then append the shards to
-   the index files (exactly once: see ``checkpoint.py``); repeat.
+4. commit: save the checkpoint (cursors, watermark, state files, and the running account:
+   events read = log lines indexed + duplicates dropped), then append the shards to the index
+   files (exactly once: see ``checkpoint.py``); repeat.
 
 The watermark a round flushes with is the one the previous rounds established, so a fold is
 only flushed as ``unfinished`` once the source as a whole has moved past it.
@@ -148,11 +149,15 @@ class CatchUp:
         watermark = DRAIN_WATERMARK_MS if drain else ck.watermark_ms
         p = beam.Pipeline(options=pipeline_options(self.cfg.run))
         build_round(p, self.cfg, ck, self.source, plan, rdir, watermark)
-        p.run().wait_until_finish()
+        result = p.run()
+        result.wait_until_finish()
+        counts = _counters(result, ("events_read", "duplicate_events", "late_observations_dropped"))
 
         new = Checkpoint.from_json(ck.to_json())
         event_times = _records(rdir, "event-time")
         read_something = self.source.commit(new, plan, _records(rdir, "progress"), max(event_times, default=None))
+        new.add(events_read=counts["events_read"], duplicates=counts["duplicate_events"],
+                late_dropped=counts["late_observations_dropped"])
         now_ms = int(self.clock() * 1000)
         new.health, points = fold_minutes(ck.health, _records(rdir, "health"), DRAIN_WATERMARK_MS if drain else now_ms)
         _write_points(rdir, "health", points)
@@ -241,6 +246,21 @@ class CatchUp:
             if on_round is not None:
                 on_round(report)
         return reports
+
+
+def _counters(result, names: tuple[str, ...]) -> dict[str, int]:
+    """coldtrace's Beam counters of a finished read (0 when the runner reports none)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    out = dict.fromkeys(names, 0)
+    try:
+        found = result.metrics().query(MetricsFilter().with_namespace("coldtrace"))["counters"]
+    except (NotImplementedError, AttributeError):
+        return out
+    for c in found:
+        if c.key.metric.name in out:
+            out[c.key.metric.name] += int(c.committed if c.committed is not None else c.attempted or 0)
+    return out
 
 
 def _size(path: str) -> int:

@@ -66,7 +66,9 @@ def test_kinesis_stream_until_caught_up_then_drained(moto_kinesis, fleet, tmp_pa
     ids = request_ids(out)
     assert set(ids) == {i["request_id"] for i in truth["invocations"]} and max(ids.values()) == 1
     summary = orjson.loads((out / "summary.json").read_bytes())
-    assert summary["streaming"]["totals"]["invocations"] == len(truth["invocations"])
+    totals = summary["streaming"]["totals"]
+    assert totals["invocations"] == len(truth["invocations"])
+    assert totals["events_read"] == totals["logs"] + totals["duplicates"] and totals["logs"] == truth["events"]
     assert summary["streaming"]["watermark_ms"] is not None
     ages = [d for d in docs(out, INDEX_METRICS) if d["faas.name"] == "coldtrace-pipeline"]
     assert ages and "aws.lambda.metrics.iterator_age_max_ms" in ages[0]

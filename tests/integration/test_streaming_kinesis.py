@@ -121,6 +121,8 @@ def test_forwarder_to_streaming_pipeline_across_a_split_and_a_merge(moto_kinesis
 
     # every record the forwarder put was read once: the reader followed parent → children → merged child
     assert loop.ck.totals["records"] == put[0]
+    totals = loop.ck.totals      # every event read is accounted for: indexed once, or a dropped duplicate
+    assert totals["events_read"] == totals["logs"] + totals["duplicates"] and totals["duplicates"] > 0
     assert set(loop.ck.finished) == {first["ShardId"], *children}
     shards = client.list_shards(StreamName=STREAM)["Shards"]
     assert {c.shard_id for c in loop.ck.cursors} == {s["ShardId"] for s in shards if "EndingSequenceNumber" not in s["SequenceNumberRange"]}
