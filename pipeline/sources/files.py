@@ -58,10 +58,13 @@ class _ReadFile(beam.DoFn):
             from pipeline.parse.redact import redact_dead_letter
 
             redactor = self.redactor
+        file_ms = int((readable.metadata.last_updated_in_seconds or 0) * 1000)
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as fh:
             for item in read_stream(fh, path, self.account, self.region, self.log_group, counts):
                 if isinstance(item, DeadLetter):
                     self.dead.inc()
+                    if file_ms:  # the input's own time, so a rerun gives the same documents
+                        item.time_ms = file_ms
                     if counts is not None:
                         counts.dead_letters += 1
                     if redactor is not None:

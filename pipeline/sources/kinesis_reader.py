@@ -149,6 +149,7 @@ def decode_records(records: list[dict[str, Any]], source: str, account: str | No
         where = f"{source}/{rec.get('SequenceNumber')}"
         for item in read_stream(io.BytesIO(rec["Data"]), where, account, region):
             if isinstance(item, DeadLetter):
+                item.time_ms = arrived  # the record's arrival, so a re-read gives the same document
                 out.dead.append(item)
                 continue
             for ev in item:

@@ -15,11 +15,11 @@ def fleet_run(sim_fleet, tmp_path_factory):
     bad = tmp_path_factory.mktemp("bad") / "bad.ndjson"
     bad.write_bytes(b'not a payload\n{"awslogs": {"data": "H4sIAAAA"}}\n[1, 2]\n')
     out = run_fleet(fleet_dir, truth, tmp_path_factory.mktemp("out"), extra_inputs=[str(bad)])
-    return out, truth
+    return out, truth, bad
 
 
 def test_every_invocation_matches_the_truth(fleet_run):
-    out, truth = fleet_run
+    out, truth, _bad = fleet_run
     got = {d["faas.execution"]: d for d in docs(out, INDEX_INVOCATIONS)}
     assert len(got) == len(truth["invocations"])
     for inv in truth["invocations"]:
@@ -35,7 +35,7 @@ def test_every_invocation_matches_the_truth(fleet_run):
 
 
 def test_per_function_figures_equal_the_truth(fleet_run):
-    out, truth = fleet_run
+    out, truth, _bad = fleet_run
     summary = summarize_out(str(out))
     assert set(summary["functions"]) == set(truth["functions"])
     for fn, t in truth["functions"].items():
@@ -47,7 +47,7 @@ def test_per_function_figures_equal_the_truth(fleet_run):
 
 
 def test_every_log_event_indexed_once_with_deterministic_ids(fleet_run):
-    out, truth = fleet_run
+    out, truth, _bad = fleet_run
     ids = [a["create"]["_id"] for a in actions(out, INDEX_LOGS)]
     assert len(ids) == truth["events"] == len(set(ids))
     assert truth["duplicate_payloads"] > 0  # re-delivered payloads were in the input
@@ -56,7 +56,7 @@ def test_every_log_event_indexed_once_with_deterministic_ids(fleet_run):
 
 
 def test_bad_input_is_dead_lettered_with_reasons(fleet_run):
-    out, _ = fleet_run
+    out, _truth, _bad = fleet_run
     dead = docs(out, INDEX_DEADLETTER)
     assert len(dead) == 3
     reasons = sorted(d["error.message"] for d in dead)
@@ -67,10 +67,10 @@ def test_bad_input_is_dead_lettered_with_reasons(fleet_run):
 
 
 def test_a_second_run_gives_byte_identical_files(fleet_run, sim_fleet, tmp_path):
-    out, truth = fleet_run
+    out, truth, bad = fleet_run
     fleet_dir, _ = sim_fleet
-    again = run_fleet(fleet_dir, truth, tmp_path / "again")
-    for index in (INDEX_LOGS, INDEX_INVOCATIONS):
+    again = run_fleet(fleet_dir, truth, tmp_path / "again", extra_inputs=[str(bad)])
+    for index in (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER):
         first = sorted(orjson.dumps(d) for d in docs(out, index))
         second = sorted(orjson.dumps(d) for d in docs(again, index))
         assert first == second
