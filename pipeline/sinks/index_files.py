@@ -50,24 +50,42 @@ def shard_prefix(out_dir: str, index: str) -> str:
     return os.path.join(out_dir, "indices", ".shards", index)
 
 
-def _shard_of(rec: Indexable, shards: int) -> int:
-    return int(rec.doc_id()[:8], 16) % shards
+def _rendered(index: str, shards: int):
+    head = '{"create":{"_index":"' + index + '","_id":"'
+
+    def render(rec: Indexable) -> tuple[int, str]:
+        doc_id = rec.doc_id()
+        return int(doc_id[:8], 16) % shards, head + doc_id + '"}}\n' + orjson.dumps(rec.to_doc()).decode()
+
+    return render
+
+
+def _join_lines(keyed: tuple[int, Iterable[str]], chunk: int = CHUNK) -> Iterator[str]:
+    buf: list[str] = []
+    for lines in keyed[1]:
+        buf.append(lines)
+        if len(buf) >= chunk:
+            yield "\n".join(buf)
+            buf = []
+    if buf:
+        yield "\n".join(buf)
 
 
 class RenderDocs(beam.PTransform):
-    """Records → bulk-text chunks. Records are gathered into a few shards by id (GroupByKey)
-    rather than with BatchElements, whose end-of-bundle flush Beam's DaskRunner drops."""
+    """Records → bulk-text chunks. Each record is rendered where it is (action + document, as
+    text: a string shuffles far cheaper than a pickled record), then gathered into a few shards
+    by id (GroupByKey) rather than with BatchElements, whose end-of-bundle flush Beam's
+    DaskRunner drops."""
 
     def __init__(self, index: str, shards: int = 16) -> None:
         super().__init__()
         self.index, self.shards = index, shards
 
     def expand(self, records):
-        index, shards = self.index, self.shards
         return (records
-                | "Shard" >> beam.Map(lambda r: (_shard_of(r, shards), r))
+                | "Render" >> beam.Map(_rendered(self.index, self.shards))
                 | "Gather" >> beam.GroupByKey()
-                | "Render" >> beam.FlatMap(lambda kv: render_chunks(index, kv[1])))
+                | "Chunk" >> beam.FlatMap(_join_lines))
 
 
 class _WriteShards(beam.DoFn):
