@@ -23,6 +23,17 @@ INDEX_METRICS = "coldtrace-metrics"
 INDEX_ALARMS = "coldtrace-alarms"
 INDEX_DEADLETTER = "coldtrace-deadletter"
 
+# The bulk operation each index is written with. Documents of most indices never change once
+# made, so ``create`` (a repeat is a harmless 409). A trace's documents can: a late member
+# re-emits the trace with the same ids and new facts (its root span's size and duration), so
+# traces are written with ``index``, which overwrites — still idempotent, the latest wins.
+REEMITTED_INDICES = frozenset({INDEX_TRACES})
+
+
+def bulk_op(index: str) -> str:
+    """``index`` for indices whose documents are re-emitted with new content, else ``create``."""
+    return "index" if index in REEMITTED_INDICES else "create"
+
 COLD_START_KINDS = ("none", "on-demand", "provisioned", "snapstart")
 OUTCOMES = ("success", "error", "timeout", "out_of_memory", "crash", "unfinished")
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import index_path, read_index
+from pipeline.sinks.index_files import index_path, latest_docs, read_index
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -109,6 +109,7 @@ def summarize_out(out_dir: str) -> dict[str, Any]:
     """The summary of a finished run, read back from its index files."""
     inv_path = index_path(out_dir, INDEX_INVOCATIONS)
     trace_path = index_path(out_dir, INDEX_TRACES)
+    spans = list(latest_docs(trace_path).values()) if os.path.exists(trace_path) else []  # re-emitted: the last
     docs = (doc for _, doc in read_index(inv_path)) if os.path.exists(inv_path) else iter(())
     functions = summarize_invocations(docs)
     totals = {k: sum(f[k] for f in functions.values())
@@ -119,10 +120,9 @@ def summarize_out(out_dir: str) -> dict[str, Any]:
             "documents": {INDEX_LOGS: count_docs(index_path(out_dir, INDEX_LOGS)),
                           INDEX_INVOCATIONS: count_docs(inv_path),
                           INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER)),
-                          INDEX_TRACES: count_docs(trace_path),
+                          INDEX_TRACES: len(spans),
                           INDEX_METRICS: count_docs(index_path(out_dir, INDEX_METRICS)),
                           INDEX_ALARMS: count_docs(index_path(out_dir, INDEX_ALARMS))},
             "alarms": summarize_alarms(doc for _, doc in read_index(index_path(out_dir, INDEX_ALARMS)))
             if os.path.exists(index_path(out_dir, INDEX_ALARMS)) else summarize_alarms(()),
-            "traces": summarize_traces(doc for _, doc in read_index(trace_path)) if os.path.exists(trace_path)
-            else summarize_traces(())}
+            "traces": summarize_traces(spans)}

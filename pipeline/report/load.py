@@ -49,7 +49,7 @@ def _ends_with_newline(f) -> bool:
 
 def load_run(out_dir: str) -> RunDocs:
     """Every index file of the run in ``out_dir``; FileNotFoundError when it has no invocations."""
-    from pipeline.sinks.index_files import read_index
+    from pipeline.sinks.index_files import latest_docs, read_index
 
     inv_path = index_file(out_dir, INDEX_INVOCATIONS)
     if not os.path.exists(inv_path):
@@ -61,6 +61,9 @@ def load_run(out_dir: str) -> RunDocs:
         path = index_file(out_dir, index)
         if not os.path.exists(path):
             run.counts[index] = None
+        elif index == INDEX_TRACES:  # a streaming run appends re-emitted traces: the last version counts
+            targets[index].extend(latest_docs(path).values())
+            run.counts[index] = len(targets[index])
         elif index in targets:
             targets[index].extend(doc for _, doc in read_index(path))
             run.counts[index] = len(targets[index])

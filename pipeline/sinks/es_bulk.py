@@ -1,7 +1,11 @@
 """The bulk writer: documents into Elasticsearch once, whatever the network does.
 
-Every document goes as ``create`` with its deterministic ``_id``, so a retry or a replay
-never duplicates it: a 409 conflict means "already indexed" and is counted as such.
+Every document goes with its deterministic ``_id``, as ``create`` so a retry or a replay
+never duplicates it: a 409 conflict means "already indexed" and is counted as such. Indices
+whose documents are re-emitted with new content (traces: ``pipeline.model.bulk_op``) go as
+``index`` instead, which overwrites: a replay is just as harmless, and a re-emitted trace's
+root span takes its new facts. An overwrite (``result: updated``) is counted as already
+indexed too: the id was there.
 Requests are sized by document count and bytes and sent by at most ``concurrency`` threads.
 A whole request that fails with 429, 5xx or a connection error, and items that fail with 429
 or 5xx, are sent again after an exponential backoff; items Elasticsearch rejects for good
@@ -26,7 +30,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
-from pipeline.model import INDEX_DEADLETTER, DeadLetter
+from pipeline.model import INDEX_DEADLETTER, DeadLetter, bulk_op
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ def backoff_delay(attempt: int, initial: float, cap: float) -> float:
 
 
 def _encode(index: str, doc_id: str, doc: dict[str, Any]) -> bytes:
-    return (orjson.dumps({"create": {"_index": index, "_id": doc_id}}) + b"\n"
+    return (orjson.dumps({bulk_op(index): {"_index": index, "_id": doc_id}}) + b"\n"
             + orjson.dumps(doc) + b"\n")
 
 
@@ -282,7 +286,9 @@ class BulkWriter:
             info = next(iter(res.values()))
             status = int(info.get("status", 500))
             kind = classify(status)
-            if kind == "created":
+            if kind == "created" and info.get("result") == "updated":
+                out.counts.already_indexed += 1  # an ``index`` op replaced the document with that id
+            elif kind == "created":
                 out.counts.indexed += 1
             elif kind == "exists":
                 out.counts.already_indexed += 1

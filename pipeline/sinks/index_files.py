@@ -1,7 +1,10 @@
 """Local index files: ``<out>/indices/<index>.ndjson`` in Elasticsearch bulk format.
 
 Each document is an action line ``{"create":{"_index":…,"_id":…}}`` then the document, so the
-files load into Elasticsearch unchanged and a replay of them never duplicates. Documents are
+files load into Elasticsearch unchanged and a replay of them never duplicates. Indices whose
+documents are re-emitted with new content (traces, see ``pipeline.model.bulk_op``) use
+``{"index":…}`` instead: a streaming run appends the newer version, and loading the file (or
+``latest_docs``) keeps the last one. Documents are
 rendered in chunks so the writer handles few, large elements.
 """
 
@@ -13,6 +16,8 @@ from typing import Any, Iterable, Iterator, Protocol
 import apache_beam as beam
 import orjson
 
+from pipeline.model import bulk_op
+
 CHUNK = 2000
 
 
@@ -23,7 +28,7 @@ class Indexable(Protocol):
 
 def bulk_lines(index: str, records: Iterable[Indexable]) -> Iterator[str]:
     # Index names and hex ids need no JSON escaping: the action line is plain text formatting.
-    head = '{"create":{"_index":"' + index + '","_id":"'
+    head = '{"' + bulk_op(index) + '":{"_index":"' + index + '","_id":"'
     dumps = orjson.dumps
     for rec in records:
         yield head + rec.doc_id() + '"}}'
@@ -51,7 +56,7 @@ def shard_prefix(out_dir: str, index: str) -> str:
 
 
 def _rendered(index: str, shards: int):
-    head = '{"create":{"_index":"' + index + '","_id":"'
+    head = '{"' + bulk_op(index) + '":{"_index":"' + index + '","_id":"'
 
     def render(rec: Indexable) -> tuple[int, str]:
         doc_id = rec.doc_id()
@@ -162,3 +167,14 @@ def read_index(path: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
             else:
                 yield action, orjson.loads(line)
                 action = None
+
+
+def doc_id_of(action: dict[str, Any]) -> str:
+    """The ``_id`` of a bulk action line, whatever its operation."""
+    return next(iter(action.values()))["_id"]
+
+
+def latest_docs(path: str) -> dict[str, dict[str, Any]]:
+    """Documents of a local index file by ``_id``, the last version of each (a streaming run
+    appends a re-emitted trace's newer documents after the old ones)."""
+    return {doc_id_of(action): doc for action, doc in read_index(path)}

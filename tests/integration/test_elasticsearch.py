@@ -17,7 +17,7 @@ from pipeline.run import RunConfig, run
 from pipeline.sinks.elasticsearch import es_counters
 from pipeline.sinks.es_client import EsSettings, make_client, resolved
 from pipeline.sinks.es_setup import load_templates, setup
-from pipeline.sinks.index_files import index_path, read_index
+from pipeline.sinks.index_files import doc_id_of, index_path, read_index
 
 from .es_support import FaultProxy, count, es, ids, lens_search, refresh, reset_coldtrace
 
@@ -62,7 +62,7 @@ def indexed(es_url, settings, sim_fleet, tmp_path_factory, bad_input):
 
 
 def local(out: Path, index: str) -> dict[str, dict]:
-    return {a["create"]["_id"]: doc for a, doc in read_index(index_path(str(out), index))}
+    return {doc_id_of(a): doc for a, doc in read_index(index_path(str(out), index))}
 
 
 def test_templates_are_applied_with_their_mappings(es_url, indexed):

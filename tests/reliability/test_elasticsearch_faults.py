@@ -67,9 +67,9 @@ class ItemFailingProxy(FaultProxy):
                 items.append(next(it))
                 continue
             self.failed[v] += 1
-            op = json.loads(a)["create"]
+            kind, op = next(iter(json.loads(a).items()))
             reason = "node under pressure" if v >= 500 else "failed to parse field [aws.lambda.duration_ms]"
-            items.append({"create": {"_index": op["_index"], "_id": op["_id"], "status": v, "error": {
+            items.append({kind: {"_index": op["_index"], "_id": op["_id"], "status": v, "error": {
                 "type": "unavailable_shards_exception" if v >= 500 else "mapper_parsing_exception",
                 "reason": f"{reason} (injected)"}}})
         return 200, {"Content-Type": "application/json"}, json.dumps(
@@ -144,7 +144,7 @@ def test_partial_item_failures_retried_or_dead_lettered(es_url, fleet_files, fle
     reset_coldtrace(es_url)
 
     def fail(k, i, action):
-        if action["create"]["_index"] != INDEX_LOGS:
+        if next(iter(action.values()))["_index"] != INDEX_LOGS:
             return None
         if k < 3 and i % 7 == 3:
             return 503
