@@ -64,7 +64,7 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
     from pipeline.detect.invocation import observe_invocation
     from pipeline.detect.throttles import observe_throttles
     from pipeline.transforms.build_invocations import BuildInvocationsStreaming
-    from pipeline.transforms.minute_windows import IteratorAgePerMinute, WindowMetrics
+    from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
     from pipeline.transforms.parse_log_events import ParseLogEvents
     from pipeline.transforms.stitch_traces import StitchTracesStreaming
 
@@ -81,7 +81,7 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
     observations = ((invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
                      parsed | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
                     | "Observations" >> beam.Flatten())
-    metric_sets = [observations | "WindowMetrics" >> WindowMetrics(cfg.lateness_ms)]
+    metric_sets = [observations | "WindowMetrics" >> WindowMetrics(streaming=True, lateness_ms=cfg.lateness_ms)]
     if health is not None:
         metric_sets.append(health | "IteratorAgePerMinute" >> IteratorAgePerMinute(cfg.lateness_ms))
     if cfg.poll_metrics and cfg.metrics_functions:

@@ -1,13 +1,18 @@
-"""One-minute event-time windows for metrics in the endless graph, emitted once each.
+"""The one-minute event-time windows of the streaming graph: each minute closes once, late.
 
 Metric documents have deterministic ids and are written with ``create``, so a window must be
 emitted once, complete — not an on-time pane followed by late panes that an index would
-reject as duplicates. ``MinuteWindows`` assigns each element to its minute but lets the
+reject as duplicates (what ``FixedWindows(60)`` with ``allowed_lateness`` does: every late
+element fires another pane). ``MinuteWindows`` assigns each element to its minute but lets the
 window *close* ``lateness_ms`` after the minute ends: the watermark trigger then fires once,
 when the watermark has passed the minute plus the allowed lateness, with every observation
 that arrived in time; anything later is dropped by the runner as behind the window (and
-counted in Beam's dropped-due-to-lateness counter). The catch-up loop does the same by hand
-(``pipeline.streaming.windows``).
+counted in Beam's dropped-due-to-lateness counter). BundleBasedDirectRunner, Flink and
+Dataflow all honour it (tests/pipeline/test_streaming_windows.py). The catch-up loop does
+the same by hand (``pipeline.streaming.windows``).
+
+The figures themselves are computed in ``pipeline.transforms.window_metrics`` (one
+implementation, batch and streaming); this module is only the windowing shell.
 """
 
 from __future__ import annotations
@@ -17,10 +22,7 @@ from apache_beam.coders import coders
 from apache_beam.transforms.window import IntervalWindow, NonMergingWindowFn
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from pipeline.detect.observation import WINDOW_MS, Observation
-from pipeline.metrics import WindowFigures
-from pipeline.model import MetricPoint
-from pipeline.streaming.health import age_point
+from pipeline.detect.observation import WINDOW_MS
 from pipeline.streaming.windows import ALLOWED_LATENESS_MS
 
 
@@ -58,68 +60,4 @@ def window_start_ms(window: IntervalWindow) -> int:
     return int(window.start.micros // 1000)
 
 
-class WindowFiguresFn(beam.CombineFn):
-    """``pipeline.metrics.WindowFigures`` as a CombineFn (mergeable: combined before the shuffle)."""
-
-    def create_accumulator(self) -> WindowFigures:
-        return WindowFigures()
-
-    def add_input(self, acc: WindowFigures, obs: Observation) -> WindowFigures:
-        return acc.add(obs)
-
-    def merge_accumulators(self, accs) -> WindowFigures:
-        it = iter(accs)
-        out = next(it)
-        for acc in it:
-            out.merge(acc)
-        return out
-
-    def extract_output(self, acc: WindowFigures) -> WindowFigures:
-        return acc
-
-
-class _ToPoint(beam.DoFn):
-    def process(self, kv, window=beam.DoFn.WindowParam):
-        (fn, version), figures = kv
-        yield figures.to_point(fn, version, window_start_ms(window))
-
-
-class WindowMetrics(beam.PTransform):
-    """Observations → one MetricPoint per function, version and minute, emitted once."""
-
-    def __init__(self, lateness_ms: int = ALLOWED_LATENESS_MS) -> None:
-        super().__init__()
-        self.lateness_ms = lateness_ms
-
-    def expand(self, observations):
-        from apache_beam.transforms.window import TimestampedValue
-
-        return (observations
-                | "AtWindowStart" >> beam.Map(lambda o: TimestampedValue(o, o.window_start_ms / 1000.0))
-                | "Minutes" >> minute_windows(self.lateness_ms)
-                | "ByFunction" >> beam.Map(lambda o: ((o.function_name, o.function_version), o))
-                | "Figures" >> beam.CombinePerKey(WindowFiguresFn())
-                | "ToPoint" >> beam.ParDo(_ToPoint()))
-
-
-class _AgePoint(beam.DoFn):
-    def process(self, age: int, window=beam.DoFn.WindowParam):
-        yield age_point(window_start_ms(window), age)
-
-
-class IteratorAgePerMinute(beam.PTransform):
-    """The reader's per-bundle iterator-age MetricPoints → the maximum per minute, emitted once."""
-
-    def __init__(self, lateness_ms: int = ALLOWED_LATENESS_MS) -> None:
-        super().__init__()
-        self.lateness_ms = lateness_ms
-
-    def expand(self, health):
-        return (health
-                | "Age" >> beam.Map(lambda p: p.values["iterator_age_max_ms"])
-                | "Minutes" >> minute_windows(self.lateness_ms)
-                | "Max" >> beam.CombineGlobally(max).without_defaults()
-                | "ToPoint" >> beam.ParDo(_AgePoint()))
-
-
-__all__ = ["MinuteWindows", "WindowFiguresFn", "WindowMetrics", "IteratorAgePerMinute", "MetricPoint"]
+__all__ = ["MinuteWindows", "minute_windows", "window_start_ms"]

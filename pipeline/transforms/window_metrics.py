@@ -1,11 +1,12 @@
 """WindowMetrics: Observations → one MetricPoint per function, version and minute.
 
-The figures are a CombineFn over ``pipeline.metrics.WindowFigures`` (counts, percentile
-sketches, concurrency deltas — all mergeable), so workers combine before the shuffle. The key
-holds the window's start, which is what the batch shell groups by: Beam's DaskRunner groups by
-key and ignores windows, and a keyed combine runs the same on every runner. Streaming runs
-(``streaming=True``) also window the observations in one-minute event-time windows, so a
-minute's point is emitted when the watermark passes it.
+One implementation for batch and streaming. The figures are a CombineFn over
+``pipeline.metrics.WindowFigures`` (counts, percentile sketches, concurrency deltas — all
+mergeable), so workers combine before the shuffle. The key holds the window's start, which is
+what the batch shell groups by: Beam's DaskRunner groups by key and ignores windows, and a
+keyed combine runs the same on every runner. Streaming (``streaming=True``) first puts the
+observations into ``MinuteWindows`` (pipeline/transforms/minute_windows.py): each minute's
+point is emitted once, when the watermark has passed the minute plus the allowed lateness.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import apache_beam as beam
 from pipeline.detect import WINDOW_MS, window_start
 from pipeline.metrics import WindowFigures
 from pipeline.model import DeadLetter, MetricPoint
-
-PIPELINE_FUNCTION = "coldtrace-pipeline"  # coldtrace's own health, as a function of its own
+from pipeline.streaming.health import PIPELINE_FUNCTION, age_point
+from pipeline.streaming.windows import ALLOWED_LATENESS_MS
 
 
 class FiguresFn(beam.CombineFn):
@@ -43,30 +44,57 @@ def _to_point(key, figures: WindowFigures) -> MetricPoint:
     return figures.to_point(*key)
 
 
-def _stamped(obs):
+def _at_window_start(obs):
     from apache_beam.transforms.window import TimestampedValue
 
-    return TimestampedValue(obs, (obs.start_ms if obs.start_ms is not None else obs.window_start_ms) / 1000.0)
+    return TimestampedValue(obs, obs.window_start_ms / 1000.0)
 
 
 class WindowMetrics(beam.PTransform):
-    def __init__(self, streaming: bool = False, allowed_lateness_s: int = 15 * 60) -> None:
+    """Observations → MetricPoints. ``streaming``: in one-minute event-time windows that wait
+    ``lateness_ms`` past their end, then fire once."""
+
+    def __init__(self, streaming: bool = False, lateness_ms: int = ALLOWED_LATENESS_MS) -> None:
         super().__init__()
         self.streaming = streaming
-        self.allowed_lateness_s = allowed_lateness_s
+        self.lateness_ms = lateness_ms
 
     def expand(self, observations):
         if self.streaming:
-            from apache_beam.transforms.window import FixedWindows
+            from pipeline.transforms.minute_windows import minute_windows
 
             observations = (observations
-                            | "AtWindowTime" >> beam.Map(_stamped)
-                            | "Minutes" >> beam.WindowInto(FixedWindows(WINDOW_MS // 1000),
-                                                           allowed_lateness=self.allowed_lateness_s))
+                            | "AtWindowStart" >> beam.Map(_at_window_start)
+                            | "Minutes" >> minute_windows(self.lateness_ms))
         return (observations
                 | "KeyByWindow" >> beam.Map(lambda obs: (obs.key(), obs))
                 | "Figures" >> beam.CombinePerKey(FiguresFn())
                 | "ToPoints" >> beam.MapTuple(_to_point))
+
+
+class _AgePoint(beam.DoFn):
+    def process(self, age: int, window=beam.DoFn.WindowParam):
+        from pipeline.transforms.minute_windows import window_start_ms
+
+        yield age_point(window_start_ms(window), age)
+
+
+class IteratorAgePerMinute(beam.PTransform):
+    """Streaming: the reader's per-bundle iterator-age MetricPoints → the maximum per minute,
+    emitted once (the same minute windows as ``WindowMetrics``)."""
+
+    def __init__(self, lateness_ms: int = ALLOWED_LATENESS_MS) -> None:
+        super().__init__()
+        self.lateness_ms = lateness_ms
+
+    def expand(self, health):
+        from pipeline.transforms.minute_windows import minute_windows
+
+        return (health
+                | "Age" >> beam.Map(lambda p: p.values["iterator_age_max_ms"])
+                | "Minutes" >> minute_windows(self.lateness_ms)
+                | "Max" >> beam.CombineGlobally(max).without_defaults()
+                | "ToPoint" >> beam.ParDo(_AgePoint()))
 
 
 def _dead_letter_window(dead: DeadLetter) -> tuple[int, int]:
@@ -87,3 +115,6 @@ class DeadLetterMetrics(beam.PTransform):
                 | "ByMinute" >> beam.Map(_dead_letter_window)
                 | "Count" >> beam.CombinePerKey(sum)
                 | "ToPoints" >> beam.MapTuple(_dead_letter_point))
+
+
+__all__ = ["FiguresFn", "WindowMetrics", "IteratorAgePerMinute", "DeadLetterMetrics", "PIPELINE_FUNCTION"]

@@ -14,7 +14,7 @@ from apache_beam.transforms.window import TimestampedValue
 from pipeline.detect.observation import Observation
 from pipeline.model import LogEvent, MetricPoint
 from pipeline.transforms.build_invocations import BuildInvocationsStreaming
-from pipeline.transforms.minute_windows import IteratorAgePerMinute, WindowMetrics
+from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
 from pipeline.transforms.parse_log_events import ParseLogEvents
 
 LATENESS_MS = 120_000
@@ -74,7 +74,7 @@ def test_window_metrics_count_late_invocations_within_the_lateness_only():
               .add_elements([obs("orders", 3)])
               .advance_watermark_to_infinity())
     with beam.Pipeline(options=streaming()) as p:
-        points = p | stream | WindowMetrics(LATENESS_MS)
+        points = p | stream | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
         figures = points | beam.Map(lambda m: (m.function_name, m.window_start_ms, m.values["invocations"],
                                                m.values["errors"], m.values["timeouts"], m.values["crashes"],
                                                m.values["cold_starts"]))
@@ -122,6 +122,6 @@ def test_late_report_completes_its_invocation_and_counts_in_its_minute():
         invocations = p | stream | ParseLogEvents() | BuildInvocationsStreaming()
         assert_that(invocations | "Ids" >> beam.Map(lambda i: (i.request_id, i.outcome)),
                     equal_to([(rid(1), "success"), (rid(2), "success")]), label="AllInvocations")
-        counted = (invocations | beam.FlatMap(observe_invocation) | WindowMetrics(LATENESS_MS)
+        counted = (invocations | beam.FlatMap(observe_invocation) | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
                    | beam.Map(lambda m: (m.window_start_ms, m.values["invocations"])))
         assert_that(counted, equal_to([(T0 * 1000, 1)]), label="CountedInTime")
