@@ -6,6 +6,8 @@
            │                                                allowed lateness, emitted once)
            ├─▶ health (iterator age per read) ─▶ IteratorAgePerMinute
            └─▶ dead letters
+    metric points ─▶ EvaluateAlarmsStreaming (keyed state, a timer per minute + lateness)
+                        ─▶ NotifyAlarms (stdout, SNS, webhook; failed deliveries: dead letters)
     all ─▶ Elasticsearch (``--es-url``) and/or per-bundle local index shard files
 
 Sources: ``kinesis://STREAM`` (the native splittable DoFn, unbounded; or ``--kinesis-io java``),
@@ -13,19 +15,34 @@ a directory/glob/``s3://`` prefix (``fileio.MatchContinuously``), ``cloudwatch:/
 (a bounded backfill; live CloudWatch logs arrive through a subscription to Kinesis instead).
 ``--poll-metrics`` adds the GetMetricData poller for ``--metrics-function`` functions.
 
-The same graph runs locally too when its source is bounded (``KinesisSpec(bounded=True)``):
-FnApiRunner, or BundleBasedDirectRunner in streaming mode, then runs it to the end — which is how
-the tests run it unchanged.
+The same graph runs locally too when its source is bounded (``KinesisSpec(bounded=True)``) on
+BundleBasedDirectRunner in streaming mode, which runs it to the end — which is how the tests
+run it unchanged. FnApiRunner is refused: it is a batch runner, and event-time timers of a
+stateful stage fed by another timer stage never fire there (StitchTracesStreaming's two gap
+stages emit nothing), so it would silently write no traces. Locally, streaming is the catch-up
+loop (pipeline/streaming/catchup.py), which runs on FnApiRunner with the pure state carried.
 """
 
 from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
+from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.sinks.index_files import WriteIndexFile, render_chunks
 from pipeline.sources.files import split_dead_letters
 from pipeline.streaming.config import StreamConfig, kinesis_stream
+
+FNAPI_REFUSED = ("the streaming graph does not run on FnApiRunner (a batch runner: the event-time timers of "
+                 "StitchTracesStreaming's second stage never fire there, so traces would be lost); run it on "
+                 "BundleBasedDirectRunner in streaming mode locally, FlinkRunner or DataflowRunner in production, "
+                 "or use the catch-up loop (coldtrace run --streaming --runner fnapi)")
+
+
+def refuse_fnapi(p: beam.Pipeline) -> None:
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    if isinstance(p.runner, FnApiRunner):
+        raise ValueError(FNAPI_REFUSED)
 
 
 def read_source(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, splittable: bool = True):
@@ -60,13 +77,16 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
     """Wire the streaming graph; returns its main PCollections by name (for tests and callers).
 
     ``bounded``: the Kinesis reader stops at every shard's tip; ``splittable=False`` reads with
-    a plain DoFn per shard (bounded only), for BundleBasedDirectRunner."""
+    a plain DoFn per shard (bounded only), for BundleBasedDirectRunner. Raises ValueError on
+    FnApiRunner (see the module docstring)."""
+    refuse_fnapi(p)
     from pipeline.detect.invocation import observe_invocation
     from pipeline.detect.throttles import observe_throttles
     from pipeline.transforms.build_invocations import BuildInvocationsStreaming
     from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
     from pipeline.transforms.parse_log_events import ParseLogEvents
     from pipeline.transforms.stitch_traces import StitchTracesStreaming
+    from pipeline.transforms.evaluate_alarms import EvaluateAlarmsStreaming
 
     from pipeline.transforms.redact_lines import RedactLines
 
@@ -90,6 +110,12 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
         metric_sets.append(p | "PollLambdaMetrics" >> PollLambdaMetrics(
             list(cfg.metrics_functions), account=r.account, region=r.region, endpoint_url=cfg.endpoint_url))
     metrics = tuple(metric_sets) | "AllMetrics" >> beam.Flatten()
+    alarm_cfg = r.alarms
+    alarms = metrics | "EvaluateAlarms" >> EvaluateAlarmsStreaming(alarm_cfg.rules, cfg.lateness_ms)
+    if alarm_cfg.notify.enabled:
+        from pipeline.sinks.alarms import NotifyAlarms
+
+        dead = (dead, alarms | "NotifyAlarms" >> NotifyAlarms(alarm_cfg.notify)) | "AllDeadLetters" >> beam.Flatten()
 
     out = r.out_dir
     parsed | "LogDocs" >> beam.FlatMap(lambda b: render_chunks(INDEX_LOGS, b)) | "WriteLogs" >> WriteIndexFile(out, INDEX_LOGS)
@@ -99,6 +125,8 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
      | "WriteTraces" >> WriteIndexFile(out, INDEX_TRACES))
     (metrics | "MetricDocs" >> beam.FlatMap(lambda m: render_chunks(INDEX_METRICS, [m]))
      | "WriteMetrics" >> WriteIndexFile(out, INDEX_METRICS))
+    (alarms | "AlarmDocs" >> beam.FlatMap(lambda a: render_chunks(INDEX_ALARMS, [a]))
+     | "WriteAlarms" >> WriteIndexFile(out, INDEX_ALARMS))
     (dead | "DeadLetterLines" >> beam.FlatMap(lambda d: render_chunks(INDEX_DEADLETTER, [d]))
      | "WriteDeadLetters" >> WriteIndexFile(out, INDEX_DEADLETTER))
     if r.es is not None:
@@ -108,8 +136,10 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
         invocations | "IndexInvocations" >> WriteToElasticsearch(r.es, INDEX_INVOCATIONS)
         traces | "IndexTraces" >> WriteToElasticsearch(r.es, INDEX_TRACES)
         metrics | "IndexMetrics" >> WriteToElasticsearch(r.es, INDEX_METRICS)
+        alarms | "IndexAlarms" >> WriteToElasticsearch(r.es, INDEX_ALARMS)
         dead | "IndexDeadLetters" >> WriteToElasticsearch(r.es, INDEX_DEADLETTER)
-    return {"batches": parsed, "invocations": invocations, "traces": traces, "metrics": metrics, "dead": dead}
+    return {"batches": parsed, "invocations": invocations, "traces": traces, "metrics": metrics, "alarms": alarms,
+            "dead": dead}
 
 
 LOCAL_RUNNERS = ("fnapi", "direct", "dask")

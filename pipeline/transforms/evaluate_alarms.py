@@ -5,7 +5,10 @@ grouped (GroupByKey, portable to every runner) and evaluated to the end of the d
 latest window of any function's logs or metrics (a side input): a function that went quiet
 has its rules evaluated over the missing minutes too. Streaming
 (``EvaluateAlarmsStreaming``): the same object lives in keyed state and advances when an
-event-time timer fires at the end of each minute.
+event-time timer fires at the end of each minute plus the metric windows' allowed lateness:
+a minute is evaluated only once its window can no longer change (a minute evaluated earlier,
+as missing, would count its late-closing window as late). The catch-up loop advances the
+same object by its watermark (``pipeline.streaming.loop_state``).
 """
 
 from __future__ import annotations
@@ -81,8 +84,8 @@ class _EvaluateStateful(beam.DoFn):
     STATE = ReadModifyWriteStateSpec("alarms", _PickleCoder())
     TICK = TimerSpec("tick", TimeDomain.WATERMARK)
 
-    def __init__(self, ruleset: RuleSet) -> None:
-        self.ruleset = ruleset
+    def __init__(self, ruleset: RuleSet, lateness_ms: int = 0) -> None:
+        self.ruleset, self.lateness_ms = ruleset, lateness_ms
         self.late = Metrics.counter("coldtrace", "late_metric_points")
 
     def process(self, keyed, state=beam.DoFn.StateParam(STATE), tick=beam.DoFn.TimerParam(TICK)):
@@ -92,7 +95,7 @@ class _EvaluateStateful(beam.DoFn):
         fa.add(point)
         self.late.inc(fa.late - before)
         state.write(fa)
-        tick.set(point.window_end_ms / 1000.0)
+        tick.set((point.window_end_ms + self.lateness_ms) / 1000.0)
 
     @on_timer(TICK)
     def on_tick(self, ts=beam.DoFn.TimestampParam, state=beam.DoFn.StateParam(STATE),
@@ -102,21 +105,22 @@ class _EvaluateStateful(beam.DoFn):
         fa: FunctionAlarms | None = state.read()
         if fa is None or fa.last_ms is None:
             return
-        now_ms = int(ts.micros // 1000)
+        now_ms = int(ts.micros // 1000) - self.lateness_ms   # every window ending by now is closed
         alarms = fa.advance(now_ms)
         state.write(fa)
         if now_ms < (fa.settle_ms() or 0):  # evaluate the missing minutes until no state can change
-            tick.set((now_ms + WINDOW_MS) / 1000.0)
+            tick.set((now_ms + WINDOW_MS + self.lateness_ms) / 1000.0)
         for alarm in alarms:
             yield TimestampedValue(alarm, alarm.time_ms / 1000.0)
 
 
 class EvaluateAlarmsStreaming(beam.PTransform):
-    """MetricPoints → Alarms, in keyed state; for unbounded pipelines (needs a state API)."""
+    """MetricPoints → Alarms, in keyed state; for unbounded pipelines (needs a state API).
+    ``lateness_ms``: the allowed lateness of the windows the points come from."""
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    def __init__(self, ruleset: RuleSet, lateness_ms: int = 0) -> None:
         super().__init__()
-        self.ruleset = ruleset
+        self.ruleset, self.lateness_ms = ruleset, lateness_ms
 
     def expand(self, points):
         from apache_beam.transforms.window import GlobalWindows
@@ -124,4 +128,4 @@ class EvaluateAlarmsStreaming(beam.PTransform):
         return (points
                 | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
                 | "ByFunction" >> beam.Map(lambda p: (p.function_name, p))
-                | "EvaluateInState" >> beam.ParDo(_EvaluateStateful(self.ruleset)))
+                | "EvaluateInState" >> beam.ParDo(_EvaluateStateful(self.ruleset, self.lateness_ms)))

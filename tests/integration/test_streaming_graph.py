@@ -1,8 +1,9 @@
 """The endless streaming graph (the one FlinkRunner/DataflowRunner run) on a local runner.
 
-With its source bounded (the same splittable DoFn, reading every shard to its tip) the graph
-runs unchanged on FnApiRunner: stateful fold with event-time timers, one-minute windows with
-allowed lateness, per-bundle index shards. Unbounded, it must translate to a portable pipeline
+With its source bounded (every shard read to its tip) the graph runs unchanged on
+BundleBasedDirectRunner in streaming mode: stateful fold with event-time timers, one-minute
+windows with allowed lateness, traces stitched by gap timers, per-bundle index shards.
+FnApiRunner is refused (chained event-time timer stages never fire there). Unbounded, it must translate to a portable pipeline
 whose read is unbounded and whose grouping is all windowed (what a streaming runner accepts).
 """
 
@@ -63,14 +64,12 @@ def direct_streaming() -> PipelineOptions:
     return opts
 
 
-@pytest.mark.parametrize("runner", ["direct-streaming", "fnapi"])
-def test_the_streaming_graph_runs_unchanged_with_a_bounded_source(shipped, tmp_path, runner):
+def test_the_streaming_graph_runs_unchanged_with_a_bounded_source(shipped, tmp_path):
     """DirectRunner in streaming mode (the reader as a plain DoFn per shard: that runner cannot
-    expand a splittable DoFn), and FnApiRunner (the splittable DoFn itself)."""
+    expand a splittable DoFn; the catch-up loop's tests run the splittable DoFn on FnApiRunner)."""
     endpoint, truth = shipped
-    direct = runner == "direct-streaming"
-    with beam.Pipeline(options=direct_streaming()) if direct else beam.Pipeline(runner=FnApiRunner()) as p:
-        build_streaming(p, config(endpoint, tmp_path), bounded=True, splittable=not direct)
+    with beam.Pipeline(options=direct_streaming()) as p:
+        build_streaming(p, config(endpoint, tmp_path), bounded=True, splittable=False)
     join_index_shards(str(tmp_path), [INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES])
     invocations = [d for _, d in read_index(index_path(str(tmp_path), INDEX_INVOCATIONS))]
     got = Counter(d["faas.execution"] for d in invocations)
@@ -82,10 +81,14 @@ def test_the_streaming_graph_runs_unchanged_with_a_bounded_source(shipped, tmp_p
     assert sum(d["aws.lambda.metrics.invocations"] for d in logs_points) == len(truth["invocations"])
     assert len({(d["faas.name"], d.get("faas.version"), d["@timestamp"]) for d in logs_points}) == len(logs_points)
     assert any(d["faas.name"] == "coldtrace-pipeline" for d in metrics)
-    if direct:   # (StitchTracesStreaming's second timer stage never fires on FnApiRunner)
-        spans = [d for _, d in read_index(index_path(str(tmp_path), INDEX_TRACES))]
-        traced = {inv["request_id"] for inv in truth["invocations"] if inv["xray_trace_id"]}
-        assert traced and traced <= {d.get("faas.execution") for d in spans}
+    spans = [d for _, d in read_index(index_path(str(tmp_path), INDEX_TRACES))]
+    traced = {inv["request_id"] for inv in truth["invocations"] if inv["xray_trace_id"]}
+    assert traced and traced <= {d.get("faas.execution") for d in spans}
+
+
+def test_fnapi_runner_is_refused_for_the_streaming_graph_with_the_reason(tmp_path):
+    with pytest.raises(ValueError, match="BundleBasedDirectRunner.*catch-up"):
+        build_streaming(beam.Pipeline(runner=FnApiRunner()), config("http://127.0.0.1:9", tmp_path), bounded=True)
 
 
 def test_the_endless_graph_translates_to_an_unbounded_portable_pipeline(tmp_path):
