@@ -72,11 +72,13 @@ def _config(args: argparse.Namespace):
     for name in ("delivery_delay", "allowed_lateness", "poll"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative")
+    alarms = _alarm_config(args)
     run = RunConfig(inputs=list(args.input), out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
                     account=args.account, region=args.region, log_group=args.log_group,
                     architectures=_parse_architectures(args.architecture),
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args), es=_es_settings(args), redactor=_redactor(args))
+                    beam_args=list(args.beam_args), es=_es_settings(args), redactor=_redactor(args),
+                    alarms=alarms)
     try:
         return StreamConfig(args.input[0], run, start=start, endpoint_url=args.endpoint_url,
                             delivery_delay_ms=int(args.delivery_delay * 1000),
@@ -85,6 +87,19 @@ def _config(args: argparse.Namespace):
                             poll_metrics=args.poll_metrics, metrics_functions=tuple(args.metrics_function))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _alarm_config(args: argparse.Namespace):
+    """--rules and the notification options, as for a batch run; the batch-only ones refused."""
+    from pipeline.commands.alarm_options import alarm_config
+    from pipeline.errors import UsageError
+
+    if getattr(args, "incident", None):
+        raise UsageError("--incident is for the simulated fleet (a batch run without --input)")
+    if getattr(args, "metrics_input", None):
+        raise UsageError("--metrics-input reads metric files in batch runs; streaming polls CloudWatch "
+                         "(--poll-metrics, --metrics-function)")
+    return alarm_config(args)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -98,7 +113,8 @@ def _round_line(report) -> str:
     docs = report.docs
     mark = iso_ms(report.watermark_ms) if report.watermark_ms is not None and report.watermark_ms < 2 ** 50 else "-"
     return (f"read {report.round}: {docs.get('coldtrace-logs', 0):,} log lines, "
-            f"{docs.get('coldtrace-invocations', 0):,} invocations, {docs.get('coldtrace-metrics', 0):,} metric points, "
+            f"{docs.get('coldtrace-invocations', 0):,} invocations, {docs.get('coldtrace-traces', 0):,} spans, "
+            f"{docs.get('coldtrace-metrics', 0):,} metric points, {docs.get('coldtrace-alarms', 0):,} alarms, "
             f"{docs.get('coldtrace-deadletter', 0):,} dead letters; watermark {mark}; {report.seconds:.1f} s")
 
 

@@ -9,9 +9,12 @@ batch mode, drops a deferred residual) — see tests/pipeline/test_local_runners
    checkpoint — the same splittable DoFn Flink runs, in bounded mode;
 2. continue each log stream's fold from its carried state, and each open metric window;
 3. write the round's index shards, the folds and windows still open, and the final cursors;
+   then, in the loop itself, continue the trace stitcher and the alarm evaluators with the
+   round's invocations and metric points (``loop_state.py``) and write their shards too;
 4. commit: save the checkpoint (cursors, watermark, state files, and the running account:
-   events read = log lines indexed + duplicates dropped), then append the shards to the index
-   files (exactly once: see ``checkpoint.py``); repeat.
+   events read = log lines indexed + duplicates dropped), then notify the round's alarm
+   transitions and append the shards to the index files (both exactly once: see
+   ``checkpoint.py`` and ``loop_outputs.py``); repeat.
 
 The watermark a round flushes with is the one the previous rounds established, so a fold is
 only flushed as ``unfinished`` once the source as a whole has moved past it.
@@ -28,16 +31,17 @@ from typing import Callable
 
 import apache_beam as beam
 
-from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
+from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, index_path, render_chunks, shard_prefix
-from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files
+from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
 from pipeline.streaming.health import fold_minutes
 from pipeline.streaming.round_sources import rounds_for
 
-STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER]
+STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
+CARRIED = ("fold-state", "window-state", "loop-state")   # record files of state handed to the next read
 DRAIN_WATERMARK_MS = 2 ** 62   # past every window and timer: what a drain flushes with
 
 
@@ -93,6 +97,11 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
         | "WriteDeadLetters" >> WriteIndexFile(rdir, INDEX_DEADLETTER)
     resumed.carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state"))
     metrics.carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state"))
+    from pipeline.stitch.keys import trace_keys
+
+    (resumed.invocations | "Traced" >> beam.Filter(lambda inv: bool(trace_keys(inv)))
+     | "WriteTraced" >> WriteRecordFiles(os.path.join(rdir, "traced")))
+    metrics.points | "WritePoints" >> WriteRecordFiles(os.path.join(rdir, "points"))
     (resumed.invocations | "Functions" >> beam.Map(lambda inv: inv.function_name) | "DistinctFunctions" >> beam.Distinct()
      | "WriteFunctions" >> WriteRecordFiles(os.path.join(rdir, "functions")))
     (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
@@ -114,20 +123,19 @@ def _records(rdir: str, name: str) -> list:
 
 
 def _write_points(rdir: str, name: str, points: list) -> None:
-    if not points:
-        return
-    path = f"{shard_prefix(rdir, INDEX_METRICS)}-{name}.ndjson"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for chunk in render_chunks(INDEX_METRICS, points):
-            f.write(chunk + "\n")
+    from pipeline.streaming.loop_outputs import write_shard
+
+    write_shard(rdir, INDEX_METRICS, name, points)
 
 
 class CatchUp:
     """The loop: ``step()`` runs one read and commits it; ``run()`` repeats until told to stop."""
 
     def __init__(self, cfg: StreamConfig, clock: Callable[[], float] = time.time) -> None:
+        from pipeline.streaming.loop_outputs import Notifications
+
         self.cfg, self.clock = cfg, clock
+        self.notifications = Notifications(cfg.run.alarms.notify, cfg.run.es)
         self.source = rounds_for(cfg)
         self.path = os.path.join(cfg.ckdir, "checkpoint.json")
         self.ck = ckpt.load(self.path, cfg.source)
@@ -162,9 +170,10 @@ class CatchUp:
         new.health, points = fold_minutes(ck.health, _records(rdir, "health"), DRAIN_WATERMARK_MS if drain else now_ms)
         _write_points(rdir, "health", points)
         new.functions = sorted(set(ck.functions) | set(_records(rdir, "functions")))
-        self._poll_metrics(new, rdir, now_ms)
+        points += self._poll_metrics(new, rdir, now_ms)
+        self._carry_loop_state(ck, new, rdir, watermark, points, now_ms, drain)
         new.round = n
-        new.state_files = [os.path.relpath(path, self.cfg.ckdir) for kind in ("fold-state", "window-state")
+        new.state_files = [os.path.relpath(path, self.cfg.ckdir) for kind in CARRIED
                            for path in record_files(os.path.join(rdir, kind))]
         new.pending = {"round_dir": rel, "sizes": {i: _size(index_path(self.cfg.run.out_dir, i))
                                                   for i in STREAMING_INDICES}}
@@ -177,32 +186,57 @@ class CatchUp:
         return RoundReport(n, read_something, new.watermark_ms, docs, self.clock() - started,
                            self.source.done(new))
 
-    def _poll_metrics(self, ck: Checkpoint, rdir: str, now_ms: int) -> None:
-        """GetMetricData for the functions seen, minute by finished minute."""
+    def _carry_loop_state(self, ck: Checkpoint, new: Checkpoint, rdir: str, watermark: int | None,
+                          loop_points: list, now_ms: int, drain: bool) -> None:
+        """Traces and alarms of the round (``loop_state.py``): their shards, Elasticsearch, the
+        alarms to notify after the commit, and the state for the next read."""
+        from pipeline.streaming.loop_outputs import index_into_es, save_alarms, write_shard
+        from pipeline.streaming.loop_state import LoopState
+
+        cfg = self.cfg
+        blobs = [rec for path in _paths(cfg.ckdir, ck, "loop-state") for rec in read_records(path)]
+        state = LoopState.loads(blobs[0] if blobs else None, cfg.run.alarms.rules, cfg.trace_gap_ms,
+                                cfg.trace_retention_ms)
+        step = state.step(_records(rdir, "traced"), _records(rdir, "points") + loop_points, watermark,
+                          cfg.lateness_ms, now_ms, drain)
+        write_shard(rdir, INDEX_TRACES, "loop", step.spans)
+        write_shard(rdir, INDEX_ALARMS, "loop", step.alarms)
+        save_alarms(rdir, step.alarms)
+        write_records(os.path.join(rdir, "loop-state-0.rec"), [state.dumps()])
+        new.add(traces_emitted=step.traces, late_metric_points=step.late_points)
+        if cfg.run.es is not None:
+            index_into_es(cfg.run.es, {INDEX_METRICS: loop_points, INDEX_TRACES: step.spans,
+                                       INDEX_ALARMS: step.alarms})
+
+    def _poll_metrics(self, ck: Checkpoint, rdir: str, now_ms: int) -> list:
+        """GetMetricData for the functions seen, minute by finished minute; returns the points."""
         cfg = self.cfg
         functions = sorted(set(ck.functions) | set(cfg.metrics_functions))
         if not (cfg.poll_metrics and functions):
-            return
+            return []
         end = now_ms - now_ms % 60_000
         start = ck.metrics_until_ms or end - 5 * 60_000
         if end <= start:
-            return
+            return []
         import boto3
 
         from pipeline.sources.cloudwatch_api import metric_points
 
         client = boto3.session.Session().client("cloudwatch", region_name=cfg.run.region,
                                                 endpoint_url=cfg.endpoint_url)
-        _write_points(rdir, "cloudwatch", metric_points(client, functions, start, end, account=cfg.run.account,
-                                                        region=cfg.run.region))
+        points = metric_points(client, functions, start, end, account=cfg.run.account, region=cfg.run.region)
+        _write_points(rdir, "cloudwatch", points)
         ck.metrics_until_ms = end
+        return points
 
     def _append(self) -> dict[str, int]:
-        """Append the committed round's index shards to the index files (truncating first to the
-        sizes saved before the append, so a repeated append never duplicates)."""
+        """Notify the committed round's alarms (from the first not yet notified), then append its
+        index shards to the index files (truncating first to the sizes saved before the append,
+        so a repeated append never duplicates)."""
         pending = self.ck.pending
         assert pending is not None
         rdir = os.path.join(self.cfg.ckdir, pending["round_dir"])
+        failed = self.notifications.send_round(rdir, pending, lambda: ckpt.save(self.path, self.ck))
         docs: dict[str, int] = {}
         for index in STREAMING_INDICES:
             target = index_path(self.cfg.run.out_dir, index)
@@ -217,7 +251,7 @@ class CatchUp:
                     lines += data.count(b"\n")
             docs[index] = lines // 2
         self.ck.pending = None
-        self.ck.add(**{k.replace("coldtrace-", ""): v for k, v in docs.items()})
+        self.ck.add(notifications_failed=failed, **{k.replace("coldtrace-", ""): v for k, v in docs.items()})
         ckpt.save(self.path, self.ck)
         return docs
 

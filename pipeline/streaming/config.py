@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pipeline.run import RunConfig
 from pipeline.sources.kinesis_shards import StartPosition
+from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS
 from pipeline.streaming.windows import ALLOWED_LATENESS_MS
 
 KINDS = ("kinesis", "cloudwatch", "files")
@@ -42,6 +43,8 @@ class StreamConfig:
     poll_metrics: bool = False               # GetMetricData for the functions seen in the logs
     metrics_functions: tuple[str, ...] = ()  # ... and these
     max_files: int = 1000                    # files: at most this many per read
+    trace_gap_ms: int = DEFAULT_GAP_MS       # a trace is emitted after this much event time without a new member
+    trace_retention_ms: int = DEFAULT_RETENTION_MS  # ... and kept this long for late members (re-emitted)
 
     def __post_init__(self) -> None:
         self.kind = source_kind(self.source)

@@ -97,7 +97,7 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
     dead = dead | "RedactDeadLetters" >> RedactLines(redactor)
     parsed = batches | "ParseLogEvents" >> ParseLogEvents(r.correlation_paths)
     invocations = parsed | "BuildInvocations" >> BuildInvocationsStreaming(r.architectures)
-    traces = invocations | "StitchTraces" >> StitchTracesStreaming()
+    traces = invocations | "StitchTraces" >> StitchTracesStreaming(cfg.trace_gap_ms, cfg.trace_retention_ms)
     observations = ((invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
                      parsed | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
                     | "Observations" >> beam.Flatten())
