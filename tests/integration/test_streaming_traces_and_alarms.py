@@ -157,3 +157,15 @@ def test_a_late_member_re_emits_its_trace_with_the_same_ids_locally_and_in_elast
     refresh(es_url)
     hits = es(es_url, "POST", f"/{INDEX_TRACES}/_search", {"size": 100, "query": {"match_all": {}}})["hits"]["hits"]
     assert {h["_id"]: h["_source"] for h in hits} == latest
+
+
+def test_streaming_refuses_batch_only_options_and_fnapi_for_the_endless_graph(tmp_path, capsys):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    base = ["run", "-q", "--streaming", "--input", str(spool), "--out", str(tmp_path / "out")]
+    assert main([*base, "--metrics-input", str(spool)]) == 2
+    assert main([*base, "--rules", str(tmp_path / "missing.yaml")]) == 2
+    assert main([*base, "--runner", "apache_beam.runners.portability.fn_api_runner.FnApiRunner"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "--poll-metrics" in err[0] and "--rules" in err[1]
+    assert "BundleBasedDirectRunner" in err[2] and "catch-up" in err[2]
