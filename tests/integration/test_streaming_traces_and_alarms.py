@@ -169,3 +169,57 @@ def test_streaming_refuses_batch_only_options_and_fnapi_for_the_endless_graph(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "--poll-metrics" in err[0] and "--rules" in err[1]
     assert "BundleBasedDirectRunner" in err[2] and "catch-up" in err[2]
+
+
+# -- the endless graph: alarms in keyed state, indexed and notified ------------------------------------
+def test_the_endless_graph_raises_indexes_and_notifies_the_batch_alarms(moto_kinesis, hook, tmp_path):
+    import io
+
+    import apache_beam as beam
+    import boto3
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from forwarder.handler import Forwarder
+    from forwarder.settings import Settings
+    from pipeline.run import RunConfig
+    from pipeline.sinks.alarms import AlarmSettings
+    from pipeline.sinks.index_files import join_index_shards
+    from pipeline.sources.kinesis_shards import StartPosition
+    from pipeline.streaming.config import StreamConfig
+    from pipeline.streaming.graph import build_streaming
+    from pipeline.transforms.metrics_and_alarms import AlarmConfig
+
+    region = "eu-west-1"
+
+    class Context:
+        invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:coldtrace-forwarder"
+
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    now = int(time.time() * 1000)
+    payloads, truth = simulate(FleetConfig(seed=43, functions=3, minutes=12, invocations_per_minute=20, files=1,
+                                           start_ms=now - now % MIN - 40 * MIN,
+                                           incidents=(Incident("error_burst", "orders-api", 2, 6),)))
+    boto3.client("kinesis", region_name=region, endpoint_url=moto_kinesis).create_stream(StreamName="s", ShardCount=1)
+    fwd = Forwarder(Settings.from_env({"COLDTRACE_STREAM": "s", "AWS_REGION": region, "AWS_ENDPOINT_URL": moto_kinesis,
+                                       "COLDTRACE_METRICS": "false", "COLDTRACE_COMPRESS": "true"}), out=io.BytesIO())
+    for payload in payloads:
+        fwd.handle({"awslogs": {"data": encode_payload(payload)}}, Context())
+    out = tmp_path / "out"
+    run = RunConfig(inputs=[], out_dir=str(out), region=region,
+                    alarms=AlarmConfig(notify=AlarmSettings(webhook_url=hook.url)))
+    cfg = StreamConfig("kinesis://s", run, start=StartPosition("TRIM_HORIZON"), endpoint_url=moto_kinesis)
+    opts = PipelineOptions(["--runner=BundleBasedDirectRunner"])
+    opts.view_as(StandardOptions).streaming = True
+    with beam.Pipeline(options=opts) as p:
+        build_streaming(p, cfg, bounded=True, splittable=False)
+    join_index_shards(str(out), [INDEX_ALARMS])
+    got = transitions(out)
+    # (at the end of a bounded read the watermark jumps to infinity: rules whose data stopped,
+    # such as the pipeline's own iterator age, may go INSUFFICIENT_DATA)
+    raised = [t for t in got if t[2] != "INSUFFICIENT_DATA"]
+    assert [t[:3] for t in raised] == [("orders-api", "error-rate", "ALARM"), ("orders-api", "error-rate", "OK")]
+    expected = sorted((e["function"], e["rule"], e["state"]) for e in truth["expected_alarms"])
+    assert [t[:3] for t in raised] == expected
+    assert posted(hook) == sorted(t[:3] for t in got)
