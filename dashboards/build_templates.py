@@ -1,7 +1,7 @@
 """Writes dashboards/index-templates/*.json and dashboards/ilm/*.json from the tables below.
 
 The tables are the readable source: one line per field of each index, in the flat dotted
-form the documents use (``pipeline/model.py`` ``to_doc()``); the JSON files are what
+form the documents use (``pipeline/model/`` ``to_doc()``); the JSON files are what
 Elasticsearch reads (``coldtrace es-setup``). A unit test checks the committed files equal
 this script's output and that every field a fully populated record emits is mapped.
 

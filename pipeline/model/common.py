@@ -1,0 +1,76 @@
+"""Index names, time and id helpers shared by every record of the model."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import lru_cache
+from typing import Any
+
+
+INDEX_LOGS = "coldtrace-logs"
+INDEX_INVOCATIONS = "coldtrace-invocations"
+INDEX_TRACES = "coldtrace-traces"
+INDEX_METRICS = "coldtrace-metrics"
+INDEX_ALARMS = "coldtrace-alarms"
+INDEX_DEADLETTER = "coldtrace-deadletter"
+
+# The bulk operation each index is written with. Documents of most indices never change once
+# made, so ``create`` (a repeat is a harmless 409). A trace's documents can: a late member
+# re-emits the trace with the same ids and new facts (its root span's size and duration), so
+# traces are written with ``index``, which overwrites — still idempotent, the latest wins.
+REEMITTED_INDICES = frozenset({INDEX_TRACES})
+
+
+def bulk_op(index: str) -> str:
+    """``index`` for indices whose documents are re-emitted with new content, else ``create``."""
+    return "index" if index in REEMITTED_INDICES else "create"
+
+COLD_START_KINDS = ("none", "on-demand", "provisioned", "snapstart")
+OUTCOMES = ("success", "error", "timeout", "out_of_memory", "crash", "unfinished")
+
+
+@lru_cache(maxsize=8192)
+def _iso_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+
+
+MAX_ISO_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 writes in 4 digits
+
+
+def iso_ms(ms: int | float) -> str:
+    """ISO 8601 UTC with milliseconds, the form Elasticsearch and Kibana sort on.
+
+    Log lines come in bursts of the same second: the second's text is cached. A time outside
+    1970..9999 (a skewed or hostile clock, flagged ``clock_skew`` by the parser) is clamped
+    into that range rather than raising or writing a date no index accepts."""
+    if type(ms) is not int:
+        ms = int(ms) if -MAX_ISO_MS <= ms <= MAX_ISO_MS else (MAX_ISO_MS if ms > 0 else 0)  # NaN, ±inf
+    if not 0 <= ms <= MAX_ISO_MS:
+        ms = 0 if ms < 0 else MAX_ISO_MS
+    return f"{_iso_second(ms // 1000)}{ms % 1000:03d}Z"
+
+
+def stable_id(*parts: object) -> str:
+    """A deterministic document id: the same source ids always give the same id."""
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
+
+
+def _put(doc: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        doc[key] = value
+
+
+def _sparse(cls: type, fields: dict[str, Any]) -> Any:
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+def xray_to_w3c(xray_trace_id: str) -> str:
+    """``1-5759e988-bd862e3fe1be46a994272793`` → the 32-hex W3C trace id X-Ray maps it to."""
+    parts = xray_trace_id.split("-")
+    if len(parts) == 3 and len(parts[1]) == 8 and len(parts[2]) == 24:
+        return (parts[1] + parts[2]).lower()
+    return stable_id("xray", xray_trace_id)
