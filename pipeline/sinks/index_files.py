@@ -17,6 +17,7 @@ import apache_beam as beam
 import orjson
 
 from pipeline.model import bulk_op
+from pipeline.sinks.bundle_files import BundleFileDoFn
 
 CHUNK = 2000
 
@@ -93,36 +94,18 @@ class RenderDocs(beam.PTransform):
                 | "Chunk" >> beam.FlatMap(_join_lines))
 
 
-class _WriteShards(beam.DoFn):
-    """Appends chunks to one shard file per bundle, written in ``process`` and sealed (renamed
-    from ``.part``) in ``finish_bundle``. Beam's DaskRunner drops what ``finish_bundle`` emits,
-    which breaks WriteToText's unsharded path; side effects there are kept on every runner. A
-    bundle that fails leaves only a ``.part`` file, which the join ignores."""
+class _WriteShards(BundleFileDoFn):
+    """Appends chunks to one shard file per bundle (see ``bundle_files``); the join after the
+    run ignores the ``.part`` file a failed bundle leaves."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self._file = None
-        self._path: str | None = None
-
-    def start_bundle(self) -> None:
-        self._file, self._path = None, None
+    suffix = ".ndjson"
 
     def process(self, chunk: str):
-        if self._file is None:
-            import uuid
-
-            os.makedirs(os.path.dirname(self.prefix), exist_ok=True)
-            self._path = f"{self.prefix}-{uuid.uuid4().hex}.ndjson"
-            self._file = open(self._path + ".part", "wb")
+        f, opened = self.bundle_file()
+        if opened:
             yield self._path
-        self._file.write(chunk.encode("utf-8", "surrogatepass"))
-        self._file.write(b"\n")
-
-    def finish_bundle(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            os.replace(self._path + ".part", self._path)
-            self._file, self._path = None, None
+        f.write(chunk.encode("utf-8", "surrogatepass"))
+        f.write(b"\n")
 
 
 class WriteIndexFile(beam.PTransform):

@@ -16,6 +16,8 @@ from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
 
+from pipeline.sinks.bundle_files import BundleFileDoFn
+
 _LEN = struct.Struct(">I")
 
 
@@ -47,32 +49,15 @@ def record_files(prefix: str) -> list[str]:
     return sorted(glob.glob(prefix + "-*.rec"))
 
 
-class _WriteBundle(beam.DoFn):
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self._file = None
-        self._path: str | None = None
-
-    def start_bundle(self) -> None:
-        self._file, self._path = None, None
+class _WriteBundle(BundleFileDoFn):
+    suffix = ".rec"
 
     def process(self, rec: Any):
-        if self._file is None:
-            import uuid
-
-            os.makedirs(os.path.dirname(self.prefix) or ".", exist_ok=True)
-            self._path = f"{self.prefix}-{uuid.uuid4().hex}.rec"
-            self._file = open(self._path + ".part", "wb")
+        f, _ = self.bundle_file()
         blob = pickle.dumps(rec, protocol=pickle.HIGHEST_PROTOCOL)
-        self._file.write(_LEN.pack(len(blob)))
-        self._file.write(blob)
+        f.write(_LEN.pack(len(blob)))
+        f.write(blob)
         return ()
-
-    def finish_bundle(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            os.replace(self._path + ".part", self._path)
-            self._file, self._path = None, None
 
 
 class WriteRecordFiles(beam.PTransform):
