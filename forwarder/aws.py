@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.aws_errors import error_code  # noqa: F401  (re-exported)
+
 _CLIENTS: dict[tuple[str, str | None, str | None], Any] = {}
 
 
@@ -28,10 +30,3 @@ def client(service: str, region: str | None = None, endpoint_url: str | None = N
     return found
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ClientError (None for other exceptions)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
+from pipeline.aws_errors import error_code  # noqa: F401  (re-exported)
+
 START_KINDS = ("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP")
 # Errors a Kinesis control-plane or read call answers when it is called too often.
 THROTTLE_CODES = frozenset(("ProvisionedThroughputExceededException", "LimitExceededException",
@@ -173,14 +175,6 @@ class Backoff:
 
     def delay_s(self, attempt: int) -> float:
         return self.rng.uniform(0, min(self.cap_ms, self.base_ms * (2 ** attempt))) / 1000.0
-
-
-def error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
 
 
 def call_with_backoff(fn: Callable[..., Any], backoff: Backoff, sleep: Callable[[float], None] = time.sleep,
