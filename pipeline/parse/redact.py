@@ -23,9 +23,10 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from pipeline.model import DeadLetter, LogEvent
+if TYPE_CHECKING:  # annotations only: the forwarder's cold start does not load these modules
+    from pipeline.model import DeadLetter, LogEvent
 
 
 def _luhn_ok(digits: str) -> bool:
