@@ -58,9 +58,14 @@ def aws_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def moto_endpoint(aws_env) -> str:
     """URL of a moto server on 127.0.0.1 (started for this test session)."""
-    port = free_port()
     exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+    yield from _moto_process([exe])
+
+
+def _moto_process(command: list[str]):
+    """Start a moto server command on a free loopback port, yield its URL, stop it after."""
+    port = free_port()
+    proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -74,12 +79,16 @@ def moto_endpoint(aws_env) -> str:
             proc.kill()
 
 
+def _moto_reset(url: str) -> str:
+    req = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).read()
+    return url
+
+
 @pytest.fixture()
 def moto_reset(moto_endpoint) -> str:
     """A moto server with no resources left from earlier tests."""
-    req = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=10).read()
-    return moto_endpoint
+    return _moto_reset(moto_endpoint)
 
 
 @pytest.fixture(scope="session")
@@ -109,24 +118,10 @@ def sim_fleet(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def moto_kinesis_server(aws_env) -> str:
     """moto's server with AWS's Kinesis resharding semantics (tests/integration/moto_kinesis_server.py)."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "integration" / "moto_kinesis_server.py"),
-                             "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/moto-api/")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    yield from _moto_process([sys.executable, str(ROOT / "tests" / "integration" / "moto_kinesis_server.py")])
 
 
 @pytest.fixture()
 def moto_kinesis(moto_kinesis_server) -> str:
     """That server, with no resources left from earlier tests."""
-    req = urllib.request.Request(f"{moto_kinesis_server}/moto-api/reset", method="POST")
-    urllib.request.urlopen(req, timeout=10).read()
-    return moto_kinesis_server
+    return _moto_reset(moto_kinesis_server)
