@@ -111,7 +111,6 @@ def progress(label: str, watch_dir: str, quiet: bool = False, console=None, inte
         finally:
             tracker.final()
         return
-    stop = threading.Event()
     if json_lines:
         import orjson
 
@@ -121,32 +120,33 @@ def progress(label: str, watch_dir: str, quiet: bool = False, console=None, inte
             out.write(orjson.dumps({"progress": {**snap.to_json(), "done": done}}).decode() + "\n")
             out.flush()
 
-        def tick() -> None:
-            while not stop.wait(interval):
-                emit(tracker.poll())
-
-        t = threading.Thread(target=tick, daemon=True)
-        t.start()
         try:
-            yield tracker
+            with _every(interval, lambda: emit(tracker.poll())):
+                yield tracker
         finally:
-            stop.set()
-            t.join(timeout=2)
             emit(tracker.final(), done=True)
         return
     from rich.console import Console
 
     console = console or Console(stderr=True)
-    with console.status(label) as status:
-        def tick_rich() -> None:
-            while not stop.wait(interval):
-                status.update(status_line(label, tracker.poll()))
-
-        t = threading.Thread(target=tick_rich, daemon=True)
-        t.start()
-        try:
-            yield tracker
-        finally:
-            stop.set()
-            t.join(timeout=2)
+    with console.status(label) as status, _every(interval, lambda: status.update(status_line(label, tracker.poll()))):
+        yield tracker
     console.print(status_line(f"{label}: done", tracker.final()))
+
+
+@contextmanager
+def _every(interval: float, fn) -> Iterator[None]:
+    """Call ``fn`` every ``interval`` seconds on a daemon thread while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            fn()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=2)

@@ -272,3 +272,16 @@ def self_signed_cert(directory) -> tuple[str, str]:
     (d / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
     return str(d / "cert.pem"), str(d / "key.pem")
+
+
+def nth_bulk(pred):
+    """A plan acting on bulk requests whose 0-based bulk number satisfies ``pred``."""
+    seen = {"bulk": 0}
+
+    def plan(n, method, path, body):
+        if "/_bulk" not in path:
+            return None
+        k = seen["bulk"]
+        seen["bulk"] += 1
+        return pred(k)
+    return plan

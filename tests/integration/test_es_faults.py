@@ -18,7 +18,7 @@ from pipeline.sinks.es_bulk import BulkError, BulkWriter
 from pipeline.sinks.es_client import EsSettings, make_client, resolved
 from pipeline.sinks.es_setup import setup
 
-from .es_support import FaultProxy, count, es, ids, refresh, reset_coldtrace
+from .es_support import FaultProxy, count, es, ids, nth_bulk, refresh, reset_coldtrace
 
 T0 = 1714557600000
 FAST = dict(max_docs=40, concurrency=2, max_retries=6, initial_backoff=0.01, max_backoff=0.05)
@@ -57,19 +57,6 @@ def assert_exactly_once(es_url: str, records) -> None:
     got = ids(es_url, INDEX_INVOCATIONS)
     assert len(got) == len(set(got)), "duplicates"
     assert sorted(got) == sorted(r.doc_id() for r in records), "lost or extra documents"
-
-
-def nth_bulk(pred):
-    """A plan acting on bulk requests whose 0-based bulk number satisfies ``pred``."""
-    seen = {"bulk": 0}
-
-    def plan(n, method, path, body):
-        if "/_bulk" not in path:
-            return None
-        k = seen["bulk"]
-        seen["bulk"] += 1
-        return pred(k)
-    return plan
 
 
 FAULTS = {

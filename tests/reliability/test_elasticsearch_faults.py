@@ -19,21 +19,8 @@ from pipeline.sinks.es_client import EsSettings, resolved
 from pipeline.sinks.es_setup import setup
 from pipeline.summary import summarize_out
 from tests.conftest import free_port
-from tests.integration.es_support import FaultProxy, count, es, refresh, reset_coldtrace
+from tests.integration.es_support import FaultProxy, count, es, nth_bulk, refresh, reset_coldtrace
 from tests.reliability.support import Clock, Row, event_keys, record, run_pipeline
-
-
-def nth_bulk(pred):
-    """A FaultProxy plan acting on bulk requests whose 0-based number satisfies ``pred``."""
-    seen = {"bulk": 0}
-
-    def plan(n, method, path, body):
-        if "/_bulk" not in path:
-            return None
-        k = seen["bulk"]
-        seen["bulk"] += 1
-        return pred(k)
-    return plan
 
 
 class ItemFailingProxy(FaultProxy):
