@@ -109,10 +109,10 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS),
         traces | "TraceDocs" >> RenderDocs(INDEX_TRACES) | "WriteTraces" >> WriteIndexFile(cfg.out_dir, INDEX_TRACES),
         points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(cfg.out_dir, INDEX_METRICS),
-        alarms | "AlarmDocs" >> RenderDocs(INDEX_ALARMS, shards=1) | "WriteAlarms" >> WriteIndexFile(cfg.out_dir, INDEX_ALARMS),
+        alarms | "AlarmDocs" >> RenderDocs(INDEX_ALARMS) | "WriteAlarms" >> WriteIndexFile(cfg.out_dir, INDEX_ALARMS),
         (read_dead, fold_dead, alarm_dead)
         | "AllDeadLetters" >> beam.Flatten()
-        | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1)
+        | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER)
         | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER),
         (source_counts, stream_counts,
          (read_dead, fold_dead, alarm_dead) | "DeadLettersToCount" >> beam.Flatten()

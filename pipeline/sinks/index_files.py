@@ -56,42 +56,27 @@ def shard_prefix(out_dir: str, index: str) -> str:
     return os.path.join(out_dir, "indices", ".shards", index)
 
 
-def _rendered(index: str, shards: int):
+def _renderer(index: str):
     head = '{"' + bulk_op(index) + '":{"_index":"' + index + '","_id":"'
+    dumps = orjson.dumps
 
-    def render(rec: Indexable) -> tuple[int, str]:
-        doc_id = rec.doc_id()
-        return int(doc_id[:8], 16) % shards, head + doc_id + '"}}\n' + orjson.dumps(rec.to_doc()).decode()
+    def render(rec: Indexable) -> str:
+        return head + rec.doc_id() + '"}}\n' + dumps(rec.to_doc()).decode()
 
     return render
 
 
-def _join_lines(keyed: tuple[int, Iterable[str]], chunk: int = CHUNK) -> Iterator[str]:
-    buf: list[str] = []
-    for lines in keyed[1]:
-        buf.append(lines)
-        if len(buf) >= chunk:
-            yield "\n".join(buf)
-            buf = []
-    if buf:
-        yield "\n".join(buf)
-
-
 class RenderDocs(beam.PTransform):
-    """Records → bulk-text chunks. Each record is rendered where it is (action + document, as
-    text: a string shuffles far cheaper than a pickled record), then gathered into a few shards
-    by id (GroupByKey) rather than with BatchElements, whose end-of-bundle flush Beam's
-    DaskRunner drops."""
+    """Records → bulk text (action line and document), rendered where each record is and
+    written by the same fused stage: no shuffle. A gather into larger chunks cost a
+    GroupByKey crossing per record, more than the writer's per-element call it saved."""
 
-    def __init__(self, index: str, shards: int = 16) -> None:
+    def __init__(self, index: str) -> None:
         super().__init__()
-        self.index, self.shards = index, shards
+        self.index = index
 
     def expand(self, records):
-        return (records
-                | "Render" >> beam.Map(_rendered(self.index, self.shards))
-                | "Gather" >> beam.GroupByKey()
-                | "Chunk" >> beam.FlatMap(_join_lines))
+        return records | "Render" >> beam.Map(_renderer(self.index))
 
 
 class _WriteShards(BundleFileDoFn):

@@ -39,6 +39,11 @@ class _ReadFile(beam.DoFn):
         self.dead = Metrics.counter("coldtrace", "dead_letters_read")
         self.marks = None
 
+    def setup(self) -> None:
+        from pipeline.gc_tuning import tune_gc
+
+        tune_gc()
+
     def start_bundle(self) -> None:
         if self.progress_dir and self.marks is None:  # live progress (pipeline.progress_channel)
             from pipeline.progress_channel import ProgressMarks

@@ -92,8 +92,8 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
         | "WriteLogs" >> WriteIndexFile(rdir, INDEX_LOGS)
     resumed.invocations | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS) \
         | "WriteInvocations" >> WriteIndexFile(rdir, INDEX_INVOCATIONS)
-    metrics.points | "MetricDocs" >> RenderDocs(INDEX_METRICS, shards=1) | "WriteMetrics" >> WriteIndexFile(rdir, INDEX_METRICS)
-    dead | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER, shards=1) \
+    metrics.points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(rdir, INDEX_METRICS)
+    dead | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER) \
         | "WriteDeadLetters" >> WriteIndexFile(rdir, INDEX_DEADLETTER)
     resumed.carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state"))
     metrics.carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state"))

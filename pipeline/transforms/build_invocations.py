@@ -41,6 +41,11 @@ class _SortStream(beam.DoFn):
         self.dupes = Metrics.counter("coldtrace", "duplicate_events")
         self.counts = counts
 
+    def setup(self) -> None:
+        from pipeline.gc_tuning import tune_gc
+
+        tune_gc()
+
     def process(self, keyed: tuple[str, Iterable[bytes]]):
         key, packed = keyed
         events = [ev for blob in packed for ev in unpack_events(blob)]
