@@ -107,18 +107,27 @@ def to_payload(obj: dict[str, Any], account: str | None = None, region: str | No
     acct = owner if isinstance(owner, str) and owner.isdigit() else account
     fn = function_from_group(group)
     version, instance = version_and_instance(stream)
+    new = LogEvent
     out: list[LogEvent] = []
-    for i, ev in enumerate(events):
-        if not isinstance(ev, dict):
-            raise PayloadError(f"logEvents[{i}] is not an object")
-        msg, ts = ev.get("message"), ev.get("timestamp")
-        if not isinstance(msg, str) or isinstance(ts, bool) or not isinstance(ts, (int, float)):
+    append = out.append
+    for i, ev in enumerate(events):  # once per log event: exact-type tests first, checks after
+        msg = ev.get("message") if isinstance(ev, dict) else _not_an_object(i)
+        ts = ev.get("timestamp")
+        if type(ts) is not int:
+            if type(msg) is not str or isinstance(ts, bool) or not isinstance(ts, (int, float)):
+                raise PayloadError(f"logEvents[{i}] lacks a string message or a numeric timestamp")
+            ts = int(ts)
+        elif type(msg) is not str:
             raise PayloadError(f"logEvents[{i}] lacks a string message or a numeric timestamp")
-        out.append(LogEvent(id=str(ev.get("id") or f"{stream}:{int(ts)}:{i}"), timestamp=int(ts), message=msg,
-                            log_group=group, log_stream=stream, account=acct, region=region,
-                            function_name=fn, function_version=version, instance_id=instance,
-                            arrival_ms=arrival_ms))
+        eid = ev.get("id")
+        if type(eid) is not str or not eid:
+            eid = str(eid or f"{stream}:{ts}:{i}")
+        append(new(eid, ts, msg, group, stream, acct, region, fn, version, instance, arrival_ms))
     return Payload(mtype, owner if isinstance(owner, str) else None, group, stream, out)
+
+
+def _not_an_object(i: int):
+    raise PayloadError(f"logEvents[{i}] is not an object")
 
 
 def enrich(event: LogEvent) -> LogEvent:
