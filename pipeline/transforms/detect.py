@@ -3,7 +3,7 @@
 A thin shell over ``pipeline.detect``: each invocation gives its observations (outcome, cold
 start, durations, pressure, its interval); each throttle line of a log stream gives a
 throttle observation for the function it names, or a downstream throttle of the caller.
-Applied to a pair: ``(invocations, streams) | Detect()``.
+Applied to a pair: ``(invocations, streams) | Detect()``, it gives a pair.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ class _ObserveThrottleLines(beam.DoFn):
 
 
 class Detect(beam.PTransform):
-    """(Invocations, (stream key, parsed events)) → Observations."""
+    """(Invocations, (stream key, parsed events)) → (observations of invocations, of throttle lines)."""
 
     def expand(self, pcolls):
         invocations, streams = pcolls
         from_invocations = invocations | "ObserveInvocations" >> beam.ParDo(_ObserveInvocation())
         from_lines = streams | "ObserveThrottleLines" >> beam.ParDo(_ObserveThrottleLines())
-        return (from_invocations, from_lines) | "AllObservations" >> beam.Flatten()
+        return from_invocations, from_lines  # not flattened: WindowMetrics combines each first

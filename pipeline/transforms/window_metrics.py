@@ -40,6 +40,17 @@ class FiguresFn(beam.CombineFn):
         return acc
 
 
+class MergeFiguresFn(FiguresFn):
+    """Combines partial WindowFigures (each already a combine's output) into one per key."""
+
+    def add_input(self, acc: WindowFigures, figures: WindowFigures) -> WindowFigures:
+        return acc.merge(figures)
+
+
+def _keyed(obs):
+    return obs.key(), obs
+
+
 def _to_point(key, figures: WindowFigures) -> MetricPoint:
     return figures.to_point(*key)
 
@@ -60,6 +71,10 @@ class WindowMetrics(beam.PTransform):
         self.lateness_ms = lateness_ms
 
     def expand(self, observations):
+        if isinstance(observations, (tuple, list)):
+            if not self.streaming:
+                return self._combine_each(observations)
+            observations = observations | "AllObservations" >> beam.Flatten()
         if self.streaming:
             from pipeline.transforms.minute_windows import minute_windows
 
@@ -67,8 +82,23 @@ class WindowMetrics(beam.PTransform):
                             | "AtWindowStart" >> beam.Map(_at_window_start)
                             | "Minutes" >> minute_windows(self.lateness_ms))
         return (observations
-                | "KeyByWindow" >> beam.Map(lambda obs: (obs.key(), obs))
+                | "KeyByWindow" >> beam.Map(_keyed)
                 | "Figures" >> beam.CombinePerKey(FiguresFn())
+                | "ToPoints" >> beam.MapTuple(_to_point))
+
+    @staticmethod
+    def _combine_each(parts):
+        """Batch, several observation PCollections: each is combined where it is made (the
+        combine's partial step runs in the producing stage), and only the per-minute figures
+        are flattened and merged. Flattening the observations first would send every one of
+        them through the runner: a Flatten is a materialisation point in Beam's portable runners."""
+        figures = [part
+                   | f"KeyByWindow{i}" >> beam.Map(_keyed)
+                   | f"Figures{i}" >> beam.CombinePerKey(FiguresFn())
+                   for i, part in enumerate(parts)]
+        return (figures
+                | "AllFigures" >> beam.Flatten()
+                | "MergeFigures" >> beam.CombinePerKey(MergeFiguresFn())
                 | "ToPoints" >> beam.MapTuple(_to_point))
 
 
