@@ -10,9 +10,9 @@ and card numbers (Luhn-checked, so order ids and timestamps survive); users add 
 ``[REDACTED:<name>:<hmac>]`` when a key is configured: the same value always gets the same
 tag, so "how many users hit this error" stays answerable without the address being stored.
 
-Speed: most lines hold no secret, so a pattern with a literal anchor first tests each line for it
-(a substring test), and a pattern without one scans the whole batch joined once; only the lines
-that may match are then rewritten.
+Speed: most lines hold no secret, so a pattern with a literal anchor first looks for it in the
+whole batch joined once, then in each line (substring tests); a pattern without one scans the
+joined batch with its regex; only the lines that may match are then rewritten.
 """
 
 from __future__ import annotations
@@ -148,10 +148,12 @@ class Redactor:
         if not self.patterns or not events:
             return counts
         msgs = [e.message for e in events]
-        joined: str | None = None
+        joined: str | None = "\n".join(msgs)
         starts: list[int] = []
         for p in self.patterns:
             hints = p.hints
+            if hints and joined is not None and not any(h in joined for h in hints):
+                continue  # one substring search of the whole batch rules most batches out
             if len(hints) == 1:  # a substring test per line beats any scan of the joined batch
                 h = hints[0]
                 todo = [i for i, m in enumerate(msgs) if h in m]
@@ -162,11 +164,13 @@ class Redactor:
                 todo = [i for i, m in enumerate(msgs) if any(h in m for h in hints)]
             else:
                 if joined is None:
-                    joined, starts = "\n".join(msgs), _starts(msgs)
+                    joined = "\n".join(msgs)
+                if not starts:
+                    starts = _starts(msgs)
                 todo = _candidates(p.regex, joined, starts)
             for i in todo:
                 msgs[i] = events[i].message = self._apply(p, msgs[i], counts)
-                joined = None  # the rewritten lines must be seen by the next scan
+                joined, starts = None, []  # the rewritten lines must be seen by the next scan
         return counts
 
     def _apply(self, p: Pattern, text: str, counts: dict[str, int]) -> str:
