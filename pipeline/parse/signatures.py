@@ -19,6 +19,19 @@ THROTTLE = re.compile(_THROTTLE)
 # Substrings every signature above contains one of: plain ``in`` tests are ~20x cheaper than
 # the alternation regexes, and almost no line contains any of them.
 _HINTS = ("emory", "hrottl", "xceeded", "429", "TooMany", "SlowDown")
+# Finer substrings, one set per regex, tested only when a coarse hint is present: "emory" alone
+# is in every JSON platform.report ("memorySizeMB"), and a regex search of such a line costs
+# ~40x the tests. Each alternative of OOM contains one of _OOM_HINTS; each of THROTTLE one of
+# _THROTTLE_HINTS (its "429" alternatives have ":", "=" or " " or "429 Too" at the number).
+_OOM_HINTS = ("MemoryError", "OutOfMemory", "out of memory")
+_THROTTLE_HINTS = ("TooMany", "hrottl", "xceeded", "SlowDown", " 429", ":429", "=429", "429 Too")
+
+
+def _has_any(text: str, hints: tuple[str, ...]) -> bool:
+    for hint in hints:
+        if hint in text:
+            return True
+    return False
 
 
 def signals_of(text: str, level: str | None) -> tuple[str, ...]:
@@ -29,9 +42,9 @@ def signals_of(text: str, level: str | None) -> tuple[str, ...]:
     else:
         return ()
     found: list[str] = []
-    if OOM.search(text):
+    if _has_any(text, _OOM_HINTS) and OOM.search(text):
         found.append("oom")
-    if THROTTLE.search(text):
+    if _has_any(text, _THROTTLE_HINTS) and THROTTLE.search(text):
         found.append("throttle")
     return tuple(found)
 
