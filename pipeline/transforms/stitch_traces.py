@@ -1,11 +1,12 @@
 """StitchTraces: invocations → spans of cross-function traces, in batch and in streaming.
 
-Batch (every runner, Beam's DaskRunner included: GroupByKey only — no state, no side input,
-no tagged output, nothing emitted from finish_bundle): the union of trace keys is a
+Batch (every runner, Beam's DaskRunner included: GroupByKey and one singleton side input — no
+state, no tagged output, nothing emitted from finish_bundle): the union of trace keys is a
 connected-components problem over the whole dataset. The distinct key sets of invocations
 that carry two or more keys (the only ones that join keys) are gathered into one union-find,
-which names each joined key's component; invocations meet their component name by key, then
-group by it, and each group becomes one trace. Invocations cross the shuffles as plain tuples.
+which names each joined key's component; every invocation is keyed by its component's name
+(a side input of the renamed keys), then grouped by it, and each group becomes one trace.
+Invocations cross the shuffle as plain tuples.
 
 Streaming (runners with state and timers): two keyed stages with event-time gap timers. An
 invocation waits under its X-Ray id (else its correlation id) until ``gap`` of event time
@@ -41,7 +42,9 @@ def unpack(row: Iterable) -> Invocation:
 
 
 # -- batch ------------------------------------------------------------------------------------
-class _KeyByFirstKey(beam.DoFn):
+class _TracedRow(beam.DoFn):
+    """Invocation → (first trace key, packed invocation), in the stage that built it."""
+
     def __init__(self) -> None:
         self.untraced = Metrics.counter("coldtrace", "untraced_invocations")
 
@@ -50,7 +53,15 @@ class _KeyByFirstKey(beam.DoFn):
         if not keys:
             self.untraced.inc()
             return
-        yield keys[0], (0, pack(inv))
+        yield keys[0], pack(inv)
+
+
+class _KeyByComponent(beam.DoFn):
+    """(first key, row) → (component name, row); ``names`` holds only keys renamed by the union."""
+
+    def process(self, keyed: tuple[str, tuple], names: dict[str, str]):
+        key, row = keyed
+        yield names.get(key, key), row
 
 
 def _joined_key_set(inv: Invocation):
@@ -59,23 +70,12 @@ def _joined_key_set(inv: Invocation):
         yield tuple(sorted(set(keys))), None
 
 
-def _component_names(keyed: tuple[int, Iterable[tuple[str, ...]]]):
-    """One union-find over every distinct joined key set → (key, component name) where they differ."""
+def _component_names(keyed: tuple[int, Iterable[tuple[str, ...]]]) -> dict[str, str]:
+    """One union-find over every distinct joined key set → {key: component name} where they differ."""
     union = KeyUnion()
     for keys in keyed[1]:
         union.union(keys)
-    for key, root in union.roots().items():
-        if key != root:
-            yield key, (1, root)
-
-
-def _to_component(keyed: tuple[str, Iterable[tuple[int, object]]]):
-    key, values = keyed
-    values = list(values)
-    name = next((v for tag, v in values if tag == 1), key)
-    for tag, row in values:
-        if tag == 0:
-            yield name, row
+    return {key: root for key, root in union.roots().items() if key != root}
 
 
 class _BuildSpans(beam.DoFn):
@@ -91,20 +91,24 @@ class _BuildSpans(beam.DoFn):
 
 
 class StitchTraces(beam.PTransform):
-    """Invocations → Spans (batch). Invocations with no trace key belong to no trace."""
+    """Invocations → Spans (batch). Invocations with no trace key belong to no trace.
+
+    The component names (a small dict: only keys a union renamed) reach the invocations as a
+    side input, so each traced invocation crosses the runner twice (its stage's output, then
+    the group by trace) rather than through a join of rows with names first."""
 
     def expand(self, invocations):
-        first_keys = invocations | "KeyByFirstKey" >> beam.ParDo(_KeyByFirstKey())
+        from apache_beam.pvalue import AsSingleton
+
         names = (invocations
                  | "JoinedKeySets" >> beam.FlatMap(_joined_key_set)
                  | "DistinctKeySets" >> beam.GroupByKey()
                  | "OneUnion" >> beam.Map(lambda kv: (0, kv[0]))
                  | "GatherKeySets" >> beam.GroupByKey()
-                 | "UnionOfKeys" >> beam.FlatMap(_component_names))
-        return ((first_keys, names)
-                | "KeysAndNames" >> beam.Flatten()
-                | "ByKey" >> beam.GroupByKey()
-                | "NameComponent" >> beam.FlatMap(_to_component)
+                 | "UnionOfKeys" >> beam.Map(_component_names))
+        return (invocations
+                | "KeyByFirstKey" >> beam.ParDo(_TracedRow())
+                | "NameComponent" >> beam.ParDo(_KeyByComponent(), AsSingleton(names, default_value={}))
                 | "GroupByTrace" >> beam.GroupByKey()
                 | "BuildSpans" >> beam.ParDo(_BuildSpans()))
 
