@@ -48,15 +48,20 @@ for _role, _keys in (("level", _LEVEL_KEYS), ("request", _REQUEST_KEYS), ("messa
 
 
 @lru_cache(maxsize=64)
-def _correlation_lookup(paths: tuple[str, ...]) -> tuple[dict[str, int], dict[str, list[tuple[int, str]]]]:
-    """Top-level keys → priority, and first path segment → (priority, dotted path)."""
+def _key_table(paths: tuple[str, ...]) -> dict[str, tuple[str | None, int | None, list[tuple[int, str]] | None]]:
+    """Every key a line's object may hold that means something → (role, correlation priority
+    as a top-level key, dotted correlation paths that start with it). One lookup per key of
+    the line; the keys that mean nothing (most of them) miss at once."""
+    table: dict[str, tuple[str | None, int | None, list[tuple[int, str]] | None]] = {}
     simple: dict[str, int] = {}
     dotted: dict[str, list[tuple[int, str]]] = {}
     for i, path in enumerate(paths):
         simple.setdefault(path, i)
         if "." in path:
             dotted.setdefault(path.split(".", 1)[0], []).append((i, path))
-    return simple, dotted
+    for key in {*_ROLES, *simple, *dotted}:
+        table[key] = (_ROLES.get(key), simple.get(key), dotted.get(key))
+    return table
 
 
 def _usable_id(val: Any) -> str | None:
@@ -66,59 +71,72 @@ def _usable_id(val: Any) -> str | None:
     return text or None
 
 
+def _scan(obj: dict[str, Any], correlation_paths: tuple[str, ...]) -> tuple[dict[str, str], str | None]:
+    """The first non-empty string of each role, and the correlation id of highest priority."""
+    table = _key_table(correlation_paths)
+    found: dict[str, str] = {}
+    corr: tuple[int, str] | None = None
+    for key, val in obj.items():
+        entry = table.get(key)
+        if entry is None:
+            continue
+        role, rank, dotted = entry
+        if role is not None and role not in found and isinstance(val, str) and val:
+            found[role] = val
+        if rank is not None and (corr is None or rank < corr[0]):
+            usable = _usable_id(val)
+            if usable is not None:
+                corr = (rank, usable)
+        if dotted is not None and isinstance(val, dict):
+            for rank, path in dotted:
+                if corr is None or rank < corr[0]:
+                    usable = _usable_id(_path(obj, path))
+                    if usable is not None:
+                        corr = (rank, usable)
+    return found, (corr[1] if corr is not None else None)
+
+
+_new = object.__new__
+
+
 def parse_app_json(obj: dict[str, Any], correlation_paths: tuple[str, ...] = CORRELATION_PATHS) -> ParsedLine:
     """Read level, request id, message, trace keys and error facts from an application JSON line.
 
     One pass over the object's own keys (a log object has a handful), not one lookup per
     known key name: this runs for most lines of a JSON-format function."""
-    found: dict[str, str] = {}
-    simple, dotted = _correlation_lookup(correlation_paths)
-    corr: tuple[int, str] | None = None
-    for key, val in obj.items():
-        role = _ROLES.get(key)
-        if role is not None and role not in found and isinstance(val, str) and val:
-            found[role] = val
-        rank = simple.get(key)
-        if rank is not None and (corr is None or rank < corr[0]):
-            usable = _usable_id(val)
-            if usable is not None:
-                corr = (rank, usable)
-        if key in dotted and isinstance(val, dict):
-            for rank, path in dotted[key]:
-                if corr is None or rank < corr[0]:
-                    usable = _usable_id(_path(obj, path))
-                    if usable is not None:
-                        corr = (rank, usable)
-    out = ParsedLine.sparse(kind="log", fields=obj)
+    found, correlation_id = _scan(obj, correlation_paths)
+    out = _new(ParsedLine)  # sparse: only the fields found are set
+    d = out.__dict__
+    d["kind"] = "log"
+    d["fields"] = obj
     if "level" in found:
-        out.level = normalize_level(found["level"])
+        d["level"] = normalize_level(found["level"])
     if "request" in found:
-        out.request_id = found["request"]
+        d["request_id"] = found["request"]
     if "message" in found:
-        out.text = found["message"]
+        d["text"] = found["message"]
     if "xray" in found:
-        out.xray_trace_id = found["xray"].split(";")[0].removeprefix("Root=")
+        d["xray_trace_id"] = found["xray"].split(";")[0].removeprefix("Root=")
     if "parent" in found:
-        out.parent_request_id = found["parent"]
-    if corr is not None:
-        out.correlation_id = corr[1]
+        d["parent_request_id"] = found["parent"]
+    if correlation_id is not None:
+        d["correlation_id"] = correlation_id
     cold = obj.get("cold_start")
     if isinstance(cold, bool):
-        out.cold_start = cold
+        d["cold_start"] = cold
     error_type = obj.get("errorType")
     if isinstance(error_type, str) and ("errorMessage" in obj or "stackTrace" in obj):
-        out.error_type = error_type
-        em = obj.get("errorMessage")
-        out.error_message = em if isinstance(em, str) else None
-        out.level = out.level or "ERROR"
-        out.signals = ("error",)
+        _set_error(out, error_type, obj.get("errorMessage"))
     else:
         msg = obj.get("message")
         if isinstance(msg, dict) and isinstance(msg.get("errorType"), str):
             # The JSON log format wraps an uncaught error: {"level":"ERROR","message":{errorType,…}}
-            out.error_type = msg["errorType"]
-            em = msg.get("errorMessage")
-            out.error_message = em if isinstance(em, str) else None
-            out.level = out.level or "ERROR"
-            out.signals = ("error",)
+            _set_error(out, msg["errorType"], msg.get("errorMessage"))
     return out
+
+
+def _set_error(out: ParsedLine, error_type: str, error_message: Any) -> None:
+    out.error_type = error_type
+    out.error_message = error_message if isinstance(error_message, str) else None
+    out.level = out.level or "ERROR"
+    out.signals = ("error",)
