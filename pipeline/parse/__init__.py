@@ -23,20 +23,32 @@ _PLATFORM_FIRST = frozenset("SERIT")
 MAX_JSON_CHARS = 1 << 20  # larger JSON lines are indexed as text, not decoded
 
 
+_new = object.__new__
+_ERROR_KINDS = ("timeout", "runtime_error")
+
+
 def _from_platform(rec: PlatformRecord) -> ParsedLine:
-    out = ParsedLine.sparse(kind=rec.kind, request_id=rec.request_id, platform=rec)
+    out = _new(ParsedLine)  # sparse, as ParsedLine.sparse(kind=…, request_id=…, platform=…) builds it
+    d = out.__dict__
+    kind = d["kind"] = rec.kind
+    d["request_id"] = rec.request_id
+    d["platform"] = rec
     if drop_implausible(rec):
-        out.signals = ("implausible_report",)  # numbers no invocation can have: kept out of metrics
+        d["signals"] = ("implausible_report",)  # numbers no invocation can have: kept out of metrics
     if rec.xray_trace_id:
-        out.xray_trace_id = rec.xray_trace_id
-    if rec.error_type or rec.kind in ("timeout", "runtime_error"):
-        out.level = "ERROR" if rec.kind in ("timeout", "runtime_error") else None
-        out.error_type, out.error_message = rec.error_type, rec.error_message
-        if rec.error_type and "OutOfMemory" in rec.error_type:
-            out.signals += ("oom",)
-        elif rec.kind == "runtime_error":
-            out.signals += ("runtime_exit",)
+        d["xray_trace_id"] = rec.xray_trace_id
+    if rec.error_type or kind in _ERROR_KINDS:
+        _error_facts(out, rec)
     return out
+
+
+def _error_facts(out: ParsedLine, rec: PlatformRecord) -> None:
+    out.level = "ERROR" if rec.kind in _ERROR_KINDS else None
+    out.error_type, out.error_message = rec.error_type, rec.error_message
+    if rec.error_type and "OutOfMemory" in rec.error_type:
+        out.signals += ("oom",)
+    elif rec.kind == "runtime_error":
+        out.signals += ("runtime_exit",)
 
 
 def _parse_json(message: str, correlation_paths: tuple[str, ...]) -> ParsedLine | None:
