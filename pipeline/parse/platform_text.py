@@ -134,12 +134,26 @@ def report_fast(message: str, _match=_REPORT_CANONICAL.match, _new=_new, _cls=Pl
     return rec
 
 
+# START and END as Lambda writes them, read in one match to what ``_fill`` would make of them
+# (its fields are found by name, each value a run of non-space: the same tokens).
+_START = re.compile(r"START RequestId: (\S+) Version: (\S+)\s*")
+_END = re.compile(r"END RequestId: (\S+)\s*")
+
+
 def parse_platform_text(message: str) -> PlatformRecord | None:
     """Parse a text platform line, or return None when the line is not one."""
     if message.startswith("REPORT RequestId: "):
         rec = report_fast(message)
         if rec is not None:
             return rec
+    elif message.startswith("START RequestId: "):
+        m = _START.fullmatch(message)
+        if m is not None:
+            return PlatformRecord("start", m.group(1), None, m.group(2))
+    elif message.startswith("END RequestId: "):
+        m = _END.fullmatch(message)
+        if m is not None:
+            return PlatformRecord("end", m.group(1))
     for prefix, kind in PREFIXES:
         if message.startswith(prefix):
             break
