@@ -36,25 +36,37 @@ def _iso_second(second: int) -> str:
 
 
 MAX_ISO_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last time ISO 8601 writes in 4 digits
+_MILLIS = tuple(f"{i:03d}Z" for i in range(1000))  # the text after the second, by millisecond
 
 
 def iso_ms(ms: int | float) -> str:
     """ISO 8601 UTC with milliseconds, the form Elasticsearch and Kibana sort on.
 
-    Log lines come in bursts of the same second: the second's text is cached. A time outside
-    1970..9999 (a skewed or hostile clock, flagged ``clock_skew`` by the parser) is clamped
-    into that range rather than raising or writing a date no index accepts."""
+    Log lines come in bursts of the same second: the second's text is cached, the milliseconds
+    are looked up (half the cost of formatting them). A time outside 1970..9999 (a skewed or
+    hostile clock, flagged ``clock_skew`` by the parser) is clamped into that range rather than
+    raising or writing a date no index accepts."""
     if type(ms) is not int:
         ms = int(ms) if -MAX_ISO_MS <= ms <= MAX_ISO_MS else (MAX_ISO_MS if ms > 0 else 0)  # NaN, ±inf
     if not 0 <= ms <= MAX_ISO_MS:
         ms = 0 if ms < 0 else MAX_ISO_MS
-    return f"{_iso_second(ms // 1000)}{ms % 1000:03d}Z"
+    return _iso_second(ms // 1000) + _MILLIS[ms % 1000]
+
+
+# Copied for each id: a copy costs less than a constructor call with its keyword argument.
+_BLAKE2B_16 = hashlib.blake2b(digest_size=16)
+
+
+def text_id(text: str) -> str:
+    """The id of an already joined ``stable_id`` text: 16-byte BLAKE2b of its UTF-8, in hex."""
+    h = _BLAKE2B_16.copy()
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
 
 
 def stable_id(*parts: object) -> str:
     """A deterministic document id: the same source ids always give the same id."""
-    return hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass"),
-                           digest_size=16).hexdigest()
+    return text_id("\x1f".join(map(str, parts)))
 
 
 def _put(doc: dict[str, Any], key: str, value: Any) -> None:
