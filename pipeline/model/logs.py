@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.model.common import _put, _sparse, iso_ms, stable_id
+from pipeline.model.common import _put, _sparse, iso_ms, stable_id, text_id
 
 
 @dataclass
@@ -108,7 +108,10 @@ class LogEvent:
     parsed: ParsedLine | None = None
 
     def doc_id(self) -> str:
-        return stable_id(self.log_group, self.log_stream, self.id)
+        group, stream, ident = self.log_group, self.log_stream, self.id
+        if type(group) is str and type(stream) is str and type(ident) is str:  # joined as stable_id joins them
+            return text_id(f"{group}\x1f{stream}\x1f{ident}")
+        return stable_id(group, stream, ident)
 
     def to_record(self) -> dict[str, Any]:
         """The compact wire form shipped by the forwarder and stored in spools."""
@@ -137,11 +140,12 @@ class LogEvent:
 
     def to_doc(self) -> dict[str, Any]:
         # Runs once per log line: plain conditionals, no helper calls.
+        message = self.message
         doc: dict[str, Any] = {
             "@timestamp": iso_ms(self.timestamp),
             "event.dataset": "coldtrace.log",
             "event.id": self.id,
-            "message": self.message.rstrip("\n"),
+            "message": message.rstrip("\n") if message[-1:] == "\n" else message,
             "log.group": self.log_group,
             "log.stream": self.log_stream,
             "cloud.provider": "aws",
