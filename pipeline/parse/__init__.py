@@ -12,7 +12,7 @@ import orjson
 from pipeline.model import LogEvent, ParsedLine, PlatformRecord
 from pipeline.parse.appjson import CORRELATION_PATHS, parse_app_json
 from pipeline.parse.platform_json import parse_platform_json
-from pipeline.parse.platform_text import parse_platform_text, report_fast
+from pipeline.parse.platform_text import parse_error_lines, parse_platform_text, report_fast
 from pipeline.parse.plausible import clock_skewed, drop_implausible
 from pipeline.parse.runtime_text import level_word, parse_node, parse_python
 from pipeline.parse.signatures import signals_of
@@ -83,7 +83,7 @@ def parse_message(message: str, correlation_paths: tuple[str, ...] = CORRELATION
     elif first.isdigit():
         out = parse_node(message)
         if out is None:
-            rec = parse_platform_text(message)  # "<iso> <id> Task timed out after …"
+            rec = parse_error_lines(message)  # "<iso> <id> Task timed out after …"
             if rec is not None:
                 return _from_platform(rec)
     if out is None:

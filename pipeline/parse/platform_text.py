@@ -158,7 +158,7 @@ def parse_platform_text(message: str) -> PlatformRecord | None:
         if message.startswith(prefix):
             break
     else:
-        return _parse_error_lines(message)
+        return parse_error_lines(message)
     if kind == "extension" or kind == "telemetry_subscription":
         return _parse_extension(kind, message)
     if kind in ("report", "start", "end") and "RequestId:" not in message[:24]:
@@ -179,8 +179,11 @@ def _parse_extension(kind: str, message: str) -> PlatformRecord:
     return rec
 
 
-def _parse_error_lines(message: str) -> PlatformRecord | None:
-    """Timeouts and runtime exits: written by the platform, but with a free-form prefix."""
+def parse_error_lines(message: str) -> PlatformRecord | None:
+    """Timeouts and runtime exits: written by the platform, but with a free-form prefix.
+
+    What ``parse_platform_text`` makes of a line that starts with no platform prefix (a digit,
+    say: "<iso time> <id> Task timed out after …"), without testing the prefixes first."""
     at = message.find(_TIMEOUT_PHRASE)
     while at >= 0:
         rid = _TIMEOUT_ID.search(message, max(0, at - 80), at)
