@@ -24,8 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Beam runner: fnapi (in-process), direct, dask, or a runner class name")
     p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
                    help="dask.distributed scheduler address, for --runner dask")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes for --runner fnapi (multi-processing mode when > 1)")
+    p.add_argument("--workers", type=_workers, default="auto", metavar="N|auto",
+                   help="worker processes for --runner fnapi (multi-processing mode when > 1); "
+                        "auto: one per CPU core when the input is large enough to repay starting them, else 1")
     p.add_argument("--account", default=None, help="AWS account id, when payloads do not carry it")
     p.add_argument("--region", default=None, help="AWS region of the log groups (payloads do not carry it)")
     p.add_argument("--log-group", default=None,
@@ -82,6 +83,18 @@ def _parse_architectures(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return n
+
+
 def _check_inputs(patterns: list[str]) -> list[str]:
     from pipeline.errors import UsageError
 
@@ -129,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
     from pipeline.parse import CORRELATION_PATHS
     from pipeline.progress import progress
     from pipeline.render import print_summary
-    from pipeline.run import RunConfig, run
+    from pipeline.run import RunConfig, auto_workers, run
     from pipeline.summary import summarize_out
 
     from pipeline.commands.alarm_options import alarm_config, with_simulation
@@ -151,7 +164,8 @@ def main(args: argparse.Namespace) -> int:
             architectures.setdefault(fn, facts.get("architecture") or "x86_64")
     es = _es_settings(args)
     cfg = RunConfig(inputs=inputs, out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
-                    direct_num_workers=args.workers, account=account, region=region, log_group=args.log_group,
+                    direct_num_workers=auto_workers(inputs) if args.workers == "auto" else args.workers,
+                    account=account, region=region, log_group=args.log_group,
                     architectures=architectures,
                     correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
                     beam_args=list(args.beam_args), es=es, redactor=_redactor(args),

@@ -48,6 +48,22 @@ def render_chunks(index: str, records: Iterable[Indexable], chunk: int = CHUNK) 
         yield "\n".join(bulk_lines(index, buf))
 
 
+def render_bulk(index: str, records: Iterable[Indexable], chunk: int = CHUNK) -> Iterator[bytes]:
+    """``render_chunks`` as UTF-8 bytes, for the file writers: orjson's bytes go into the chunk
+    as they are, never decoded to text and encoded back (one non-ASCII message would make a
+    whole text chunk a wide string). About a quarter cheaper per log document."""
+    head = ('{"' + bulk_op(index) + '":{"_index":"' + index + '","_id":"').encode()
+    dumps = orjson.dumps
+    buf: list[bytes] = []
+    for rec in records:
+        buf.append(head + rec.doc_id().encode() + b'"}}\n' + dumps(rec.to_doc()))
+        if len(buf) >= chunk:
+            yield b"\n".join(buf)
+            buf = []
+    if buf:
+        yield b"\n".join(buf)
+
+
 def index_path(out_dir: str, index: str) -> str:
     return os.path.join(out_dir, "indices", f"{index}.ndjson")
 
@@ -57,17 +73,17 @@ def shard_prefix(out_dir: str, index: str) -> str:
 
 
 def _renderer(index: str):
-    head = '{"' + bulk_op(index) + '":{"_index":"' + index + '","_id":"'
+    head = ('{"' + bulk_op(index) + '":{"_index":"' + index + '","_id":"').encode()
     dumps = orjson.dumps
 
-    def render(rec: Indexable) -> str:
-        return head + rec.doc_id() + '"}}\n' + dumps(rec.to_doc()).decode()
+    def render(rec: Indexable) -> bytes:
+        return head + rec.doc_id().encode() + b'"}}\n' + dumps(rec.to_doc())
 
     return render
 
 
 class RenderDocs(beam.PTransform):
-    """Records → bulk text (action line and document), rendered where each record is and
+    """Records → bulk bytes (action line and document), rendered where each record is and
     written by the same fused stage: no shuffle. A gather into larger chunks cost a
     GroupByKey crossing per record, more than the writer's per-element call it saved."""
 
@@ -85,11 +101,11 @@ class _WriteShards(BundleFileDoFn):
 
     suffix = ".ndjson"
 
-    def process(self, chunk: str):
+    def process(self, chunk: bytes | str):
         f, opened = self.bundle_file()
         if opened:
             yield self._path
-        f.write(chunk.encode("utf-8", "surrogatepass"))
+        f.write(chunk if type(chunk) is bytes else chunk.encode("utf-8", "surrogatepass"))
         f.write(b"\n")
 
 

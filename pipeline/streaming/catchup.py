@@ -32,7 +32,7 @@ from typing import Callable
 import apache_beam as beam
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, index_path, render_chunks, shard_prefix
+from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, index_path, render_bulk, shard_prefix
 from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
@@ -88,7 +88,7 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
     dead = (((read.dead | "RedactDeadLetters" >> RedactLines(redactor), resumed.dead) if read is not None
              else (resumed.dead,)) | "AllDeadLetters" >> beam.Flatten())
 
-    resumed.logs | "LogDocs" >> beam.FlatMap(lambda b: render_chunks(INDEX_LOGS, b)) \
+    resumed.logs | "LogDocs" >> beam.FlatMap(lambda b: render_bulk(INDEX_LOGS, b)) \
         | "WriteLogs" >> WriteIndexFile(rdir, INDEX_LOGS)
     resumed.invocations | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS) \
         | "WriteInvocations" >> WriteIndexFile(rdir, INDEX_INVOCATIONS)

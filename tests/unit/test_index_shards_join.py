@@ -33,3 +33,15 @@ def test_a_rejoin_replaces_the_previous_file(tmp_path):
     blobs = _write_shards(tmp_path, "coldtrace-logs", [2])
     join_index_shards(str(tmp_path), ["coldtrace-logs"])
     assert open(index_path(str(tmp_path), "coldtrace-logs"), "rb").read() == blobs[0]
+
+
+def test_bulk_bytes_are_the_bulk_text_encoded():
+    from pipeline.model import INDEX_LOGS, LogEvent
+    from pipeline.parse import parse_event
+    from pipeline.sinks.index_files import render_bulk, render_chunks
+
+    events = [parse_event(LogEvent(str(i), 1714557600000 + i, msg, "/aws/lambda/fn", "2024/05/01/[$LATEST]ab"))
+              for i, msg in enumerate(["plain", "naïve ✓ 日本\n", '{"level":"ERROR","message":"x"}', "REPORT RequestId: r"] * 3)]
+    text = [c.encode() for c in render_chunks(INDEX_LOGS, events, chunk=5)]
+    assert list(render_bulk(INDEX_LOGS, events, chunk=5)) == text
+    assert len(text) == 3
