@@ -115,7 +115,9 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
                                               counts=True, redactor=cfg.redactor)
     read, source_counts = split_ledger(read, "Read")
     batches, read_dead = split_dead_letters(read, "Read")
-    grouped, stream_counts = split_ledger(batches | "GroupByLogStream" >> GroupByLogStream(counts=True), "Group")
+    in_process = cfg.runner == "fnapi" and cfg.direct_num_workers <= 1  # the shuffle never leaves memory
+    grouped, stream_counts = split_ledger(
+        batches | "GroupByLogStream" >> GroupByLogStream(counts=True, compress=not in_process), "Group")
     streams = grouped | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
