@@ -1,9 +1,10 @@
 """End-to-end throughput of the batch pipeline on a simulated fleet, against plain Python.
 
 Simulates a fleet of about N log events (default 1,000,000; not timed), then times
-``pipeline.run.run`` (FnApiRunner; one worker, then two) reading the payload files and writing
-every index file, and — as the baseline, in the same run — the same work in plain Python in
-one process with no Beam: read, group by stream, de-duplicate, parse, fold, render, write.
+``pipeline.run.run`` (FnApiRunner; one worker, then two; each in a fresh interpreter) reading
+the payload files and writing every index file, then the whole ``coldtrace run`` command, and
+— as the baseline, in the same run — the core work in plain Python in one process with no
+Beam: read, group by stream, de-duplicate, parse, fold, render, write.
 Run: ``python bench/pipeline.py [N]``.
 """
 
@@ -23,7 +24,6 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 from pipeline.invocations import dedupe_sorted, fold_stream
 from pipeline.model import INDEX_INVOCATIONS, INDEX_LOGS, DeadLetter, stream_key
 from pipeline.parse import parse_event
-from pipeline.run import RunConfig, run
 from pipeline.sinks.index_files import render_chunks
 from pipeline.sources.formats import read_stream
 from pipeline.sources.simulate import config_for_events, write_fleet
@@ -53,6 +53,35 @@ def plain_python(files: list[str], out_dir: str) -> int:
     return n
 
 
+_CHILD = """
+import sys, time
+from pipeline.run import RunConfig, run
+files, out, workers = sys.argv[1].split("\\n"), sys.argv[2], int(sys.argv[3])
+t = time.perf_counter()
+run(RunConfig(inputs=files, out_dir=out, direct_num_workers=workers))
+print(time.perf_counter() - t)
+"""
+
+
+def pipeline_seconds(files: list[str], out: str, workers: int) -> float:
+    """``pipeline.run.run`` timed in a fresh interpreter: no heap left over from the baseline."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _CHILD, "\n".join(files), out, str(workers)],
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def cli_seconds(files: list[str], out: str) -> float:
+    """The whole ``coldtrace run --workers auto`` command: start-up, pipeline, ledger, summary, report."""
+    import subprocess
+
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--quiet", "--out", out,
+                    *[arg for f in files for arg in ("--input", f)]], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     target = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,11 +96,12 @@ def main() -> None:
         base = time.perf_counter() - t
         print(f"plain Python, 1 process (baseline):   {base:6.1f} s  {events / base:10,.0f} events/s")
         for workers in (1, 2):
-            t = time.perf_counter()
-            run(RunConfig(inputs=files, out_dir=os.path.join(tmp, f"out{workers}"), direct_num_workers=workers))
-            took = time.perf_counter() - t
-            print(f"coldtrace run, FnApiRunner, {workers} worker(s): {took:6.1f} s  {events / took:10,.0f} events/s"
+            took = pipeline_seconds(files, os.path.join(tmp, f"out{workers}"), workers)
+            print(f"coldtrace pipeline, FnApiRunner, {workers} worker(s): {took:6.1f} s  {events / took:10,.0f} events/s"
                   f"  ({base / took:.2f}x the baseline's speed)")
+        took = cli_seconds(files, os.path.join(tmp, "cli"))
+        print(f"coldtrace run command (workers auto; + start-up, summary, report.html): {took:6.1f} s  "
+              f"{events / took:10,.0f} events/s  ({base / took:.2f}x)")
         print(f"cores: {os.cpu_count()}, load average at end: {os.getloadavg()[0]:.2f}")
 
 
