@@ -100,8 +100,41 @@ def pipeline_options(cfg: RunConfig) -> PipelineOptions:
             raise ValueError("--runner dask needs --dask-address tcp://HOST:PORT of a dask scheduler")
         args.append(f"--dask_client_address={cfg.dask_address}")
     if cfg.runner == "fnapi" and cfg.direct_num_workers > 1:
-        args += [f"--direct_num_workers={cfg.direct_num_workers}", "--direct_running_mode=multi_processing"]
+        args.append(f"--direct_num_workers={cfg.direct_num_workers}")  # worker processes: see beam_runner
     return PipelineOptions(args)
+
+
+class _QuietRunner(logging.Filter):
+    """What FnApiRunner logs about our own choice of worker processes, and what workers relay
+    that ``pipeline.beam_worker`` already keeps off stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("direct_running_mode should be" in message
+                    or any(text in message for text in ("apitools not found", "No semi_persistent_directory found")))
+
+
+def beam_runner(cfg: RunConfig):
+    """A runner instance where the options alone cannot say it, else None (``--runner`` decides).
+
+    Several FnApiRunner workers are processes started as ``python -m pipeline.beam_worker``
+    (Beam's harness with quiet start-up logging) rather than Beam's multi_processing mode,
+    whose harness prints its INFO start-up lines into every run."""
+    if cfg.runner != "fnapi" or cfg.direct_num_workers <= 1:
+        return None
+    import shlex
+    import sys
+
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    for name in ("apache_beam.runners.portability.fn_api_runner.fn_runner",
+                 "apache_beam.runners.portability.local_job_service"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietRunner) for f in logger.filters):
+            logger.addFilter(_QuietRunner())
+    command = f"{shlex.quote(sys.executable)} -m pipeline.beam_worker"
+    return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 
 
 def build(p: beam.Pipeline, cfg: RunConfig) -> None:
@@ -187,7 +220,7 @@ def run(cfg: RunConfig):
         from pipeline.sinks.es_setup import setup
 
         setup(cfg.es)
-    p = beam.Pipeline(options=pipeline_options(cfg))
+    p = beam.Pipeline(runner=beam_runner(cfg), options=pipeline_options(cfg))
     build(p, cfg)
     result = p.run()
     try:

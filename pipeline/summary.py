@@ -115,12 +115,19 @@ def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "transitions": rows}
 
 
-def summarize_out(out_dir: str) -> dict[str, Any]:
-    """The summary of a finished run, read back from its index files."""
+def summarize_out(out_dir: str, loaded: Any = None) -> dict[str, Any]:
+    """The summary of a finished run, read back from its index files — or from ``loaded`` (a
+    ``pipeline.report.load.RunDocs`` of the same run), so a run that also writes its report
+    reads the big files once."""
     inv_path = index_path(out_dir, INDEX_INVOCATIONS)
     trace_path = index_path(out_dir, INDEX_TRACES)
-    spans = list(latest_docs(trace_path).values()) if os.path.exists(trace_path) else []  # re-emitted: the last
-    docs = (doc for _, doc in read_index(inv_path)) if os.path.exists(inv_path) else iter(())
+    alarm_path = index_path(out_dir, INDEX_ALARMS)
+    if loaded is not None:
+        spans, docs, alarms = loaded.spans, iter(loaded.invocations), iter(loaded.alarms)
+    else:
+        spans = list(latest_docs(trace_path).values()) if os.path.exists(trace_path) else []  # re-emitted: the last
+        docs = (doc for _, doc in read_index(inv_path)) if os.path.exists(inv_path) else iter(())
+        alarms = (doc for _, doc in read_index(alarm_path)) if os.path.exists(alarm_path) else iter(())
     functions = summarize_invocations(docs)
     totals = {k: sum(f[k] for f in functions.values())
               for k in ("invocations", "cold_starts", "errors", "timeouts", "out_of_memory", "crashes",
@@ -133,6 +140,5 @@ def summarize_out(out_dir: str) -> dict[str, Any]:
                           INDEX_TRACES: len(spans),
                           INDEX_METRICS: count_docs(index_path(out_dir, INDEX_METRICS)),
                           INDEX_ALARMS: count_docs(index_path(out_dir, INDEX_ALARMS))},
-            "alarms": summarize_alarms(doc for _, doc in read_index(index_path(out_dir, INDEX_ALARMS)))
-            if os.path.exists(index_path(out_dir, INDEX_ALARMS)) else summarize_alarms(()),
+            "alarms": summarize_alarms(alarms),
             "traces": summarize_traces(spans)}

@@ -23,13 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
-def write(out_dir: str, output: str | None = None, title: str = "coldtrace report") -> str:
-    """Build and write the report of the run in ``out_dir``; returns the file written."""
+def write(out_dir: str, output: str | None = None, title: str = "coldtrace report", loaded=None) -> str:
+    """Build and write the report of the run in ``out_dir`` (from ``loaded``, its already read
+    ``RunDocs``, when given); returns the file written."""
     from pipeline.report.html import write_report
     from pipeline.report.load import load_run
     from pipeline.report.views import build_report
 
-    return write_report(build_report(load_run(out_dir), title=title),
+    return write_report(build_report(loaded if loaded is not None else load_run(out_dir), title=title),
                         output or os.path.join(out_dir, "report.html"))
 
 

@@ -186,7 +186,8 @@ def main(args: argparse.Namespace) -> int:
 
             print(f"coldtrace run: Elasticsearch at {es.redacted_url()}: {_es_failure(exc)}", file=sys.stderr)
             return 1
-    summary = summarize_out(args.out)
+    loaded = None if args.no_report else _load_run(args.out)
+    summary = summarize_out(args.out, loaded)
     done = tracker.last
     summary["run"] = {"elapsed_s": round(done.elapsed_s, 3), "events_read": done.events,
                       "events_per_s": round(done.events_per_s, 1)}
@@ -205,7 +206,8 @@ def main(args: argparse.Namespace) -> int:
     ledger = _settle(result, summary)
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    report = None if args.no_report else _write_report(args.out)
+    report = None if args.no_report else _write_report(args.out, loaded)
+    del loaded
     if args.json:
         print(orjson.dumps(summary).decode())
         return _ledger_exit(ledger)
@@ -295,14 +297,24 @@ def _ledger_exit(ledger) -> int:
     return 1
 
 
-def _write_report(out_dir: str) -> str | None:
+def _load_run(out_dir: str):
+    """The run's documents, read once for both the summary and the report (None: read apart)."""
+    from pipeline.report.load import load_run
+
+    try:
+        return load_run(out_dir)
+    except Exception:  # the summary reads the files itself; the report then says what failed
+        return None
+
+
+def _write_report(out_dir: str, loaded=None) -> str | None:
     """The HTML report of the run; a failure to write it is told on stderr, the run stands."""
     import sys
 
     from pipeline.commands.report import write
 
     try:
-        return write(out_dir)
+        return write(out_dir, loaded=loaded)
     except Exception as exc:  # the index files are written: never lose the run over its report
         print(f"coldtrace run: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None

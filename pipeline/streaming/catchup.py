@@ -144,7 +144,7 @@ class CatchUp:
             self._append()                    # a loop killed mid-append: finish it, exactly once
 
     def step(self, drain: bool = False) -> RoundReport:
-        from pipeline.run import pipeline_options
+        from pipeline.run import beam_runner, pipeline_options
 
         started = self.clock()
         ck = self.ck
@@ -155,7 +155,7 @@ class CatchUp:
         os.makedirs(rdir)
         plan = self.source.plan(ck)
         watermark = DRAIN_WATERMARK_MS if drain else ck.watermark_ms
-        p = beam.Pipeline(options=pipeline_options(self.cfg.run))
+        p = beam.Pipeline(runner=beam_runner(self.cfg.run), options=pipeline_options(self.cfg.run))
         build_round(p, self.cfg, ck, self.source, plan, rdir, watermark)
         result = p.run()
         result.wait_until_finish()

@@ -55,3 +55,16 @@ def test_help_explains_every_option(tmp_path):
     assert res.returncode == 0
     for opt in ("--input", "--out", "--runner", "--dask-address", "--region", "--architecture", "--quiet"):
         assert opt in res.stdout
+
+
+def test_two_worker_processes_run_quietly_and_agree(tmp_path):
+    """--workers 2 starts worker processes (pipeline.beam_worker): --quiet stays silent, and the
+    documents are those of a one-worker run."""
+    two = coldtrace("run", "--out", "two", "--events", "3000", "--workers", "2", "--quiet", "--no-report", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout == "" and two.stderr == ""
+    one = coldtrace("run", "--out", "one", "--events", "3000", "--workers", "1", "--quiet", "--no-report", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    for index in ("coldtrace-logs", "coldtrace-invocations", "coldtrace-traces"):
+        lines = [sorted((tmp_path / run / "indices" / f"{index}.ndjson").read_bytes().splitlines()) for run in ("one", "two")]
+        assert lines[0] == lines[1] and lines[0], index
