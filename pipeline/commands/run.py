@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
                    help="dask.distributed scheduler address, for --runner dask")
     p.add_argument("--workers", type=_workers, default="auto", metavar="N|auto",
-                   help="worker processes for --runner fnapi (multi-processing mode when > 1); "
+                   help="worker processes for --runner fnapi (separate processes when > 1); "
                         "auto: one per CPU core when the input is large enough to repay starting them, else 1")
     p.add_argument("--account", default=None, help="AWS account id, when payloads do not carry it")
     p.add_argument("--region", default=None, help="AWS region of the log groups (payloads do not carry it)")
