@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import index_path, latest_docs, read_index
+from pipeline.sinks.index_files import index_path, latest_docs, read_docs
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -126,8 +126,8 @@ def summarize_out(out_dir: str, loaded: Any = None) -> dict[str, Any]:
         spans, docs, alarms = loaded.spans, iter(loaded.invocations), iter(loaded.alarms)
     else:
         spans = list(latest_docs(trace_path).values()) if os.path.exists(trace_path) else []  # re-emitted: the last
-        docs = (doc for _, doc in read_index(inv_path)) if os.path.exists(inv_path) else iter(())
-        alarms = (doc for _, doc in read_index(alarm_path)) if os.path.exists(alarm_path) else iter(())
+        docs = read_docs(inv_path) if os.path.exists(inv_path) else iter(())
+        alarms = read_docs(alarm_path) if os.path.exists(alarm_path) else iter(())
     functions = summarize_invocations(docs)
     totals = {k: sum(f[k] for f in functions.values())
               for k in ("invocations", "cold_starts", "errors", "timeouts", "out_of_memory", "crashes",

@@ -107,13 +107,13 @@ def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
                   file=__import__("sys").stderr)
         return invocation_docs(events, _architectures(args)), f"{len(files)} file(s), {len(events):,} log events"
     from pipeline.report.load import index_file
-    from pipeline.sinks.index_files import read_index
+    from pipeline.sinks.index_files import read_docs
 
     out = args.from_dir or "coldtrace-out"
     path = index_file(out, "coldtrace-invocations")
     if not os.path.exists(path):
         raise UsageError(f"{path} not found: give --from OUT of a coldtrace run, --input or --log-group")
-    return [doc for _, doc in read_index(path)], path
+    return list(read_docs(path)), path
 
 
 def print_analysis(analysis: dict, origin: str) -> None:

@@ -49,7 +49,7 @@ def _ends_with_newline(f) -> bool:
 
 def load_run(out_dir: str) -> RunDocs:
     """Every index file of the run in ``out_dir``; FileNotFoundError when it has no invocations."""
-    from pipeline.sinks.index_files import latest_docs, read_index
+    from pipeline.sinks.index_files import latest_docs, read_docs
 
     inv_path = index_file(out_dir, INDEX_INVOCATIONS)
     if not os.path.exists(inv_path):
@@ -65,7 +65,7 @@ def load_run(out_dir: str) -> RunDocs:
             targets[index].extend(latest_docs(path).values())
             run.counts[index] = len(targets[index])
         elif index in targets:
-            targets[index].extend(doc for _, doc in read_index(path))
+            targets[index].extend(read_docs(path))
             run.counts[index] = len(targets[index])
         else:
             run.counts[index] = _count_lines(path) // 2  # bulk format: an action line per document
