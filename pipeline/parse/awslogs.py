@@ -71,11 +71,16 @@ def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes | bytearray:
 
 def decode_data(data: str | bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any]:
     """``awslogs.data`` → the decoded subscription JSON object."""
+    return decode_data_raw(data, limit)[0]
+
+
+def decode_data_raw(data: str | bytes, limit: int = MAX_DECOMPRESSED) -> tuple[dict[str, Any], bytes]:
+    """``awslogs.data`` → (the decoded subscription JSON object, the bytes it was decoded from)."""
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise PayloadError(f"invalid base64: {exc}") from None
-    return decode_gzip_json(raw, limit)
+    return decode_gzip_json(raw, limit), raw
 
 
 def decode_gzip_json(raw: bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any]:

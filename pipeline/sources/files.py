@@ -13,7 +13,7 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
 from pipeline.model import DeadLetter, stream_key
-from pipeline.sources.formats import read_stream
+from pipeline.sources.formats import PayloadEvents, read_stream
 
 
 def _is_dead(item: object) -> bool:
@@ -78,8 +78,8 @@ class _ReadFile(beam.DoFn):
                     self.events.inc(len(item))
                     if counts is not None:
                         counts.add_batch(stream_key, item)
-                    if redactor is not None:
-                        redactor.redact_events(item)
+                    if redactor is not None and redactor.redact_events(item) and isinstance(item, PayloadEvents):
+                        item.gzip = None  # the payload as read still holds what was redacted
                     if marks is not None and item:
                         marks.add(len(item), max(ev.timestamp for ev in item), path)
                 yield item

@@ -22,7 +22,7 @@ from typing import IO, Any, Iterator
 import orjson
 
 from pipeline.model import DeadLetter, LogEvent
-from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, decode_data, decode_gzip_json, enrich, to_payload
+from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, decode_data_raw, decode_gzip_json, enrich, to_payload
 
 BATCH = 1000
 MAX_LINE = 16 << 20  # a single line longer than this is dead-lettered, not decoded (nor held whole)
@@ -34,6 +34,18 @@ GZIP_RATIO_FLOOR = 8 << 20
 _EXPORT_LINE = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z) (.*)", re.S)
 
 Item = list[LogEvent] | DeadLetter
+
+
+class PayloadEvents(list):
+    """A batch that is one whole subscription payload, with the payload's gzip bytes as read.
+
+    A shuffle that crosses processes can carry ``gzip`` instead of re-packing and re-compressing
+    the events (``GroupByLogStream``): CloudWatch already compressed them. Whoever changes an
+    event (redaction) sets ``gzip`` to None, so the bytes never say other than the events."""
+
+    gzip: bytes | None = None
+    account: str | None = None
+    region: str | None = None
 
 
 def _now_ms() -> int:
@@ -207,14 +219,19 @@ def read_subscription(f: IO[bytes], source: str, account: str | None, region: st
         if not line:
             continue
         try:
-            obj = _line_to_payload_obj(line)
+            obj, gz = _line_to_payload(line)
         except PayloadError as exc:
             yield _dead(line, str(exc), where)
             continue
-        yield from _payload_items(obj, line, where, account, region, counts)
+        yield from _payload_items(obj, line, where, account, region, counts, gz)
 
 
 def _line_to_payload_obj(line: bytes) -> dict:
+    return _line_to_payload(line)[0]
+
+
+def _line_to_payload(line: bytes) -> tuple[dict, bytes | None]:
+    """(decoded payload, its gzip bytes when the line carried it compressed)."""
     if line[:1] in (b"{", b"["):
         try:
             obj = orjson.loads(line)
@@ -227,20 +244,24 @@ def _line_to_payload_obj(line: bytes) -> dict:
             data = awslogs.get("data")
             if not isinstance(data, str):
                 raise PayloadError("awslogs object lacks a string 'data'")
-            return decode_data(data)
+            return _gzip_only(*decode_data_raw(data))
         if "messageType" in obj:
-            return obj
+            return obj, None
         raise PayloadError("JSON object is neither {'awslogs': …} nor a subscription message")
     if line[:2] == b"\x1f\x8b":
-        return decode_gzip_json(line)
+        return decode_gzip_json(line), bytes(line)
     try:
-        return decode_data(line)
+        return _gzip_only(*decode_data_raw(line))
     except PayloadError as exc:
         raise PayloadError(f"line is not a subscription payload (neither JSON nor base64 of gzip JSON): {exc}") from None
 
 
+def _gzip_only(obj: dict, raw: bytes) -> tuple[dict, bytes | None]:
+    return obj, (raw if raw[:2] == b"\x1f\x8b" else None)
+
+
 def _payload_items(obj: dict, raw: bytes, where: str, account: str | None, region: str | None,
-                   counts: Any = None) -> Iterator[Item]:
+                   counts: Any = None, gz: bytes | None = None) -> Iterator[Item]:
     try:
         payload = to_payload(obj, account=account, region=region)
     except PayloadError as exc:
@@ -251,6 +272,11 @@ def _payload_items(obj: dict, raw: bytes, where: str, account: str | None, regio
         counts.control_messages += payload.is_control
     if payload.is_control:
         return  # a health check of the destination: acknowledged, carries no log event
+    if gz is not None and 0 < len(payload.events) <= BATCH:
+        whole = PayloadEvents(payload.events)
+        whole.gzip, whole.account, whole.region = gz, account, region
+        yield whole
+        return
     for i in range(0, len(payload.events), BATCH):
         yield payload.events[i:i + BATCH]
 

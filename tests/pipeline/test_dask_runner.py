@@ -40,3 +40,34 @@ def test_two_fnapi_worker_processes_write_what_one_writes(sim_fleet, tmp_path):
     one = run_fleet(fleet_dir, truth, tmp_path / "one")
     for index in (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_METRICS):
         assert _sorted_lines(one / "indices" / f"{index}.ndjson") == _sorted_lines(two / "indices" / f"{index}.ndjson"), index
+
+
+def test_a_redacted_secret_never_crosses_the_shuffle_between_workers(tmp_path):
+    """Between worker processes a payload may travel as CloudWatch compressed it, but not one
+    whose events were redacted: the secret must not reach any index file."""
+    import base64
+    import gzip
+
+    import orjson
+
+    from pipeline.run import RunConfig, run
+
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    lines = []
+    for n, messages in enumerate([["START RequestId: r1 Version: $LATEST", f"using key {secret}", "END RequestId: r1"],
+                                  ["START RequestId: r2 Version: $LATEST", "nothing to hide", "END RequestId: r2"]]):
+        obj = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/lambda/orders",
+               "logStream": f"2024/05/01/[$LATEST]{n:032x}", "subscriptionFilters": ["f"],
+               "logEvents": [{"id": f"{n}{i:05d}", "timestamp": 1714557600000 + i, "message": m}
+                             for i, m in enumerate(messages)]}
+        lines.append(base64.b64encode(gzip.compress(orjson.dumps(obj))))
+    src = tmp_path / "payloads.ndjson"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out"
+    run(RunConfig(inputs=[str(src)], out_dir=str(out), direct_num_workers=2))
+    logs = (out / "indices" / f"{INDEX_LOGS}.ndjson").read_bytes()
+    assert b"[REDACTED:aws_access_key]" in logs and b"nothing to hide" in logs
+    assert logs.count(b'"create"') == 6
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
