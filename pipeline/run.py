@@ -99,9 +99,14 @@ def pipeline_options(cfg: RunConfig) -> PipelineOptions:
         if not cfg.dask_address:
             raise ValueError("--runner dask needs --dask-address tcp://HOST:PORT of a dask scheduler")
         args.append(f"--dask_client_address={cfg.dask_address}")
-    if cfg.runner == "fnapi" and cfg.direct_num_workers > 1:
-        args.append(f"--direct_num_workers={cfg.direct_num_workers}")  # worker processes: see beam_runner
+    if worker_processes(cfg):
+        args.append(f"--direct_num_workers={cfg.direct_num_workers}")  # the processes: see beam_runner
     return PipelineOptions(args)
+
+
+def worker_processes(cfg: RunConfig) -> bool:
+    """Does this run start FnApiRunner worker processes (so its shuffle leaves the process)?"""
+    return cfg.runner == "fnapi" and cfg.direct_num_workers > 1
 
 
 class _QuietRunner(logging.Filter):
@@ -109,9 +114,10 @@ class _QuietRunner(logging.Filter):
     that ``pipeline.beam_worker`` already keeps off stderr."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from pipeline.beam_worker import HARMLESS
+
         message = record.getMessage()
-        return not ("direct_running_mode should be" in message
-                    or any(text in message for text in ("apitools not found", "No semi_persistent_directory found")))
+        return not ("direct_running_mode should be" in message or any(text in message for text in HARMLESS))
 
 
 def beam_runner(cfg: RunConfig):
@@ -120,7 +126,7 @@ def beam_runner(cfg: RunConfig):
     Several FnApiRunner workers are processes started as ``python -m pipeline.beam_worker``
     (Beam's harness with quiet start-up logging) rather than Beam's multi_processing mode,
     whose harness prints its INFO start-up lines into every run."""
-    if cfg.runner != "fnapi" or cfg.direct_num_workers <= 1:
+    if not worker_processes(cfg):
         return None
     import shlex
     import sys
@@ -148,9 +154,8 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
                                               counts=True, redactor=cfg.redactor)
     read, source_counts = split_ledger(read, "Read")
     batches, read_dead = split_dead_letters(read, "Read")
-    in_process = cfg.runner == "fnapi" and cfg.direct_num_workers <= 1  # the shuffle never leaves memory
     grouped, stream_counts = split_ledger(
-        batches | "GroupByLogStream" >> GroupByLogStream(counts=True, compress=not in_process), "Group")
+        batches | "GroupByLogStream" >> GroupByLogStream(counts=True, compress=worker_processes(cfg)), "Group")
     streams = grouped | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")

@@ -226,10 +226,6 @@ def read_subscription(f: IO[bytes], source: str, account: str | None, region: st
         yield from _payload_items(obj, line, where, account, region, counts, gz)
 
 
-def _line_to_payload_obj(line: bytes) -> dict:
-    return _line_to_payload(line)[0]
-
-
 def _line_to_payload(line: bytes) -> tuple[dict, bytes | None]:
     """(decoded payload, its gzip bytes when the line carried it compressed)."""
     if line[:1] in (b"{", b"["):
