@@ -36,7 +36,7 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.model import MetricPoint
-from pipeline.streaming.health import PIPELINE_FUNCTION
+from pipeline.windows import PIPELINE_FUNCTION
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop, decode_records
 from pipeline.sources.kinesis_shards import Cursor, StartPosition, list_shards, resume_cursors
 

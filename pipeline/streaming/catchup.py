@@ -31,14 +31,17 @@ from typing import Callable
 
 import apache_beam as beam
 
+from pipeline.detect.health import fold_minutes
+from pipeline.graph import CatchUpShell, Sinks, SourceOut, assemble
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, index_path, render_bulk, shard_prefix
+from pipeline.sinks.index_files import index_path, shard_prefix
 from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
-from pipeline.streaming.health import fold_minutes
+from pipeline.stitch.keys import trace_keys
 from pipeline.streaming.round_sources import rounds_for
+from pipeline.transforms.redact_lines import RedactLines
 
 STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
 CARRIED = ("fold-state", "window-state", "loop-state")   # record files of state handed to the next read
@@ -65,57 +68,33 @@ def _max_ts(batch) -> int:
 
 def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, plan, rdir: str,
                 watermark_ms: int | None) -> None:
-    """One catch-up read: source → resumed folds → windows → index shards and carried state."""
-    from pipeline.detect.invocation import observe_invocation
-    from pipeline.detect.throttles import observe_throttles
-    from pipeline.transforms.carry_windows import CarryWindows
-    from pipeline.transforms.resume_fold import ResumeFolds
-
-    from pipeline.transforms.redact_lines import RedactLines
-
+    """One catch-up read: the source, the graph (``pipeline.graph``) in the catch-up shell,
+    then the round's record files: carried state, and what the loop continues after the read."""
     r = cfg.run
     read = source.read(p, plan) if plan is not None else None
     batches = read.batches if read is not None else p | "NothingRead" >> beam.Create([])
-    redactor = getattr(r, "redactor", None)
-    batches = batches | "RedactLines" >> RedactLines(redactor)
-    folds = p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-"))
-    windows = p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-"))
-    resumed = (batches, folds) | "ResumeFolds" >> ResumeFolds(r.architectures, watermark_ms, r.correlation_paths)
-    observations = ((resumed.invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
-                     resumed.logs | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
-                    | "Observations" >> beam.Flatten())
-    metrics = (observations, windows) | "CarryWindows" >> CarryWindows(watermark_ms, cfg.lateness_ms)
-    dead = (((read.dead | "RedactDeadLetters" >> RedactLines(redactor), resumed.dead) if read is not None
-             else (resumed.dead,)) | "AllDeadLetters" >> beam.Flatten())
+    batches = batches | "RedactLines" >> RedactLines(r.redactor)
+    dead = [read.dead | "RedactDeadLetters" >> RedactLines(r.redactor)] if read is not None else []
+    shell = CatchUpShell(r.architectures, r.correlation_paths, watermark_ms, cfg.lateness_ms,
+                         folds=p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-")),
+                         windows=p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-")))
+    graph = assemble(p, SourceOut(batches, dead), shell, Sinks(rdir, r.es))
 
-    resumed.logs | "LogDocs" >> beam.FlatMap(lambda b: render_bulk(INDEX_LOGS, b)) \
-        | "WriteLogs" >> WriteIndexFile(rdir, INDEX_LOGS)
-    resumed.invocations | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS) \
-        | "WriteInvocations" >> WriteIndexFile(rdir, INDEX_INVOCATIONS)
-    metrics.points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(rdir, INDEX_METRICS)
-    dead | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER) \
-        | "WriteDeadLetters" >> WriteIndexFile(rdir, INDEX_DEADLETTER)
-    resumed.carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state"))
-    metrics.carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state"))
-    from pipeline.stitch.keys import trace_keys
-
-    (resumed.invocations | "Traced" >> beam.Filter(lambda inv: bool(trace_keys(inv)))
-     | "WriteTraced" >> WriteRecordFiles(os.path.join(rdir, "traced")))
-    metrics.points | "WritePoints" >> WriteRecordFiles(os.path.join(rdir, "points"))
-    (resumed.invocations | "Functions" >> beam.Map(lambda inv: inv.function_name) | "DistinctFunctions" >> beam.Distinct()
-     | "WriteFunctions" >> WriteRecordFiles(os.path.join(rdir, "functions")))
-    (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
-     | "WriteEventTime" >> WriteRecordFiles(os.path.join(rdir, "event-time")))
+    written = [
+        shell.fold_carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state")),
+        shell.window_carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state")),
+        (graph.invocations | "Traced" >> beam.Filter(lambda inv: bool(trace_keys(inv)))
+         | "WriteTraced" >> WriteRecordFiles(os.path.join(rdir, "traced"))),
+        graph.points | "WritePoints" >> WriteRecordFiles(os.path.join(rdir, "points")),
+        (graph.invocations | "Functions" >> beam.Map(lambda inv: inv.function_name)
+         | "DistinctFunctions" >> beam.Distinct() | "WriteFunctions" >> WriteRecordFiles(os.path.join(rdir, "functions"))),
+        (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
+         | "WriteEventTime" >> WriteRecordFiles(os.path.join(rdir, "event-time"))),
+    ]
     if read is not None and read.progress is not None:
-        read.progress | "WriteProgress" >> WriteRecordFiles(os.path.join(rdir, "progress"))
-        read.health | "WriteHealth" >> WriteRecordFiles(os.path.join(rdir, "health"))
-    if r.es is not None:
-        from pipeline.sinks.elasticsearch import WriteToElasticsearch
-
-        resumed.logs | "IndexLogs" >> WriteToElasticsearch(r.es, INDEX_LOGS)
-        resumed.invocations | "IndexInvocations" >> WriteToElasticsearch(r.es, INDEX_INVOCATIONS)
-        metrics.points | "IndexMetrics" >> WriteToElasticsearch(r.es, INDEX_METRICS)
-        dead | "IndexDeadLetters" >> WriteToElasticsearch(r.es, INDEX_DEADLETTER)
+        written += [read.progress | "WriteProgress" >> WriteRecordFiles(os.path.join(rdir, "progress")),
+                    read.health | "WriteHealth" >> WriteRecordFiles(os.path.join(rdir, "health"))]
+    graph.finish(written)
 
 
 def _records(rdir: str, name: str) -> list:

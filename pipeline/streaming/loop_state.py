@@ -25,9 +25,8 @@ from typing import Iterable
 
 from pipeline.model import Alarm, Invocation, MetricPoint, Span
 from pipeline.rules import FunctionAlarms, RuleSet
-from pipeline.rules.evaluate import WINDOW_MS
 from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS, GapStitcher
-from pipeline.streaming.health import PIPELINE_FUNCTION
+from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """CarryWindows: one-minute metric windows continued across the local catch-up reads.
 
 Observations and the carried windows ``(key, pickled figures)`` meet in a CoGroupByKey;
-``pipeline.streaming.windows.resume_window`` adds, and emits each window once the watermark
-has passed its end plus the allowed lateness. Outputs: MetricPoints (main), ``carry``.
+``pipeline.carry.windows.resume_window`` adds, and emits each window once the watermark
+has passed its end plus the allowed lateness (and again, corrected, when a late observation
+arrives while it can still be corrected). Outputs: MetricPoints (main), ``carry``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.streaming.windows import ALLOWED_LATENESS_MS, resume_window
+from pipeline.carry.windows import resume_window
+from pipeline.windows import ALLOWED_LATENESS_MS
 
 
 class _Resume(beam.DoFn):
