@@ -22,6 +22,8 @@ PENDING_INIT_TTL_MS = 4 * 60 * 60_000
 # still lands in its minute, as a corrected point with the same document id. Lambda runs at most
 # 15 minutes and the fold flushes a silent stream 15 minutes after its last line: 30 minutes.
 CORRECTION_MS = 2 * UNFINISHED_AFTER_MS
+# What a drain flushes with: past every window and timer (the end of the input: nothing is late).
+END_OF_TIME_MS = 2 ** 62
 # The architecture a function is billed at when the run was not told otherwise.
 DEFAULT_ARCHITECTURE = "x86_64"
 # The MetricPoint.function_name of coldtrace's own health (dead letters, iterator age).
@@ -41,6 +43,11 @@ def window_expired(window_start_ms: int, watermark_ms: int | None, lateness_ms: 
                    correction_ms: int = CORRECTION_MS) -> bool:
     """Is the window past every correction too (its figures can be forgotten)?"""
     return watermark_ms is not None and window_start_ms + WINDOW_MS + lateness_ms + correction_ms <= watermark_ms
+
+
+def draining(watermark_ms: int | None) -> bool:
+    """The end of the input (a drain): every window closes now, and nothing is late."""
+    return watermark_ms is not None and watermark_ms >= END_OF_TIME_MS
 
 
 def architecture_lookup(architectures: dict[str, str]):

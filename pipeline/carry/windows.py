@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pipeline.detect.observation import Observation
 from pipeline.metrics import WindowFigures
 from pipeline.model import MetricPoint
-from pipeline.windows import ALLOWED_LATENESS_MS, CORRECTION_MS, window_closed, window_expired
+from pipeline.windows import ALLOWED_LATENESS_MS, CORRECTION_MS, draining, window_closed, window_expired
 
 
 @dataclass(slots=True)
@@ -43,7 +43,7 @@ def resume_window(key: tuple[str, str | None, int], old_state: bytes | None, obs
     """Add a window's new observations to its carried figures; emit it once it is closed, and
     again (corrected) when observations arrive while it is still correctable."""
     fn, version, start = key
-    if old_state is None and window_expired(start, watermark_ms, lateness_ms, correction_ms):
+    if old_state is None and window_expired(start, watermark_ms, lateness_ms, correction_ms) and not draining(watermark_ms):
         return WindowStep(late=len(observations))
     figures, emitted = _load(old_state)
     figures.add_all(observations)

@@ -15,8 +15,13 @@ from pipeline.model import MetricPoint
 from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS, window_start
 
 
+# The version that keeps a minute's iterator-age point apart from the same minute's dead-letter
+# point (both are ``coldtrace-pipeline``'s, source ``pipeline``; a point's id hashes the version).
+AGE_VERSION = "iterator-age"
+
+
 def age_point(window_start_ms: int, age_ms: int) -> MetricPoint:
-    return MetricPoint(function_name=PIPELINE_FUNCTION, window_start_ms=window_start_ms,
+    return MetricPoint(function_name=PIPELINE_FUNCTION, function_version=AGE_VERSION, window_start_ms=window_start_ms,
                        window_end_ms=window_start_ms + WINDOW_MS, source="pipeline",
                        values={"iterator_age_max_ms": int(age_ms)})
 

@@ -92,8 +92,8 @@ class CatchUpShell:
 
     def __init__(self, architectures: dict[str, str], correlation_paths: tuple[str, ...] = CORRELATION_PATHS,
                  watermark_ms: int | None = None, lateness_ms: int = ALLOWED_LATENESS_MS,
-                 folds: Any = None, windows: Any = None) -> None:
-        self.architectures, self.correlation_paths = architectures, correlation_paths
+                 folds: Any = None, windows: Any = None, clock_ms: int | None = None) -> None:
+        self.architectures, self.correlation_paths, self.clock_ms = architectures, correlation_paths, clock_ms
         self.watermark_ms, self.lateness_ms = watermark_ms, lateness_ms
         self.carried_folds, self.carried_windows = folds, windows
         self.fold_carry = self.window_carry = None
@@ -106,7 +106,7 @@ class CatchUpShell:
 
     def windows(self, observations: tuple):
         flat = observations | "Observations" >> beam.Flatten()
-        out = (flat, self.carried_windows) | "CarryWindows" >> CarryWindows(self.watermark_ms, self.lateness_ms)
+        out = (flat, self.carried_windows) | "CarryWindows" >> CarryWindows(self.watermark_ms, self.lateness_ms, self.clock_ms)
         self.window_carry = out.carry
         return out.points
 

@@ -41,11 +41,12 @@ from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
 from pipeline.stitch.keys import trace_keys
 from pipeline.streaming.round_sources import rounds_for
+from pipeline.windows import END_OF_TIME_MS
 from pipeline.transforms.redact_lines import RedactLines
 
 STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
 CARRIED = ("fold-state", "window-state", "loop-state")   # record files of state handed to the next read
-DRAIN_WATERMARK_MS = 2 ** 62   # past every window and timer: what a drain flushes with
+DRAIN_WATERMARK_MS = END_OF_TIME_MS   # past every window and timer: what a drain flushes with
 
 
 @dataclass
@@ -67,7 +68,7 @@ def _max_ts(batch) -> int:
 
 
 def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, plan, rdir: str,
-                watermark_ms: int | None) -> None:
+                watermark_ms: int | None, clock_ms: int | None = None) -> None:
     """One catch-up read: the source, the graph (``pipeline.graph``) in the catch-up shell,
     then the round's record files: carried state, and what the loop continues after the read."""
     r = cfg.run
@@ -77,7 +78,8 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
     dead = [read.dead | "RedactDeadLetters" >> RedactLines(r.redactor)] if read is not None else []
     shell = CatchUpShell(r.architectures, r.correlation_paths, watermark_ms, cfg.lateness_ms,
                          folds=p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-")),
-                         windows=p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-")))
+                         windows=p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-")),
+                         clock_ms=clock_ms)
     graph = assemble(p, SourceOut(batches, dead), shell, Sinks(rdir, r.es))
 
     written = [
@@ -135,7 +137,8 @@ class CatchUp:
         plan = self.source.plan(ck)
         watermark = DRAIN_WATERMARK_MS if drain else ck.watermark_ms
         p = beam.Pipeline(runner=beam_runner(self.cfg.run), options=pipeline_options(self.cfg.run))
-        build_round(p, self.cfg, ck, self.source, plan, rdir, watermark)
+        clock_ms = int(started * 1000)   # coldtrace's own minutes close, and are evaluated, by this clock
+        build_round(p, self.cfg, ck, self.source, plan, rdir, watermark, clock_ms)
         result = p.run()
         result.wait_until_finish()
         counts = _counters(result, ("events_read", "duplicate_events", "late_observations_dropped"))
@@ -150,7 +153,7 @@ class CatchUp:
         _write_points(rdir, "health", points)
         new.functions = sorted(set(ck.functions) | set(_records(rdir, "functions")))
         points += self._poll_metrics(new, rdir, now_ms)
-        self._carry_loop_state(ck, new, rdir, watermark, points, now_ms, drain)
+        self._carry_loop_state(ck, new, rdir, watermark, points, clock_ms, drain)
         new.round = n
         new.state_files = [os.path.relpath(path, self.cfg.ckdir) for kind in CARRIED
                            for path in record_files(os.path.join(rdir, kind))]

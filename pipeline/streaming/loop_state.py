@@ -10,9 +10,9 @@ The folds and metric windows are keyed and continue inside each read's Beam pipe
   iterator age per minute, CloudWatch's GetMetricData figures).
 
 Both advance by the watermark the round ran with, so they agree with the windows: a minute is
-evaluated once its window can no longer change (watermark − allowed lateness); the pipeline's
-own minutes once they are over (processing time) and their dead-letter windows are closed too
-(watermark − allowed lateness: dead letters are windowed like every other observation). A drain evaluates to the end of
+evaluated once its window can no longer change (watermark − allowed lateness), and the
+pipeline's own minutes (processing time: its iterator age, and its dead letters, whose windows
+the read closes by the same clock) once they are over. A drain evaluates to the end of
 the data, as a batch run does (not on into minutes nobody logged, which would turn every
 function's rules to INSUFFICIENT_DATA). A transition is emitted once: the evaluator's state is
 carried, so a later round never emits it again.
@@ -74,10 +74,8 @@ class LoopState:
                 continue
             if drain:
                 until = max(self.data_end_ms or 0, fa.last_ms + WINDOW_MS)
-            elif name == PIPELINE_FUNCTION:   # its dead letters are windowed by the watermark too
-                if watermark_ms is None:
-                    continue
-                until = min(pipeline_until_ms, watermark_ms - lateness_ms)
+            elif name == PIPELINE_FUNCTION:
+                until = pipeline_until_ms
             elif watermark_ms is None:
                 continue
             else:

@@ -202,7 +202,8 @@ class _FoldStateful(beam.DoFn):
             yield TimestampedValue(inv, (inv.start_ms or 0) / 1000.0)
 
     @on_timer(FLUSH)
-    def on_flush(self, fold_state=beam.DoFn.StateParam(FOLD), flush=beam.DoFn.TimerParam(FLUSH)):
+    def on_flush(self, due=beam.DoFn.TimestampParam, fold_state=beam.DoFn.StateParam(FOLD),
+                 flush=beam.DoFn.TimerParam(FLUSH)):
         from apache_beam.transforms.window import TimestampedValue
 
         fold: StreamFold | None = fold_state.read()
@@ -211,12 +212,12 @@ class _FoldStateful(beam.DoFn):
         fold.architecture_of = self._arch
         done = fold.flush()
         fold.architecture_of = None
-        if fold.pending is not None and fold.last_ms is not None:
-            fold_state.write(fold)  # keep an init that is still waiting for its first request
-            flush.set((fold.last_ms + PENDING_INIT_TTL_MS) / 1000.0)
-            fold.last_ms += PENDING_INIT_TTL_MS
+        keep_until_ms = None if fold.last_ms is None else fold.last_ms + PENDING_INIT_TTL_MS
+        if fold.pending is not None and keep_until_ms is not None and due.micros // 1000 < keep_until_ms:
+            fold_state.write(fold)  # keep an init that is still waiting for its first request, once
+            flush.set(keep_until_ms / 1000.0)
         else:
-            fold_state.clear()
+            fold_state.clear()      # what the carried fold does too (pipeline.carry.fold)
         for inv in done:
             yield TimestampedValue(inv, (inv.start_ms or inv.end_ms or 0) / 1000.0)
 

@@ -31,6 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from forwarder.handler import Forwarder
 from forwarder.settings import Settings
+from pipeline.model import iso_ms
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.run import LOCAL_INDICES, RunConfig, run
 from pipeline.sinks.index_files import index_path, join_index_shards, latest_docs
@@ -157,7 +158,7 @@ def _own(doc: dict) -> bool:
     return doc.get("faas.name") == PIPELINE_FUNCTION
 
 
-def comparable(out, index: str) -> tuple[dict[str, dict], Counter]:
+def comparable(out, index: str, after_ms: int | None = None) -> tuple[dict[str, dict], Counter]:
     """(documents by id, minus arrival-time fields; what is compared without ids)."""
     docs = latest_docs(index_path(str(out), index))
     drop = ARRIVAL_FIELDS.get(index, set())
@@ -173,17 +174,33 @@ def comparable(out, index: str) -> tuple[dict[str, dict], Counter]:
                 loose["dead_letters"] += d.get("aws.lambda.metrics.dead_letters", 0)
     elif index == INDEX_ALARMS:
         for i, d in list(keyed.items()):
-            if _own(d):
+            if after_ms is not None and d["@timestamp"] > iso_ms(after_ms):
+                del keyed[i]    # evaluated past the end of the data: see test_endless_graph_on_kinesis_equals_batch
+            elif _own(d):
                 del keyed[i]
                 loose[(d["rule.name"], d["coldtrace.alarm.previous_state"], d["coldtrace.alarm.state"])] += 1
     return keyed, loose
 
 
-def differences(expected_out, got_out) -> list[str]:
+def iso_to_ms(text: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def end_of_data_ms(out) -> int:
+    """The latest window end of the functions' own points (what a batch run evaluates alarms to)."""
+    return max(d["metricset.period"] + int(iso_to_ms(d["@timestamp"]))
+               for d in latest_docs(index_path(str(out), INDEX_METRICS)).values() if not _own(d))
+
+
+def differences(expected_out, got_out, ended: bool = True) -> list[str]:
+    """``ended=False``: the mode never sees the input end (alarms after the data are left out)."""
     problems = []
+    after = None if ended else end_of_data_ms(expected_out)
     for index in LOCAL_INDICES:
-        want, want_loose = comparable(expected_out, index)
-        got, got_loose = comparable(got_out, index)
+        want, want_loose = comparable(expected_out, index, after)
+        got, got_loose = comparable(got_out, index, after)
         for i in sorted(set(want) | set(got)):
             if i not in got:
                 problems.append(f"{index} {i}: missing ({want[i].get('faas.name')} {want[i].get('@timestamp')})")
@@ -198,8 +215,8 @@ def differences(expected_out, got_out) -> list[str]:
     return problems
 
 
-def assert_parity(batch_out, other, mode: str) -> None:
-    problems = differences(batch_out, other)
+def assert_parity(batch_out, other, mode: str, ended: bool = True) -> None:
+    problems = differences(batch_out, other, ended)
     assert not problems, f"{mode} differs from batch in {len(problems)} documents:\n" + "\n".join(problems[:40])
 
 
@@ -224,5 +241,15 @@ def test_catch_up_loop_on_kinesis_equals_batch(batch_out, shipped, fleet, tmp_pa
 
 
 def test_endless_graph_on_kinesis_equals_batch(batch_out, shipped, fleet, tmp_path):
+    """Two things differ by design, not by drift: an endless job has no end of data, so its alarm
+    evaluators go on into the minutes after it (a batch run and a drain stop there), and those
+    transitions are left out; and the hand-written request that never reports is flushed by the
+    fold's timer when the bounded read ends, when BundleBasedDirectRunner's watermark has jumped
+    to the end of time (it holds no watermark for a pending user timer, as Flink and Dataflow
+    do), so its minute's window has expired: its corrected point is checked where the watermark
+    advances as on those runners (tests/pipeline/test_streaming_windows.py), and here it is
+    the one metric document allowed to be missing."""
     run_endless(shipped, tmp_path, fleet[1])
-    assert_parity(batch_out, tmp_path, "the endless graph")
+    problems = [p for p in differences(batch_out, tmp_path, ended=False)
+                if not (p.startswith(INDEX_METRICS) and p.endswith(")") and "missing (hand-written " in p)]
+    assert not problems, "the endless graph differs from batch:\n" + "\n".join(problems[:40])

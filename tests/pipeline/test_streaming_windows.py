@@ -129,3 +129,25 @@ def test_late_report_completes_its_invocation_and_counts_in_its_minute():
         counted = (invocations | beam.FlatMap(observe_invocation) | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
                    | beam.Map(lambda m: (m.window_start_ms, m.values["invocations"])))
         assert_that(counted, equal_to([(T0 * 1000, 1), (T0 * 1000, 2)]), label="CountedInTimeThenCorrected")
+
+
+def test_an_unfinished_invocation_flushed_by_the_timer_corrects_its_minute():
+    """Parse → stateful fold → windows: a request that never reports is flushed by the fold's
+    timer 15 minutes after the stream went quiet, long after its minute's window closed; it
+    lands in that minute as a corrected point (same id), as a batch run counts it."""
+    from pipeline.detect.invocation import observe_invocation
+    from pipeline.windows import UNFINISHED_AFTER_MS
+
+    quiet = [line(1, 1_000, f"START RequestId: {rid(1)} Version: $LATEST\n"),
+             line(2, 1_500, f"{rid(1)}\tINFO\tstill working\n")]
+    stream = (TestStream()
+              .add_elements([TimestampedValue(quiet, T0 + 1)])
+              .advance_watermark_to(T0 + 60 + LATENESS_MS // 1000 + 1)     # the minute closes, still empty
+              .advance_watermark_to(T0 + (UNFINISHED_AFTER_MS + 2 * 60_000) // 1000)  # the fold's timer fires
+              .advance_watermark_to_infinity())
+    with beam.Pipeline(options=streaming()) as p:
+        invocations = p | stream | ParseLogEvents() | BuildInvocationsStreaming()
+        counted = (invocations | beam.FlatMap(observe_invocation) | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
+                   | beam.Map(lambda m: (m.window_start_ms, m.values["invocations"])))
+        assert_that(counted, equal_to([(T0 * 1000, 1)]), label="CountedLate")
+        assert_that(invocations | beam.Map(lambda i: i.outcome), equal_to(["unfinished"]), label="Unfinished")
