@@ -41,7 +41,7 @@ from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
 from pipeline.stitch.keys import trace_keys
 from pipeline.streaming.round_sources import rounds_for
-from pipeline.windows import END_OF_TIME_MS
+from pipeline.windows import END_OF_TIME_MS, WINDOW_MS, window_start
 from pipeline.transforms.redact_lines import RedactLines
 
 STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
@@ -196,8 +196,8 @@ class CatchUp:
         functions = sorted(set(ck.functions) | set(cfg.metrics_functions))
         if not (cfg.poll_metrics and functions):
             return []
-        end = now_ms - now_ms % 60_000
-        start = ck.metrics_until_ms or end - 5 * 60_000
+        end = window_start(now_ms)
+        start = ck.metrics_until_ms or end - 5 * WINDOW_MS
         if end <= start:
             return []
         import boto3
