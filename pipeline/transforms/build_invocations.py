@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traceback
 import zlib
-from typing import Callable, Iterable
+from typing import Iterable
 
 import apache_beam as beam
 import orjson
