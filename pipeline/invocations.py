@@ -277,10 +277,22 @@ class StreamFold:
 def fold_stream(events: Iterable[LogEvent], architecture_of: Callable[[str], str] | None = None,
                 ) -> Iterator[Invocation]:
     """All invocations of one log stream's events (any order in, time order applied here)."""
+    yield from fold_sorted(in_event_order(events), architecture_of)
+
+
+def fold_sorted(events: Iterable[LogEvent], architecture_of: Callable[[str], str] | None = None) -> list[Invocation]:
+    """All invocations of one log stream's events, already in time order (the batch shell's fold)."""
     fold = StreamFold(architecture_of=architecture_of)
-    for ev in sorted(events, key=_event_order):
-        yield from fold.add(ev)
-    yield from fold.flush()
+    out: list[Invocation] = []
+    for ev in events:
+        out.extend(fold.add(ev))
+    out.extend(fold.flush())
+    return out
+
+
+def in_event_order(events: Iterable[LogEvent]) -> list[LogEvent]:
+    """Events in the order the fold reads them (time; CloudWatch's ids break ties)."""
+    return sorted(events, key=_event_order)
 
 
 def dedupe_sorted(events: Iterable[LogEvent]) -> list[LogEvent]:

@@ -21,9 +21,10 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from pipeline.detect.invocation import COMPLETED, FAILURES
-from pipeline.detect.observation import DOWNSTREAM_THROTTLE, INVOCATION, THROTTLED, WINDOW_MS, Observation
+from pipeline.detect.observation import DEAD_LETTER, DOWNSTREAM_THROTTLE, INVOCATION, THROTTLED, WINDOW_MS, Observation
 from pipeline.model import MetricPoint
 from pipeline.sketch import PercentileSketch
+from pipeline.windows import PIPELINE_FUNCTION
 
 _OUTCOME_COUNTER = {"timeout": "timeouts", "out_of_memory": "out_of_memory", "crash": "crashes"}
 
@@ -46,9 +47,10 @@ class WindowFigures:
 
     __slots__ = ("invocations", "errors", "timeouts", "out_of_memory", "crashes", "throttles",
                  "downstream_throttles", "cold_starts", "durations", "completed", "inits",
-                 "max_memory", "deltas", "cost", "timeout_limit", "account", "region")
+                 "max_memory", "deltas", "cost", "timeout_limit", "account", "region", "dead_letters")
 
     def __init__(self) -> None:
+        self.dead_letters = 0
         self.invocations = self.errors = self.timeouts = self.out_of_memory = self.crashes = 0
         self.throttles = self.downstream_throttles = self.cold_starts = 0
         self.durations = PercentileSketch()
@@ -75,6 +77,8 @@ class WindowFigures:
             self.deltas[obs.start_ms] = self.deltas.get(obs.start_ms, 0) + 1
             self.deltas[obs.end_ms] = self.deltas.get(obs.end_ms, 0) - 1
         if kind != INVOCATION:
+            if kind == DEAD_LETTER:
+                self.dead_letters += 1
             return self
         self.invocations += 1
         outcome = obs.outcome
@@ -99,6 +103,13 @@ class WindowFigures:
             self.timeout_limit = max(self.timeout_limit or 0.0, obs.timeout_limit_ms)
         return self
 
+    def __setstate__(self, state) -> None:
+        """Figures pickled before a field existed (a checkpoint's carried window) get its default."""
+        self.__init__()
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
+
     def add_all(self, observations: Iterable[Observation]) -> "WindowFigures":
         for obs in observations:
             self.add(obs)
@@ -106,7 +117,7 @@ class WindowFigures:
 
     def merge(self, other: "WindowFigures") -> "WindowFigures":
         for name in ("invocations", "errors", "timeouts", "out_of_memory", "crashes", "throttles",
-                     "downstream_throttles", "cold_starts"):
+                     "downstream_throttles", "cold_starts", "dead_letters"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.durations.merge(other.durations)
         self.completed.merge(other.completed)
@@ -150,6 +161,10 @@ class WindowFigures:
 
     def to_point(self, function_name: str, function_version: str | None, window_start_ms: int,
                  window_ms: int = WINDOW_MS) -> MetricPoint:
+        if function_name == PIPELINE_FUNCTION:  # coldtrace's own minute: its dead letters
+            return MetricPoint(function_name=function_name, window_start_ms=window_start_ms,
+                               window_end_ms=window_start_ms + window_ms, source="pipeline",
+                               values={"dead_letters": self.dead_letters})
         return MetricPoint(function_name=function_name, window_start_ms=window_start_ms,
                            window_end_ms=window_start_ms + window_ms, function_version=function_version,
                            source="logs", account=self.account, region=self.region, values=self.values())

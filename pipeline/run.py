@@ -1,4 +1,4 @@
-"""Builds the batch pipeline from options: sources → parse → invocations → index files.
+"""The batch mode: files → the graph (``pipeline.graph``) in the batch shell → index files.
 
 The runner is always chosen explicitly (Beam's default first tries to download Prism):
 ``fnapi`` (in-process, the default), ``direct``, ``dask`` (a dask.distributed cluster) or any
@@ -25,17 +25,16 @@ logging.getLogger().addFilter(_QuietBeamImport())
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
+from pipeline.graph import BatchShell, Sinks, SourceOut, assemble
+from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import Redactor, redactor_for
-from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, join_index_shards, render_bulk
+from pipeline.progress_channel import progress_dir
+from pipeline.sinks.index_files import join_index_shards
+from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_ledger
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
-from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
-from pipeline.transforms.parse_log_events import ParseLogEvents
-from pipeline.transforms.stitch_traces import StitchTraces
-from pipeline.model import INDEX_TRACES
-from pipeline.model import INDEX_ALARMS, INDEX_METRICS
-from pipeline.transforms.metrics_and_alarms import AlarmConfig, MetricsAndAlarms
+from pipeline.sources.metric_files import ReadMetricFiles
+from pipeline.transforms.metrics_and_alarms import AlarmConfig
 
 # The indices this batch pipeline writes locally (joined from shards after the run).
 LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS]
@@ -144,66 +143,24 @@ def beam_runner(cfg: RunConfig):
 
 
 def build(p: beam.Pipeline, cfg: RunConfig) -> None:
-    """Wire the graph; labels read like the architecture picture."""
-    from pipeline.progress_channel import progress_dir
-
-    from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_ledger
-
+    """The batch source (files, and metric files for the alarms), the batch shell, the graph."""
     read = p | "ReadLogFiles" >> ReadLogFiles(cfg.inputs, cfg.account, cfg.region, cfg.log_group,
                                               progress_dir=progress_dir(os.path.abspath(cfg.out_dir)),
                                               counts=True, redactor=cfg.redactor)
     read, source_counts = split_ledger(read, "Read")
     batches, read_dead = split_dead_letters(read, "Read")
-    grouped, stream_counts = split_ledger(
-        batches | "GroupByLogStream" >> GroupByLogStream(counts=True, compress=worker_processes(cfg)), "Group")
-    streams = grouped | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
-    invocations, fold_dead = split_dead_letters(
-        streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
-    traces = invocations | "StitchTraces" >> StitchTraces()
-    detected = ({"invocations": invocations, "streams": streams,
-                 "dead_letters": (read_dead, fold_dead) | "RunDeadLetters" >> beam.Flatten()}
-                | "MetricsAndAlarms" >> MetricsAndAlarms(cfg.alarms))
-    points, alarms, alarm_dead = detected["points"], detected["alarms"], detected["dead_letters"]
-
-    written = [
-        streams
-        | "LogDocs" >> beam.FlatMap(lambda kv: render_bulk(INDEX_LOGS, kv[1]))
-        | "WriteLogs" >> WriteIndexFile(cfg.out_dir, INDEX_LOGS),
-        invocations
-        | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS)
-        | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS),
-        traces | "TraceDocs" >> RenderDocs(INDEX_TRACES) | "WriteTraces" >> WriteIndexFile(cfg.out_dir, INDEX_TRACES),
-        points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(cfg.out_dir, INDEX_METRICS),
-        alarms | "AlarmDocs" >> RenderDocs(INDEX_ALARMS) | "WriteAlarms" >> WriteIndexFile(cfg.out_dir, INDEX_ALARMS),
-        (read_dead, fold_dead, alarm_dead)
-        | "AllDeadLetters" >> beam.Flatten()
-        | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER)
-        | "WriteDeadLetters" >> WriteIndexFile(cfg.out_dir, INDEX_DEADLETTER),
-        (source_counts, stream_counts,
-         (read_dead, fold_dead, alarm_dead) | "DeadLettersToCount" >> beam.Flatten()
-         | "CountDeadLetters" >> count_dead_letters())
-        | "AllCounts" >> beam.Flatten()
-        | "WriteLedger" >> WriteLedger(cfg.out_dir),
-    ]
-    if cfg.es is not None:  # Elasticsearch next to the local files: the same documents, the same ids
-        from pipeline.sinks.elasticsearch import WriteToElasticsearch
-
-        written += [
-            streams | "LogBatches" >> beam.Values() | "IndexLogs" >> WriteToElasticsearch(cfg.es, INDEX_LOGS),
-            invocations | "IndexInvocations" >> WriteToElasticsearch(cfg.es, INDEX_INVOCATIONS),
-            traces | "IndexTraces" >> WriteToElasticsearch(cfg.es, INDEX_TRACES),
-            (read_dead, fold_dead, alarm_dead) | "DeadLettersForEs" >> beam.Flatten()
-            | "IndexDeadLetters" >> WriteToElasticsearch(cfg.es, INDEX_DEADLETTER),
-            points | "IndexMetrics" >> WriteToElasticsearch(cfg.es, INDEX_METRICS),
-            alarms | "IndexAlarms" >> WriteToElasticsearch(cfg.es, INDEX_ALARMS),
-        ]
-    if cfg.otlp is not None:  # the same spans to an OpenTelemetry collector (or the console)
-        from pipeline.sinks.otel import ExportSpans
-
-        written.append(traces | "ExportSpans" >> ExportSpans(cfg.otlp))
-    # Beam's DaskRunner computes only the graph behind the last transform applied: join every
-    # sink there, so all of them run on every runner.
-    written | "AllSinksWritten" >> beam.Flatten()
+    source = SourceOut(batches, [read_dead])
+    if cfg.alarms.metrics_inputs:   # CloudWatch's (or any) metric files, as alarm inputs
+        points, metrics_dead = split_dead_letters(
+            p | "ReadMetricFiles" >> ReadMetricFiles(cfg.alarms.metrics_inputs), "Metrics")
+        source.points.append(points)
+        source.dead.append(metrics_dead)
+    shell = BatchShell(cfg.architectures, cfg.correlation_paths, cfg.alarms.rules, compress=worker_processes(cfg))
+    graph = assemble(p, source, shell, Sinks(cfg.out_dir, cfg.es, cfg.otlp, cfg.alarms.notify))
+    ledger = ((source_counts, shell.stream_counts, graph.dead | "CountDeadLetters" >> count_dead_letters())
+              | "AllCounts" >> beam.Flatten()
+              | "WriteLedger" >> WriteLedger(cfg.out_dir))
+    graph.finish([ledger])
 
 
 def run(cfg: RunConfig):
@@ -214,8 +171,6 @@ def run(cfg: RunConfig):
     ledger.clear(cfg.out_dir)
     indices = os.path.join(cfg.out_dir, "indices")
     shutil.rmtree(os.path.join(indices, ".shards"), ignore_errors=True)
-    from pipeline.progress_channel import progress_dir
-
     shutil.rmtree(progress_dir(cfg.out_dir), ignore_errors=True)  # live progress marks of this run only
     os.makedirs(indices, exist_ok=True)
     for name in os.listdir(indices):  # a run replaces the previous run's index files

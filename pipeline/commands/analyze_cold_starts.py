@@ -83,7 +83,7 @@ def _docs_from_log_group(args: argparse.Namespace) -> list[dict]:
 
 
 def _architectures(args: argparse.Namespace) -> dict[str, str]:
-    from pipeline.commands.run import _parse_architectures
+    from pipeline.commands.run_config import parse_architectures as _parse_architectures
 
     return _parse_architectures(args.architecture)
 

@@ -13,6 +13,8 @@ import argparse
 import glob
 import os
 
+from pipeline.commands.run_config import load_run, parse_architectures, run_config, write_report
+
 HELP = "run the pipeline (no --input: on a simulated fleet) into local index files"
 
 
@@ -61,26 +63,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from pipeline.commands.stream_options import add_stream_arguments
 
     add_stream_arguments(p)
-
-
-def _es_settings(args: argparse.Namespace):
-    """EsSettings when --es-url is given (server probed once for plain JSON), else None."""
-    from pipeline.commands.es_options import connect_or_fail, settings_from_args
-
-    settings = settings_from_args(args)
-    return connect_or_fail(settings) if settings is not None else None
-
-
-def _parse_architectures(items: list[str]) -> dict[str, str]:
-    from pipeline.errors import UsageError
-
-    out: dict[str, str] = {}
-    for item in items:
-        fn, sep, arch = item.partition("=")
-        if not sep or arch not in ("x86_64", "arm64"):
-            raise UsageError(f"--architecture {item!r}: expected FUNCTION=x86_64 or FUNCTION=arm64")
-        out[fn] = arch
-    return out
 
 
 def _workers(text: str) -> int | str:
@@ -139,17 +121,16 @@ def main(args: argparse.Namespace) -> int:
     if wants_streaming(args):
         return run_streaming(args)
 
-    from pipeline.parse import CORRELATION_PATHS
     from pipeline.progress import progress
     from pipeline.render import print_summary
-    from pipeline.run import RunConfig, auto_workers, run
+    from pipeline.run import auto_workers, run
     from pipeline.summary import summarize_out
 
     from pipeline.commands.alarm_options import alarm_config, with_simulation
     from pipeline.errors import UsageError
 
     alarms = alarm_config(args)
-    architectures = _parse_architectures(args.architecture)
+    architectures = parse_architectures(args.architecture)
     account, region = args.account, args.region
     if args.input:
         if args.incident:
@@ -162,14 +143,9 @@ def main(args: argparse.Namespace) -> int:
         region = region or truth["config"]["region"]
         for fn, facts in truth["functions"].items():
             architectures.setdefault(fn, facts.get("architecture") or "x86_64")
-    es = _es_settings(args)
-    cfg = RunConfig(inputs=inputs, out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
-                    direct_num_workers=auto_workers(inputs) if args.workers == "auto" else args.workers,
-                    account=account, region=region, log_group=args.log_group,
-                    architectures=architectures,
-                    correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args), es=es, redactor=_redactor(args),
-                    alarms=alarms)
+    cfg = run_config(args, inputs, account=account, region=region, architectures=architectures, alarms=alarms,
+                     direct_num_workers=auto_workers(inputs) if args.workers == "auto" else args.workers)
+    es = cfg.es
     from pipeline.commands.otlp_options import otlp_settings
 
     cfg.otlp = otlp_settings(args)
@@ -186,7 +162,7 @@ def main(args: argparse.Namespace) -> int:
 
             print(f"coldtrace run: Elasticsearch at {es.redacted_url()}: {_es_failure(exc)}", file=sys.stderr)
             return 1
-    loaded = None if args.no_report else _load_run(args.out)
+    loaded = None if args.no_report else load_run(args.out)
     summary = summarize_out(args.out, loaded)
     done = tracker.last
     summary["run"] = {"elapsed_s": round(done.elapsed_s, 3), "events_read": done.events,
@@ -206,7 +182,7 @@ def main(args: argparse.Namespace) -> int:
     ledger = _settle(result, summary)
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    report = None if args.no_report else _write_report(args.out, loaded)
+    report = None if args.no_report else write_report(args.out, loaded)
     del loaded
     if args.json:
         print(orjson.dumps(summary).decode())
@@ -252,28 +228,6 @@ def _es_failure(exc: BaseException) -> str | None:
     return next((line.strip() for line in text.splitlines() if "BulkError" in line), None)
 
 
-def _redactor(args: argparse.Namespace):
-    """The redactor of the run (None with --no-redact); a bad --redact-pattern is a usage error."""
-    import re
-
-    from pipeline.errors import UsageError
-    from pipeline.parse.redact import redactor_for
-
-    if args.no_redact:
-        return None
-    custom: dict[str, str] = {}
-    for item in args.redact_pattern:
-        name, sep, rx = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-            raise UsageError(f"--redact-pattern {item!r}: expected NAME=REGEX (NAME: letters, digits, _ . -)")
-        try:
-            re.compile(rx)
-        except re.error as exc:
-            raise UsageError(f"--redact-pattern {name}: not a valid regular expression: {exc}") from None
-        custom[name] = rx
-    return redactor_for(custom=custom)
-
-
 def _settle(result, summary: dict):
     """The run's ledger (pipeline.ledger), checked against Elasticsearch's counters too when the
     sink ran and the runner reports counters; stored in the summary."""
@@ -295,26 +249,3 @@ def _ledger_exit(ledger) -> int:
     for problem in ledger.problems:
         print(f"coldtrace run: ledger mismatch: {problem}", file=sys.stderr)
     return 1
-
-
-def _load_run(out_dir: str):
-    """The run's documents, read once for both the summary and the report (None: read apart)."""
-    from pipeline.report.load import load_run
-
-    try:
-        return load_run(out_dir)
-    except Exception:  # the summary reads the files itself; the report then says what failed
-        return None
-
-
-def _write_report(out_dir: str, loaded=None) -> str | None:
-    """The HTML report of the run; a failure to write it is told on stderr, the run stands."""
-    import sys
-
-    from pipeline.commands.report import write
-
-    try:
-        return write(out_dir, loaded=loaded)
-    except Exception as exc:  # the index files are written: never lose the run over its report
-        print(f"coldtrace run: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None

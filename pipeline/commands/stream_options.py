@@ -14,6 +14,8 @@ import argparse
 import os
 import sys
 
+from pipeline.commands.run_config import run_config, write_report
+
 STREAM_SCHEMES = ("kinesis://", "cloudwatch://")
 
 
@@ -52,10 +54,7 @@ def wants_streaming(args: argparse.Namespace) -> bool:
 
 
 def _config(args: argparse.Namespace):
-    from pipeline.commands.run import _es_settings, _parse_architectures, _redactor
     from pipeline.errors import UsageError
-    from pipeline.parse import CORRELATION_PATHS
-    from pipeline.run import RunConfig
     from pipeline.sources.kinesis_shards import StartPosition
     from pipeline.streaming.config import StreamConfig
 
@@ -73,12 +72,7 @@ def _config(args: argparse.Namespace):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative")
     alarms = _alarm_config(args)
-    run = RunConfig(inputs=list(args.input), out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
-                    account=args.account, region=args.region, log_group=args.log_group,
-                    architectures=_parse_architectures(args.architecture),
-                    correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path),
-                    beam_args=list(args.beam_args), es=_es_settings(args), redactor=_redactor(args),
-                    alarms=alarms)
+    run = run_config(args, list(args.input), alarms=alarms)
     try:
         return StreamConfig(args.input[0], run, start=start, endpoint_url=args.endpoint_url,
                             delivery_delay_ms=int(args.delivery_delay * 1000),
@@ -165,9 +159,7 @@ def run_streaming(args: argparse.Namespace) -> int:
                             "totals": loop.ck.totals}
     with open(os.path.join(cfg.run.out_dir, "summary.json"), "wb") as f:
         f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    from pipeline.commands.run import _write_report
-
-    report = None if getattr(args, "no_report", False) else _write_report(cfg.run.out_dir)
+    report = None if getattr(args, "no_report", False) else write_report(cfg.run.out_dir)
     if args.json:
         print(orjson.dumps(summary).decode())
     elif not args.quiet:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WINDOW_MS = 60_000  # metrics windows are one minute of event time, like CloudWatch's finest period
+from pipeline.windows import WINDOW_MS, window_start
 
 # kinds of Observation
 INVOCATION = "invocation"                    # one invocation, counted in the window it started in
 RUNNING = "running"                          # an invocation still running in a later window (concurrency only)
 THROTTLED = "throttled"                      # this function was throttled (seen in a caller's log)
 DOWNSTREAM_THROTTLE = "downstream_throttle"  # this function's own call to some service was throttled
+DEAD_LETTER = "dead_letter"                  # coldtrace could not read or fold a record (coldtrace-pipeline)
 
-
-def window_start(ms: int, window_ms: int = WINDOW_MS) -> int:
-    return ms - ms % window_ms
+__all__ = ["WINDOW_MS", "window_start", "INVOCATION", "RUNNING", "THROTTLED", "DOWNSTREAM_THROTTLE", "DEAD_LETTER",
+           "Observation"]
 
 
 @dataclass(slots=True)

@@ -17,8 +17,10 @@ INDEX_DEADLETTER = "coldtrace-deadletter"
 # The bulk operation each index is written with. Documents of most indices never change once
 # made, so ``create`` (a repeat is a harmless 409). A trace's documents can: a late member
 # re-emits the trace with the same ids and new facts (its root span's size and duration), so
-# traces are written with ``index``, which overwrites — still idempotent, the latest wins.
-REEMITTED_INDICES = frozenset({INDEX_TRACES})
+# traces are written with ``index``, which overwrites — still idempotent, the latest wins. So are
+# metric points: a streaming run re-emits a minute, corrected, when an invocation it could only
+# close late (a crash, an unfinished request) lands in it (pipeline/windows.py: CORRECTION_MS).
+REEMITTED_INDICES = frozenset({INDEX_TRACES, INDEX_METRICS})
 
 
 def bulk_op(index: str) -> str:

@@ -36,7 +36,7 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.model import MetricPoint
-from pipeline.streaming.health import PIPELINE_FUNCTION
+from pipeline.windows import DELIVERY_DELAY_MS, PIPELINE_FUNCTION
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop, decode_records
 from pipeline.sources.kinesis_shards import Cursor, StartPosition, list_shards, resume_cursors
 
@@ -54,7 +54,7 @@ class KinesisSpec:
     region: str | None = None
     endpoint_url: str | None = None
     account: str | None = None
-    delivery_delay_ms: int = 60_000       # CloudWatch delivery latency allowed for by the watermark
+    delivery_delay_ms: int = DELIVERY_DELAY_MS   # CloudWatch delivery latency allowed for by the watermark
     max_read_s: float = 5.0               # unbounded mode: read this long per process call
     idle_poll_s: float = 1.0              # unbounded mode: wait this long when every shard is at its tip
     limit: int = 10_000                   # records per GetRecords call

@@ -19,12 +19,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from pipeline.aws_errors import error_code  # noqa: F401  (re-exported)
+from pipeline.aws_errors import THROTTLE_CODES, error_code  # noqa: F401  (re-exported)
 
 START_KINDS = ("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP")
-# Errors a Kinesis control-plane or read call answers when it is called too often.
-THROTTLE_CODES = frozenset(("ProvisionedThroughputExceededException", "LimitExceededException",
-                            "ThrottlingException", "Throttling", "KMSThrottlingException"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,18 +31,22 @@ from typing import Callable
 
 import apache_beam as beam
 
+from pipeline.detect.health import fold_minutes
+from pipeline.graph import CatchUpShell, Sinks, SourceOut, assemble
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, index_path, render_bulk, shard_prefix
+from pipeline.sinks.index_files import index_path, shard_prefix
 from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
-from pipeline.streaming.health import fold_minutes
+from pipeline.stitch.keys import trace_keys
 from pipeline.streaming.round_sources import rounds_for
+from pipeline.windows import END_OF_TIME_MS, WINDOW_MS, window_start
+from pipeline.transforms.redact_lines import RedactLines
 
 STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
 CARRIED = ("fold-state", "window-state", "loop-state")   # record files of state handed to the next read
-DRAIN_WATERMARK_MS = 2 ** 62   # past every window and timer: what a drain flushes with
+DRAIN_WATERMARK_MS = END_OF_TIME_MS   # past every window and timer: what a drain flushes with
 
 
 @dataclass
@@ -64,58 +68,35 @@ def _max_ts(batch) -> int:
 
 
 def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, plan, rdir: str,
-                watermark_ms: int | None) -> None:
-    """One catch-up read: source → resumed folds → windows → index shards and carried state."""
-    from pipeline.detect.invocation import observe_invocation
-    from pipeline.detect.throttles import observe_throttles
-    from pipeline.transforms.carry_windows import CarryWindows
-    from pipeline.transforms.resume_fold import ResumeFolds
-
-    from pipeline.transforms.redact_lines import RedactLines
-
+                watermark_ms: int | None, clock_ms: int | None = None) -> None:
+    """One catch-up read: the source, the graph (``pipeline.graph``) in the catch-up shell,
+    then the round's record files: carried state, and what the loop continues after the read."""
     r = cfg.run
     read = source.read(p, plan) if plan is not None else None
     batches = read.batches if read is not None else p | "NothingRead" >> beam.Create([])
-    redactor = getattr(r, "redactor", None)
-    batches = batches | "RedactLines" >> RedactLines(redactor)
-    folds = p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-"))
-    windows = p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-"))
-    resumed = (batches, folds) | "ResumeFolds" >> ResumeFolds(r.architectures, watermark_ms, r.correlation_paths)
-    observations = ((resumed.invocations | "ObserveInvocations" >> beam.FlatMap(observe_invocation),
-                     resumed.logs | "ObserveThrottles" >> beam.FlatMap(observe_throttles))
-                    | "Observations" >> beam.Flatten())
-    metrics = (observations, windows) | "CarryWindows" >> CarryWindows(watermark_ms, cfg.lateness_ms)
-    dead = (((read.dead | "RedactDeadLetters" >> RedactLines(redactor), resumed.dead) if read is not None
-             else (resumed.dead,)) | "AllDeadLetters" >> beam.Flatten())
+    batches = batches | "RedactLines" >> RedactLines(r.redactor)
+    dead = [read.dead | "RedactDeadLetters" >> RedactLines(r.redactor)] if read is not None else []
+    shell = CatchUpShell(r.architectures, r.correlation_paths, watermark_ms, cfg.lateness_ms,
+                         folds=p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-")),
+                         windows=p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-")),
+                         clock_ms=clock_ms)
+    graph = assemble(p, SourceOut(batches, dead), shell, Sinks(rdir, r.es))
 
-    resumed.logs | "LogDocs" >> beam.FlatMap(lambda b: render_bulk(INDEX_LOGS, b)) \
-        | "WriteLogs" >> WriteIndexFile(rdir, INDEX_LOGS)
-    resumed.invocations | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS) \
-        | "WriteInvocations" >> WriteIndexFile(rdir, INDEX_INVOCATIONS)
-    metrics.points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(rdir, INDEX_METRICS)
-    dead | "DeadLetterDocs" >> RenderDocs(INDEX_DEADLETTER) \
-        | "WriteDeadLetters" >> WriteIndexFile(rdir, INDEX_DEADLETTER)
-    resumed.carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state"))
-    metrics.carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state"))
-    from pipeline.stitch.keys import trace_keys
-
-    (resumed.invocations | "Traced" >> beam.Filter(lambda inv: bool(trace_keys(inv)))
-     | "WriteTraced" >> WriteRecordFiles(os.path.join(rdir, "traced")))
-    metrics.points | "WritePoints" >> WriteRecordFiles(os.path.join(rdir, "points"))
-    (resumed.invocations | "Functions" >> beam.Map(lambda inv: inv.function_name) | "DistinctFunctions" >> beam.Distinct()
-     | "WriteFunctions" >> WriteRecordFiles(os.path.join(rdir, "functions")))
-    (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
-     | "WriteEventTime" >> WriteRecordFiles(os.path.join(rdir, "event-time")))
+    written = [
+        shell.fold_carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state")),
+        shell.window_carry | "WriteWindows" >> WriteRecordFiles(os.path.join(rdir, "window-state")),
+        (graph.invocations | "Traced" >> beam.Filter(lambda inv: bool(trace_keys(inv)))
+         | "WriteTraced" >> WriteRecordFiles(os.path.join(rdir, "traced"))),
+        graph.points | "WritePoints" >> WriteRecordFiles(os.path.join(rdir, "points")),
+        (graph.invocations | "Functions" >> beam.Map(lambda inv: inv.function_name)
+         | "DistinctFunctions" >> beam.Distinct() | "WriteFunctions" >> WriteRecordFiles(os.path.join(rdir, "functions"))),
+        (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
+         | "WriteEventTime" >> WriteRecordFiles(os.path.join(rdir, "event-time"))),
+    ]
     if read is not None and read.progress is not None:
-        read.progress | "WriteProgress" >> WriteRecordFiles(os.path.join(rdir, "progress"))
-        read.health | "WriteHealth" >> WriteRecordFiles(os.path.join(rdir, "health"))
-    if r.es is not None:
-        from pipeline.sinks.elasticsearch import WriteToElasticsearch
-
-        resumed.logs | "IndexLogs" >> WriteToElasticsearch(r.es, INDEX_LOGS)
-        resumed.invocations | "IndexInvocations" >> WriteToElasticsearch(r.es, INDEX_INVOCATIONS)
-        metrics.points | "IndexMetrics" >> WriteToElasticsearch(r.es, INDEX_METRICS)
-        dead | "IndexDeadLetters" >> WriteToElasticsearch(r.es, INDEX_DEADLETTER)
+        written += [read.progress | "WriteProgress" >> WriteRecordFiles(os.path.join(rdir, "progress")),
+                    read.health | "WriteHealth" >> WriteRecordFiles(os.path.join(rdir, "health"))]
+    graph.finish(written)
 
 
 def _records(rdir: str, name: str) -> list:
@@ -156,7 +137,8 @@ class CatchUp:
         plan = self.source.plan(ck)
         watermark = DRAIN_WATERMARK_MS if drain else ck.watermark_ms
         p = beam.Pipeline(runner=beam_runner(self.cfg.run), options=pipeline_options(self.cfg.run))
-        build_round(p, self.cfg, ck, self.source, plan, rdir, watermark)
+        clock_ms = int(started * 1000)   # coldtrace's own minutes close, and are evaluated, by this clock
+        build_round(p, self.cfg, ck, self.source, plan, rdir, watermark, clock_ms)
         result = p.run()
         result.wait_until_finish()
         counts = _counters(result, ("events_read", "duplicate_events", "late_observations_dropped"))
@@ -171,7 +153,7 @@ class CatchUp:
         _write_points(rdir, "health", points)
         new.functions = sorted(set(ck.functions) | set(_records(rdir, "functions")))
         points += self._poll_metrics(new, rdir, now_ms)
-        self._carry_loop_state(ck, new, rdir, watermark, points, now_ms, drain)
+        self._carry_loop_state(ck, new, rdir, watermark, points, clock_ms, drain)
         new.round = n
         new.state_files = [os.path.relpath(path, self.cfg.ckdir) for kind in CARRIED
                            for path in record_files(os.path.join(rdir, kind))]
@@ -214,8 +196,8 @@ class CatchUp:
         functions = sorted(set(ck.functions) | set(cfg.metrics_functions))
         if not (cfg.poll_metrics and functions):
             return []
-        end = now_ms - now_ms % 60_000
-        start = ck.metrics_until_ms or end - 5 * 60_000
+        end = window_start(now_ms)
+        start = ck.metrics_until_ms or end - 5 * WINDOW_MS
         if end <= start:
             return []
         import boto3

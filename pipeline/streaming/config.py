@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pipeline.run import RunConfig
 from pipeline.sources.kinesis_shards import StartPosition
 from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS
-from pipeline.streaming.windows import ALLOWED_LATENESS_MS
+from pipeline.windows import ALLOWED_LATENESS_MS, DELIVERY_DELAY_MS
 
 KINDS = ("kinesis", "cloudwatch", "files")
 
@@ -35,7 +35,7 @@ class StreamConfig:
     run: RunConfig = field(default_factory=lambda: RunConfig(inputs=[]))
     start: StartPosition = field(default_factory=StartPosition)   # kinesis: where a fresh read starts
     endpoint_url: str | None = None          # AWS endpoint (else boto3's own, e.g. AWS_ENDPOINT_URL)
-    delivery_delay_ms: int = 60_000          # the watermark allows CloudWatch this much delivery latency
+    delivery_delay_ms: int = DELIVERY_DELAY_MS        # the watermark allows CloudWatch this much delivery latency
     lateness_ms: int = ALLOWED_LATENESS_MS   # metric windows stay open this long past the watermark
     poll_s: float = 5.0                      # catch-up loop: pause between reads that found nothing new
     kinesis_io: str = "native"               # or "java": Beam's cross-language ReadDataFromKinesis

@@ -11,7 +11,8 @@ The folds and metric windows are keyed and continue inside each read's Beam pipe
 
 Both advance by the watermark the round ran with, so they agree with the windows: a minute is
 evaluated once its window can no longer change (watermark − allowed lateness), and the
-pipeline's own minutes (processing time) once they are over. A drain evaluates to the end of
+pipeline's own minutes (processing time: its iterator age, and its dead letters, whose windows
+the read closes by the same clock) once they are over. A drain evaluates to the end of
 the data, as a batch run does (not on into minutes nobody logged, which would turn every
 function's rules to INSUFFICIENT_DATA). A transition is emitted once: the evaluator's state is
 carried, so a later round never emits it again.
@@ -25,9 +26,8 @@ from typing import Iterable
 
 from pipeline.model import Alarm, Invocation, MetricPoint, Span
 from pipeline.rules import FunctionAlarms, RuleSet
-from pipeline.rules.evaluate import WINDOW_MS
 from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS, GapStitcher
-from pipeline.streaming.health import PIPELINE_FUNCTION
+from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS
 
 
 @dataclass

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import traceback
 import zlib
-from typing import Callable, Iterable
+from typing import Iterable
 
 import apache_beam as beam
 import orjson
 from apache_beam.coders.observable import ObservableMixin
 from apache_beam.metrics import Metrics
 
-from pipeline.invocations import StreamFold, dedupe_sorted
+from pipeline.invocations import StreamFold, dedupe_sorted, fold_sorted, in_event_order
 from pipeline.model import DeadLetter, Invocation, LogEvent, pack_events, stream_key, unpack_events
 from pipeline.parse.awslogs import decode_gzip_json, to_payload
 from pipeline.sources.formats import PayloadEvents
+from pipeline.windows import DEFAULT_ARCHITECTURE, PENDING_INIT_TTL_MS, UNFINISHED_AFTER_MS, architecture_lookup
+
 
 class KeyedStream(tuple, ObservableMixin):
     """``(stream key, events)``: a plain pair to every consumer, but Beam's element-size sampling
@@ -43,7 +45,7 @@ def _stream_key(batch: list[LogEvent]) -> tuple[str, list[LogEvent]]:
     return stream_key(batch[0]), batch
 
 
-def _by_stream(batch: list[LogEvent]) -> Iterable[list[LogEvent]]:
+def by_stream(batch: list[LogEvent]) -> Iterable[list[LogEvent]]:
     """Readers give one-stream batches; a mixed one (hand-made spool) is split, not mis-keyed."""
     key = stream_key(batch[0])
     if all(stream_key(ev) == key for ev in batch):
@@ -121,7 +123,7 @@ class GroupByLogStream(beam.PTransform):
     def expand(self, batches):
         return (batches
                 | "NonEmpty" >> beam.Filter(bool)
-                | "OneStreamEach" >> beam.FlatMap(_by_stream)
+                | "OneStreamEach" >> beam.FlatMap(by_stream)
                 | "KeyAndPack" >> beam.Map(_packed_small if self.compress else _packed)
                 | "GroupByStream" >> beam.GroupByKey()
                 | "SortAndDedupe" >> beam.ParDo(_SortStream(self.counts)))
@@ -135,13 +137,8 @@ class _Fold(beam.DoFn):
 
     def process(self, keyed: tuple[str, list[LogEvent]]):
         key, events = keyed
-        arch: Callable[[str], str] = lambda fn: self.architectures.get(fn, "x86_64")  # noqa: E731
-        fold = StreamFold(architecture_of=arch)
         try:
-            out: list[Invocation] = []
-            for ev in events:
-                out.extend(fold.add(ev))
-            out.extend(fold.flush())
+            out = fold_sorted(events, architecture_lookup(self.architectures))
         except Exception as exc:  # a fold bug must not lose the stream: dead-letter it whole
             yield DeadLetter(
                 raw="\n".join(ev.message for ev in events)[:1 << 20], stage="build_invocations",
@@ -164,11 +161,6 @@ class BuildInvocations(beam.PTransform):
 
 
 # -- streaming shell -------------------------------------------------------------------------
-# Lambda's maximum timeout is 15 minutes: a request silent for longer than that never reports.
-UNFINISHED_AFTER_MS = 15 * 60 * 1000
-# An environment initialised ahead of demand (provisioned concurrency) may idle for hours
-# before its first request; its init is kept this long so that request is classified right.
-PENDING_INIT_TTL_MS = 4 * 60 * 60 * 1000
 
 
 class _FoldStateful(beam.DoFn):
@@ -187,7 +179,7 @@ class _FoldStateful(beam.DoFn):
         self.count = Metrics.counter("coldtrace", "invocations")
 
     def _arch(self, fn: str) -> str:
-        return self.architectures.get(fn, "x86_64")
+        return self.architectures.get(fn, DEFAULT_ARCHITECTURE)
 
     def process(self, keyed: tuple[str, list[LogEvent]], fold_state=beam.DoFn.StateParam(FOLD),
                 flush=beam.DoFn.TimerParam(FLUSH)):
@@ -199,7 +191,7 @@ class _FoldStateful(beam.DoFn):
             fold = StreamFold()
         done: list[Invocation] = []
         fold.architecture_of = self._arch  # set per call: callables are not pickled into state
-        for ev in sorted(batch, key=lambda e: (e.timestamp, len(e.id), e.id)):
+        for ev in in_event_order(batch):
             done.extend(fold.add(ev))
         fold.architecture_of = None
         fold_state.write(fold)
@@ -210,7 +202,8 @@ class _FoldStateful(beam.DoFn):
             yield TimestampedValue(inv, (inv.start_ms or 0) / 1000.0)
 
     @on_timer(FLUSH)
-    def on_flush(self, fold_state=beam.DoFn.StateParam(FOLD), flush=beam.DoFn.TimerParam(FLUSH)):
+    def on_flush(self, due=beam.DoFn.TimestampParam, fold_state=beam.DoFn.StateParam(FOLD),
+                 flush=beam.DoFn.TimerParam(FLUSH)):
         from apache_beam.transforms.window import TimestampedValue
 
         fold: StreamFold | None = fold_state.read()
@@ -219,12 +212,12 @@ class _FoldStateful(beam.DoFn):
         fold.architecture_of = self._arch
         done = fold.flush()
         fold.architecture_of = None
-        if fold.pending is not None and fold.last_ms is not None:
-            fold_state.write(fold)  # keep an init that is still waiting for its first request
-            flush.set((fold.last_ms + PENDING_INIT_TTL_MS) / 1000.0)
-            fold.last_ms += PENDING_INIT_TTL_MS
+        keep_until_ms = None if fold.last_ms is None else fold.last_ms + PENDING_INIT_TTL_MS
+        if fold.pending is not None and keep_until_ms is not None and due.micros // 1000 < keep_until_ms:
+            fold_state.write(fold)  # keep an init that is still waiting for its first request, once
+            flush.set(keep_until_ms / 1000.0)
         else:
-            fold_state.clear()
+            fold_state.clear()      # what the carried fold does too (pipeline.carry.fold)
         for inv in done:
             yield TimestampedValue(inv, (inv.start_ms or inv.end_ms or 0) / 1000.0)
 
@@ -241,6 +234,6 @@ class BuildInvocationsStreaming(beam.PTransform):
     def expand(self, batches):
         return (batches
                 | "NonEmpty" >> beam.Filter(bool)
-                | "OneStreamEach" >> beam.FlatMap(_by_stream)
+                | "OneStreamEach" >> beam.FlatMap(by_stream)
                 | "KeyByStream" >> beam.Map(_stream_key)
                 | "FoldInState" >> beam.ParDo(_FoldStateful(self.architectures, self.unfinished_after_ms)))

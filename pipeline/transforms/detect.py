@@ -1,9 +1,11 @@
-"""Detect: invocations and parsed log streams → Observations for the window metrics.
+"""Detect: invocations, parsed log streams and dead letters → Observations for the window metrics.
 
 A thin shell over ``pipeline.detect``: each invocation gives its observations (outcome, cold
 start, durations, pressure, its interval); each throttle line of a log stream gives a
-throttle observation for the function it names, or a downstream throttle of the caller.
-Applied to a pair: ``(invocations, streams) | Detect()``, it gives a pair.
+throttle observation for the function it names, or a downstream throttle of the caller; each
+dead letter counts in coldtrace's own minute. Applied to a triple:
+``(invocations, logs, dead letters) | Detect()``, it gives a triple (not flattened:
+``WindowMetrics`` combines each where it is made).
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.detect import observe_invocation, observe_throttles
+from pipeline.detect import observe_dead_letter, observe_invocation, observe_throttles
+
+
+def events_of(logs) -> list:
+    """The events of a logs element: a batch, or a ``(stream key, events)`` pair."""
+    return logs[1] if isinstance(logs, tuple) else logs
 
 
 class _ObserveInvocation(beam.DoFn):
@@ -30,17 +37,19 @@ class _ObserveThrottleLines(beam.DoFn):
     def __init__(self) -> None:
         self.throttles = Metrics.counter("coldtrace", "throttle_lines")
 
-    def process(self, keyed):
-        observations = observe_throttles(keyed[1])
+    def process(self, logs):
+        observations = observe_throttles(events_of(logs))
         self.throttles.inc(len(observations))
         yield from observations
 
 
 class Detect(beam.PTransform):
-    """(Invocations, (stream key, parsed events)) → (observations of invocations, of throttle lines)."""
+    """(Invocations, logs, dead letters) → observations of each (logs: batches or
+    ``(stream key, parsed events)`` pairs)."""
 
     def expand(self, pcolls):
-        invocations, streams = pcolls
+        invocations, logs, dead_letters = pcolls
         from_invocations = invocations | "ObserveInvocations" >> beam.ParDo(_ObserveInvocation())
-        from_lines = streams | "ObserveThrottleLines" >> beam.ParDo(_ObserveThrottleLines())
-        return from_invocations, from_lines  # not flattened: WindowMetrics combines each first
+        from_lines = logs | "ObserveThrottleLines" >> beam.ParDo(_ObserveThrottleLines())
+        from_dead = dead_letters | "ObserveDeadLetters" >> beam.Map(observe_dead_letter)
+        return from_invocations, from_lines, from_dead  # not flattened: WindowMetrics combines each first

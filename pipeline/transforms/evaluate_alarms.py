@@ -16,9 +16,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.rules import FunctionAlarms, RuleSet
-
-WINDOW_MS = 60_000
+from pipeline.rules import FunctionAlarms, RuleSet, evaluate_points
+from pipeline.windows import WINDOW_MS, window_start
 
 
 class _MaxEnd(beam.CombineFn):
@@ -48,12 +47,9 @@ class _Evaluate(beam.DoFn):
 
     def process(self, keyed, horizon_ms):
         function, points = keyed
-        fa = FunctionAlarms(function, self.ruleset)
-        for point in sorted(points, key=lambda p: p.window_start_ms):
-            fa.add(point)
-        if fa.last_ms is None:
-            return
-        alarms = fa.advance(max(horizon_ms or 0, fa.last_ms + WINDOW_MS))
+        points = list(points)
+        last = max(window_start(p.window_start_ms) for p in points)
+        alarms = evaluate_points(function, points, self.ruleset, max(horizon_ms or 0, last + WINDOW_MS))
         for alarm in alarms:
             (self.raised if alarm.state == "ALARM" else self.cleared).inc()
         yield from alarms

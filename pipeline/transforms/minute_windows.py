@@ -1,15 +1,17 @@
-"""The one-minute event-time windows of the streaming graph: each minute closes once, late.
+"""The one-minute event-time windows of the streaming graph: each minute closes late, once,
+then only corrects.
 
-Metric documents have deterministic ids and are written with ``create``, so a window must be
-emitted once, complete — not an on-time pane followed by late panes that an index would
-reject as duplicates (what ``FixedWindows(60)`` with ``allowed_lateness`` does: every late
-element fires another pane). ``MinuteWindows`` assigns each element to its minute but lets the
-window *close* ``lateness_ms`` after the minute ends: the watermark trigger then fires once,
-when the watermark has passed the minute plus the allowed lateness, with every observation
-that arrived in time; anything later is dropped by the runner as behind the window (and
-counted in Beam's dropped-due-to-lateness counter). BundleBasedDirectRunner, Flink and
-Dataflow all honour it (tests/pipeline/test_streaming_windows.py). The catch-up loop does
-the same by hand (``pipeline.streaming.windows``).
+A minute's point must be emitted complete, not as an on-time pane followed by a pane per late
+element (what ``FixedWindows(60)`` with ``allowed_lateness`` does). ``MinuteWindows`` assigns each
+element to its minute but lets the window *close* ``lateness_ms`` after the minute ends: the
+watermark trigger fires when the watermark has passed the minute plus the allowed lateness,
+with every observation that arrived in time. What arrives later still (an invocation the fold
+could only close late: a crash, an unfinished request, a REPORT after the window closed) fires
+the window again, accumulating, for ``correction_ms``: a corrected point with the same
+document id (metrics are written with ``index``, the last version wins). Anything later than
+that is dropped by the runner (Beam's dropped-due-to-lateness counter). BundleBasedDirectRunner,
+Flink and Dataflow all honour it (tests/pipeline/test_streaming_windows.py). The catch-up loop
+does the same by hand (``pipeline.carry.windows``).
 
 The figures themselves are computed in ``pipeline.transforms.window_metrics`` (one
 implementation, batch and streaming); this module is only the windowing shell.
@@ -19,11 +21,11 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.coders import coders
+from apache_beam.transforms.trigger import AccumulationMode, AfterCount, AfterWatermark
 from apache_beam.transforms.window import IntervalWindow, NonMergingWindowFn
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from pipeline.detect.observation import WINDOW_MS
-from pipeline.streaming.windows import ALLOWED_LATENESS_MS
+from pipeline.windows import ALLOWED_LATENESS_MS, WINDOW_MS
 
 
 class MinuteWindows(NonMergingWindowFn):
@@ -48,12 +50,16 @@ class MinuteWindows(NonMergingWindowFn):
         return hash((type(self), self.lateness_ms, self.size_ms))
 
 
-def minute_windows(lateness_ms: int) -> beam.WindowInto:
-    """Into ``MinuteWindows``, firing once (a watermark trigger that finishes when it fires)."""
-    from apache_beam.transforms.trigger import AccumulationMode, AfterWatermark
-
-    return beam.WindowInto(MinuteWindows(lateness_ms), trigger=AfterWatermark(),
-                           accumulation_mode=AccumulationMode.DISCARDING)
+def minute_windows(lateness_ms: int, correction_ms: int = 0) -> beam.WindowInto:
+    """Into ``MinuteWindows``, firing once when the watermark passes (a trigger that finishes
+    when it fires); with ``correction_ms``, each element that arrives up to that much later
+    fires the window again with everything so far (accumulating): a corrected point."""
+    if not correction_ms:
+        return beam.WindowInto(MinuteWindows(lateness_ms), trigger=AfterWatermark(),
+                               accumulation_mode=AccumulationMode.DISCARDING)
+    return beam.WindowInto(MinuteWindows(lateness_ms), trigger=AfterWatermark(late=AfterCount(1)),
+                           accumulation_mode=AccumulationMode.ACCUMULATING,
+                           allowed_lateness=Duration(micros=correction_ms * 1000))
 
 
 def window_start_ms(window: IntervalWindow) -> int:

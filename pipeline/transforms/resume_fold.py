@@ -1,8 +1,8 @@
 """ResumeFolds: the stream fold continued from carried state, for the local catch-up reads.
 
 Input: new event batches and the carried folds ``(stream key, pickled fold)``; they meet in a
-CoGroupByKey and each stream's fold continues in ``pipeline.streaming.carry.resume_fold``.
-Outputs: invocations (main), ``logs`` (events not seen before, one batch per stream),
+CoGroupByKey and each stream's fold continues in ``pipeline.carry.fold.resume_fold``.
+Outputs: invocations (main), ``logs`` (events not seen before: ``(stream key, events)``),
 ``carry`` (the folds to hand on) and ``dead`` (a stream whose fold failed: its events,
 dead-lettered; its old fold is carried on unchanged).
 """
@@ -16,8 +16,9 @@ from apache_beam.metrics import Metrics
 
 from pipeline.model import DeadLetter, pack_events, stream_key, unpack_events
 from pipeline.parse import CORRELATION_PATHS
-from pipeline.streaming.carry import resume_fold
-from pipeline.transforms.build_invocations import _by_stream
+from pipeline.carry.fold import resume_fold
+from pipeline.transforms.build_invocations import KeyedStream, by_stream
+from pipeline.windows import architecture_lookup
 
 
 def _packed(batch):
@@ -38,7 +39,7 @@ class _Resume(beam.DoFn):
         old = list(groups["old"])
         state = old[0] if old else None
         try:
-            step = resume_fold(state, events, self.watermark_ms, lambda fn: self.architectures.get(fn, "x86_64"),
+            step = resume_fold(state, events, self.watermark_ms, architecture_lookup(self.architectures),
                                self.correlation_paths)
         except Exception as exc:  # a fold bug must not lose the stream: dead-letter its new events
             yield beam.pvalue.TaggedOutput("dead", DeadLetter(
@@ -52,7 +53,7 @@ class _Resume(beam.DoFn):
         self.dupes.inc(step.duplicates)
         yield from step.invocations
         if step.fresh:
-            yield beam.pvalue.TaggedOutput("logs", step.fresh)
+            yield beam.pvalue.TaggedOutput("logs", KeyedStream(key, step.fresh))
         if step.state is not None:
             self.carried.inc()
             yield beam.pvalue.TaggedOutput("carry", (key, step.state))
@@ -71,7 +72,7 @@ class ResumeFolds(beam.PTransform):
         batches, carried = inputs
         keyed = (batches
                  | "NonEmpty" >> beam.Filter(bool)
-                 | "OneStreamEach" >> beam.FlatMap(_by_stream)
+                 | "OneStreamEach" >> beam.FlatMap(by_stream)
                  | "KeyAndPack" >> beam.Map(_packed))
         return ({"new": keyed, "old": carried}
                 | "JoinCarried" >> beam.CoGroupByKey()

@@ -6,20 +6,21 @@ mergeable), so workers combine before the shuffle. The key holds the window's st
 what the batch shell groups by: Beam's DaskRunner groups by key and ignores windows, and a
 keyed combine runs the same on every runner. Streaming (``streaming=True``) first puts the
 observations into ``MinuteWindows`` (pipeline/transforms/minute_windows.py): each minute's
-point is emitted once, when the watermark has passed the minute plus the allowed lateness.
+point is emitted when the watermark has passed the minute plus the allowed lateness, and again,
+corrected (same document id), for an observation that arrives up to ``CORRECTION_MS`` later.
+Dead letters are observations too (``pipeline.detect.observe_dead_letter``): they are counted
+here, per minute, as the ``coldtrace-pipeline`` point, in every mode.
 """
 
 from __future__ import annotations
 
-import time
-
 import apache_beam as beam
 
-from pipeline.detect import WINDOW_MS, window_start
+from pipeline.detect.health import age_point
 from pipeline.metrics import WindowFigures
-from pipeline.model import DeadLetter, MetricPoint
-from pipeline.streaming.health import PIPELINE_FUNCTION, age_point
-from pipeline.streaming.windows import ALLOWED_LATENESS_MS
+from pipeline.model import MetricPoint
+from pipeline.transforms.minute_windows import minute_windows, window_start_ms
+from pipeline.windows import ALLOWED_LATENESS_MS, CORRECTION_MS
 
 
 class FiguresFn(beam.CombineFn):
@@ -63,12 +64,14 @@ def _at_window_start(obs):
 
 class WindowMetrics(beam.PTransform):
     """Observations → MetricPoints. ``streaming``: in one-minute event-time windows that wait
-    ``lateness_ms`` past their end, then fire once."""
+    ``lateness_ms`` past their end, then fire; a late observation within ``correction_ms``
+    fires the window again with every observation so far (a corrected point, same id)."""
 
-    def __init__(self, streaming: bool = False, lateness_ms: int = ALLOWED_LATENESS_MS) -> None:
+    def __init__(self, streaming: bool = False, lateness_ms: int = ALLOWED_LATENESS_MS,
+                 correction_ms: int = CORRECTION_MS) -> None:
         super().__init__()
         self.streaming = streaming
-        self.lateness_ms = lateness_ms
+        self.lateness_ms, self.correction_ms = lateness_ms, correction_ms
 
     def expand(self, observations):
         if isinstance(observations, (tuple, list)):
@@ -76,11 +79,9 @@ class WindowMetrics(beam.PTransform):
                 return self._combine_each(observations)
             observations = observations | "AllObservations" >> beam.Flatten()
         if self.streaming:
-            from pipeline.transforms.minute_windows import minute_windows
-
             observations = (observations
                             | "AtWindowStart" >> beam.Map(_at_window_start)
-                            | "Minutes" >> minute_windows(self.lateness_ms))
+                            | "Minutes" >> minute_windows(self.lateness_ms, self.correction_ms))
         return (observations
                 | "KeyByWindow" >> beam.Map(_keyed)
                 | "Figures" >> beam.CombinePerKey(FiguresFn())
@@ -104,8 +105,6 @@ class WindowMetrics(beam.PTransform):
 
 class _AgePoint(beam.DoFn):
     def process(self, age: int, window=beam.DoFn.WindowParam):
-        from pipeline.transforms.minute_windows import window_start_ms
-
         yield age_point(window_start_ms(window), age)
 
 
@@ -118,8 +117,6 @@ class IteratorAgePerMinute(beam.PTransform):
         self.lateness_ms = lateness_ms
 
     def expand(self, health):
-        from pipeline.transforms.minute_windows import minute_windows
-
         return (health
                 | "Age" >> beam.Map(lambda p: p.values["iterator_age_max_ms"])
                 | "Minutes" >> minute_windows(self.lateness_ms)
@@ -127,24 +124,4 @@ class IteratorAgePerMinute(beam.PTransform):
                 | "ToPoint" >> beam.ParDo(_AgePoint()))
 
 
-def _dead_letter_window(dead: DeadLetter) -> tuple[int, int]:
-    ms = dead.time_ms if dead.time_ms is not None else int(time.time() * 1000)
-    return window_start(ms), 1
-
-
-def _dead_letter_point(start: int, count: int) -> MetricPoint:
-    return MetricPoint(function_name=PIPELINE_FUNCTION, window_start_ms=start, window_end_ms=start + WINDOW_MS,
-                       source="pipeline", values={"dead_letters": count})
-
-
-class DeadLetterMetrics(beam.PTransform):
-    """DeadLetters → dead letters per minute, as MetricPoints of ``coldtrace-pipeline``."""
-
-    def expand(self, dead_letters):
-        return (dead_letters
-                | "ByMinute" >> beam.Map(_dead_letter_window)
-                | "Count" >> beam.CombinePerKey(sum)
-                | "ToPoints" >> beam.MapTuple(_dead_letter_point))
-
-
-__all__ = ["FiguresFn", "WindowMetrics", "IteratorAgePerMinute", "DeadLetterMetrics", "PIPELINE_FUNCTION"]
+__all__ = ["FiguresFn", "WindowMetrics", "IteratorAgePerMinute"]

@@ -131,9 +131,9 @@ def test_beam_metrics_and_alarms_equal_the_pure_computation(incident_fleet, inci
 
 
 def _docs_with_ids(out: Path, index: str):
-    from pipeline.sinks.index_files import index_path, read_index
+    from pipeline.sinks.index_files import doc_id_of, index_path, read_index
 
-    return [(action["create"]["_id"], doc) for action, doc in read_index(index_path(str(out), index))]
+    return [(doc_id_of(action), doc) for action, doc in read_index(index_path(str(out), index))]
 
 
 @pytest.mark.parametrize("seed", [3, 7, 11])

@@ -16,6 +16,7 @@ from pipeline.model import LogEvent, MetricPoint
 from pipeline.transforms.build_invocations import BuildInvocationsStreaming
 from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
 from pipeline.transforms.parse_log_events import ParseLogEvents
+from pipeline.windows import CORRECTION_MS
 
 LATENESS_MS = 120_000
 T0 = 1714557600          # 2024-05-01T10:00:00Z, seconds
@@ -64,14 +65,16 @@ def obs(fn: str, minute: int, outcome: str = "success", cold: bool = False) -> T
     return TimestampedValue(o, start / 1000 + 5)
 
 
-def test_window_metrics_count_late_invocations_within_the_lateness_only():
+def test_window_metrics_count_late_invocations_within_the_lateness_then_correct():
     stream = (TestStream()
               .add_elements([obs("orders", 0, cold=True), obs("orders", 0), obs("users", 0, "error")])
               .advance_watermark_to(T0 + 100)
               .add_elements([obs("orders", 0, "timeout")])        # late, within the lateness: counted
               .advance_watermark_to(T0 + 60 + 121)                # minute 0 fires
-              .add_elements([obs("orders", 0, "crash")])          # behind the lateness: dropped
+              .add_elements([obs("orders", 0, "crash")])          # behind the lateness: a corrected point
               .add_elements([obs("orders", 3)])
+              .advance_watermark_to(T0 + 60 + 121 + CORRECTION_MS // 1000 + 1)
+              .add_elements([obs("orders", 0, "crash")])          # behind every correction: dropped
               .advance_watermark_to_infinity())
     with beam.Pipeline(options=streaming()) as p:
         points = p | stream | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
@@ -79,6 +82,7 @@ def test_window_metrics_count_late_invocations_within_the_lateness_only():
                                                m.values["errors"], m.values["timeouts"], m.values["crashes"],
                                                m.values["cold_starts"]))
         assert_that(figures, equal_to([("orders", T0 * 1000, 3, 1, 1, 0, 1),
+                                       ("orders", T0 * 1000, 4, 2, 1, 1, 1),     # the correction: same id
                                        ("users", T0 * 1000, 1, 1, 0, 0, 0),
                                        ("orders", (T0 + 180) * 1000, 1, 0, 0, 0, 0)]))
 
@@ -104,7 +108,7 @@ def test_late_report_completes_its_invocation_and_counts_in_its_minute():
     """Parse → stateful fold → windows: a REPORT delivered late (the watermark is past its
     START's minute, within the lateness) still completes the invocation and counts in the
     minute the invocation started in; a whole invocation delivered after its minute closed is
-    indexed but not counted."""
+    indexed and counted in a corrected point for its minute."""
     from pipeline.detect.invocation import observe_invocation
 
     first = [line(1, 1_000, f"START RequestId: {rid(1)} Version: $LATEST\n"),
@@ -124,4 +128,26 @@ def test_late_report_completes_its_invocation_and_counts_in_its_minute():
                     equal_to([(rid(1), "success"), (rid(2), "success")]), label="AllInvocations")
         counted = (invocations | beam.FlatMap(observe_invocation) | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
                    | beam.Map(lambda m: (m.window_start_ms, m.values["invocations"])))
-        assert_that(counted, equal_to([(T0 * 1000, 1)]), label="CountedInTime")
+        assert_that(counted, equal_to([(T0 * 1000, 1), (T0 * 1000, 2)]), label="CountedInTimeThenCorrected")
+
+
+def test_an_unfinished_invocation_flushed_by_the_timer_corrects_its_minute():
+    """Parse → stateful fold → windows: a request that never reports is flushed by the fold's
+    timer 15 minutes after the stream went quiet, long after its minute's window closed; it
+    lands in that minute as a corrected point (same id), as a batch run counts it."""
+    from pipeline.detect.invocation import observe_invocation
+    from pipeline.windows import UNFINISHED_AFTER_MS
+
+    quiet = [line(1, 1_000, f"START RequestId: {rid(1)} Version: $LATEST\n"),
+             line(2, 1_500, f"{rid(1)}\tINFO\tstill working\n")]
+    stream = (TestStream()
+              .add_elements([TimestampedValue(quiet, T0 + 1)])
+              .advance_watermark_to(T0 + 60 + LATENESS_MS // 1000 + 1)     # the minute closes, still empty
+              .advance_watermark_to(T0 + (UNFINISHED_AFTER_MS + 2 * 60_000) // 1000)  # the fold's timer fires
+              .advance_watermark_to_infinity())
+    with beam.Pipeline(options=streaming()) as p:
+        invocations = p | stream | ParseLogEvents() | BuildInvocationsStreaming()
+        counted = (invocations | beam.FlatMap(observe_invocation) | WindowMetrics(streaming=True, lateness_ms=LATENESS_MS)
+                   | beam.Map(lambda m: (m.window_start_ms, m.values["invocations"])))
+        assert_that(counted, equal_to([(T0 * 1000, 1)]), label="CountedLate")
+        assert_that(invocations | beam.Map(lambda i: i.outcome), equal_to(["unfinished"]), label="Unfinished")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pipeline.model import Invocation, MetricPoint
 from pipeline.rules import default_rules, evaluate_points
 from pipeline.stitch import stitch
-from pipeline.streaming.health import age_point
+from pipeline.detect.health import age_point
 from pipeline.streaming.loop_state import LoopState
 
 T0 = 1714557600000

@@ -22,11 +22,11 @@ from pipeline.sources.kinesis_shards import (
     resume_cursors,
 )
 from pipeline.sources.simulate import encode_payload
-from pipeline.streaming.carry import resume_fold
+from pipeline.carry.fold import resume_fold
 from pipeline.streaming.checkpoint import Checkpoint, load, save
 from pipeline.streaming.config import source_kind
-from pipeline.streaming.health import fold_minutes, age_point
-from pipeline.streaming.windows import resume_window
+from pipeline.detect.health import fold_minutes, age_point
+from pipeline.carry.windows import resume_window
 
 T0 = 1714557600000
 TH = StartPosition("TRIM_HORIZON")
@@ -173,16 +173,37 @@ def obs(minute: int, outcome: str = "success") -> Observation:
     return Observation(function_name="orders", window_start_ms=T0 + minute * 60_000, outcome=outcome, duration_ms=5.0)
 
 
-def test_a_carried_window_is_emitted_once_after_the_lateness_and_later_data_is_dropped():
+def test_a_carried_window_is_emitted_after_the_lateness_then_corrected_then_dropped():
     key = ("orders", None, T0)
-    opened = resume_window(key, None, [obs(0)], watermark_ms=T0 + 30_000, lateness_ms=120_000)
+    lateness, correction = 120_000, 600_000
+    opened = resume_window(key, None, [obs(0)], T0 + 30_000, lateness, correction)
     assert opened.point is None and opened.state
-    late = resume_window(key, opened.state, [obs(0, "error")], watermark_ms=T0 + 150_000, lateness_ms=120_000)
+    late = resume_window(key, opened.state, [obs(0, "error")], T0 + 150_000, lateness, correction)
     assert late.point is None                          # past its end, within the lateness: still open
-    closed = resume_window(key, late.state, [], watermark_ms=T0 + 181_000, lateness_ms=120_000)
-    assert closed.point.values["invocations"] == 2 and closed.point.values["errors"] == 1 and closed.state is None
-    dropped = resume_window(key, None, [obs(0)], watermark_ms=T0 + 181_000, lateness_ms=120_000)
+    closed = resume_window(key, late.state, [], T0 + 181_000, lateness, correction)
+    assert closed.point.values["invocations"] == 2 and closed.point.values["errors"] == 1 and closed.state
+    assert not closed.corrected
+    quiet = resume_window(key, closed.state, [], T0 + 200_000, lateness, correction)
+    assert quiet.point is None and quiet.state         # emitted once: nothing new, nothing again
+    crash = resume_window(key, quiet.state, [obs(0, "crash")], T0 + 300_000, lateness, correction)
+    assert crash.corrected and crash.point.doc_id() == closed.point.doc_id()
+    assert crash.point.values["invocations"] == 3 and crash.point.values["crashes"] == 1
+    expired = resume_window(key, crash.state, [], T0 + 60_000 + lateness + correction, lateness, correction)
+    assert expired.point is None and expired.state is None
+    dropped = resume_window(key, None, [obs(0)], T0 + 60_000 + lateness + correction, lateness, correction)
     assert dropped.point is None and dropped.state is None and dropped.late == 1
+
+
+def test_a_window_carried_by_an_older_checkpoint_still_loads():
+    """Before corrections, the carried state was the bare figures (never emitted)."""
+    import pickle
+
+    from pipeline.metrics import WindowFigures
+
+    key = ("orders", None, T0)
+    old = pickle.dumps(WindowFigures().add(obs(0)))
+    step = resume_window(key, old, [], T0 + 181_000, 120_000)
+    assert step.point.values["invocations"] == 1 and not step.corrected
 
 
 def read_obs(ended_ms: int, age: int) -> MetricPoint:

@@ -12,18 +12,17 @@ from __future__ import annotations
 from typing import Iterable
 
 from pipeline.model import MetricPoint
-
-MINUTE_MS = 60_000
-PIPELINE_FUNCTION = "coldtrace-pipeline"
+from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS, window_start
 
 
-def minute_of(ms: int) -> int:
-    return ms - ms % MINUTE_MS
+# The version that keeps a minute's iterator-age point apart from the same minute's dead-letter
+# point (both are ``coldtrace-pipeline``'s, source ``pipeline``; a point's id hashes the version).
+AGE_VERSION = "iterator-age"
 
 
 def age_point(window_start_ms: int, age_ms: int) -> MetricPoint:
-    return MetricPoint(function_name=PIPELINE_FUNCTION, window_start_ms=window_start_ms,
-                       window_end_ms=window_start_ms + MINUTE_MS, source="pipeline",
+    return MetricPoint(function_name=PIPELINE_FUNCTION, function_version=AGE_VERSION, window_start_ms=window_start_ms,
+                       window_end_ms=window_start_ms + WINDOW_MS, source="pipeline",
                        values={"iterator_age_max_ms": int(age_ms)})
 
 
@@ -35,8 +34,8 @@ def fold_minutes(open_minutes: dict[str, int], observations: Iterable[MetricPoin
         age = obs.values.get("iterator_age_max_ms")
         if age is None:
             continue
-        m = minute_of(obs.window_end_ms)
+        m = window_start(obs.window_end_ms)
         minutes[m] = max(minutes.get(m, 0), int(age))
-    closed = sorted(m for m in minutes if m + MINUTE_MS <= now_ms)
+    closed = sorted(m for m in minutes if m + WINDOW_MS <= now_ms)
     points = [age_point(m, minutes.pop(m)) for m in closed]
     return {str(m): v for m, v in minutes.items()}, points

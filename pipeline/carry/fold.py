@@ -1,4 +1,4 @@
-"""The stream fold carried from one catch-up read to the next. Pure.
+"""The stream fold carried from one catch-up read to the next. Pure (no Beam).
 
 Locally, ``coldtrace run --streaming`` repeats bounded reads (pipeline/streaming/catchup.py).
 What an execution environment's fold holds when a read ends — a request whose REPORT has not
@@ -17,7 +17,7 @@ from typing import Callable
 from pipeline.invocations import StreamFold, dedupe_sorted
 from pipeline.model import Invocation, LogEvent
 from pipeline.parse import CORRELATION_PATHS, parse_event
-from pipeline.transforms.build_invocations import PENDING_INIT_TTL_MS, UNFINISHED_AFTER_MS
+from pipeline.windows import PENDING_INIT_TTL_MS, UNFINISHED_AFTER_MS
 
 # Ids a carried fold remembers for de-duplication (the live fold keeps more): CloudWatch
 # re-delivers a payload within seconds, and the carried state is re-written every read.
