@@ -11,11 +11,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipeline.sources.simulate.fleet import _INIT_MS, _RUNTIME_VERSION
+from pipeline.sources.simulate.spec import _INIT_MS, _RUNTIME_VERSION
 from pipeline.sources.simulate.lines import _platform, _second
 
 if TYPE_CHECKING:
-    from pipeline.sources.simulate.fleet import FunctionSpec
+    from pipeline.sources.simulate.spec import FunctionSpec
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from pipeline.sources.simulate.lines import (
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.environments import _Instance
-    from pipeline.sources.simulate.fleet import FunctionSpec
+    from pipeline.sources.simulate.spec import FunctionSpec
 
 
 def _uuid(rng: random.Random) -> str:

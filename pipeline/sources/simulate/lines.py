@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from pipeline.sources.simulate.fleet import FleetConfig, FunctionSpec
+    from pipeline.sources.simulate.spec import FleetConfig, FunctionSpec
 
 # what the functions say: uncaught exceptions (type, message, failing line), stacks, throttles, app lines
 _ERRORS = {
