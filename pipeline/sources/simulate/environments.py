@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pipeline.sources.simulate.spec import _INIT_MS, _RUNTIME_VERSION
-from pipeline.sources.simulate.lines import _platform, _second
+from pipeline.sources.simulate.lines import _platform, _second, iso
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.spec import FunctionSpec
@@ -83,11 +83,18 @@ class _Environments:
         done = t + int(init)
         init_type = "provisioned-concurrency" if kind == "provisioned" else "on-demand"
         if js:
+            # since 2025 initStart names the environment and its memory in bytes
+            day, hexid = inst.stream[:11], inst.stream[inst.stream.index("]") + 1:]
             self._emit(inst, t, _platform(t, "initStart", {
                 "initializationType": init_type, "phase": "init", "runtimeVersion": rv,
-                "runtimeVersionArn": arn, "functionName": spec.name, "functionVersion": spec.version}))
+                "runtimeVersionArn": arn, "functionName": spec.name, "functionVersion": spec.version,
+                "instanceId": f"{day}{spec.name}[{spec.version}]{hexid}",
+                "instanceMaxMemory": spec.memory_mb * 1048576}))
         else:
             self._emit(inst, t, f"INIT_START Runtime Version: {rv}\tRuntime Version ARN: {arn}\n")
+            if spec.runtime == "nodejs20.x":  # init-phase code logs before any request: id 'undefined'
+                ms = t + int(init * 0.5)
+                self._emit(inst, ms, f"{iso(ms)}\tundefined\tINFO\tloaded configuration for {spec.name}\n")
         if spec.extension:
             ms = t + int(init * 0.8)
             self._emit(inst, ms, _platform(ms, "extension", {

@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 
 from pipeline.sources.simulate.chains import link_chains
-from pipeline.sources.simulate.spec import (_BASE_MEMORY, _INIT_MS, _MEDIAN_MS, _RUNTIME_VERSION, FleetConfig,
-                                            FunctionSpec)
+from pipeline.sources.simulate.spec import (_BASE_MEMORY, _DRAWN_RUNTIMES, _INIT_MS, _MEDIAN_MS, _RUNTIME_VERSION,
+                                            FleetConfig, FunctionSpec)
 
 __all__ = ["FleetConfig", "FunctionSpec", "_INIT_MS", "_RUNTIME_VERSION", "fleet_functions", "_traffic_start"]
 
@@ -19,14 +19,14 @@ _ROLES = (
     ("orders-api", "python3.12", "json", "12", ""),
     ("payments", "java21", "text", "7", "snapstart"),
     ("notifications", "python3.12", "text", None, ""),
-    ("inventory", "nodejs20.x", "json", None, ""),
+    ("inventory", "nodejs20.x", "json", None, "managed"),
     ("shipping", "provided.al2023", "text", None, ""),
     ("users-auth", "python3.12", "text", "3", "provisioned"),
     ("search", "java21", "json", "5", "snapstart burst"),
     ("image-resize", "python3.12", "json", None, "oom"),
-    ("reports", "java21", "text", None, ""),
+    ("reports", "dotnet8", "text", None, ""),
     ("email-sender", "nodejs20.x", "json", "21", "provisioned"),
-    ("audit-log", "provided.al2023", "text", None, ""),
+    ("audit-log", "ruby3.3", "text", None, ""),
 )
 _MORE_NAMES = ("pricing", "recommendations", "cart", "checkout", "invoices", "webhooks",
                "analytics", "thumbnailer", "geo-lookup", "sessions", "feature-flags", "scheduler")
@@ -43,7 +43,7 @@ def _function(seed: int, i: int) -> FunctionSpec:
         name = _MORE_NAMES[(i - len(_ROLES)) % len(_MORE_NAMES)]
         lap = (i - len(_ROLES)) // len(_MORE_NAMES)
         name = f"{name}-{lap + 1}" if lap else name
-        runtime = rng.choice(tuple(_RUNTIME_VERSION))
+        runtime = rng.choice(_DRAWN_RUNTIMES)
         fmt = rng.choice(("text", "json"))
         version = str(rng.randint(1, 40)) if rng.random() < 0.4 else None
         role = "snapstart" if runtime == "java21" and version and rng.random() < 0.5 else ""
@@ -56,7 +56,9 @@ def _function(seed: int, i: int) -> FunctionSpec:
         index=i, name=name, runtime=runtime, log_format=fmt, version=version or "$LATEST",
         memory_mb=rng.choice(memories), architecture=rng.choice(("x86_64", "arm64")),
         timeout_s=rng.choice((3, 5, 6, 10, 15, 30)), traced=rng.random() < 0.4,
-        powertools=runtime != "provided.al2023" and rng.random() < 0.3, snapstart="snapstart" in role,
+        # no Powertools for custom runtimes or Ruby (and no draw: the rest of the spec stays as it was)
+        powertools=runtime not in ("provided.al2023", "ruby3.3") and rng.random() < 0.3,
+        snapstart="snapstart" in role, managed="managed" in role,
         provisioned=(2 if i < 8 else 3) if "provisioned" in role else 0,
         extension="datadog-agent" if rng.random() < 0.25 else None,
         rate_mult=rng.uniform(0.3, 2.0), burst="burst" in role,

@@ -55,13 +55,17 @@ class FunctionSpec:
     base_memory_mb: int
     children: tuple[tuple[int, str, float], ...] = ()   # (function index, "sync" | "sqs", probability)
     parent: int | None = None
+    managed: bool = False           # Lambda Managed Instances: its platform.report has durationMs only
 
 
 _RUNTIME_VERSION = {"python3.12": "python:3.12.v38", "nodejs20.x": "nodejs:20.v33",
-                    "java21": "java:21.v27", "provided.al2023": "provided:al2023.v62"}
+                    "java21": "java:21.v27", "provided.al2023": "provided:al2023.v62",
+                    "dotnet8": "dotnet:8.v31", "ruby3.3": "ruby:3.3.v19"}
+# the runtimes functions past the first twelve draw from (the fleet grows as it always did)
+_DRAWN_RUNTIMES = ("python3.12", "nodejs20.x", "java21", "provided.al2023")
 _INIT_MS = {"python3.12": (150, 600), "nodejs20.x": (120, 400), "java21": (800, 3000),
-            "provided.al2023": (40, 180)}
+            "provided.al2023": (40, 180), "dotnet8": (300, 1200), "ruby3.3": (150, 500)}
 _MEDIAN_MS = {"python3.12": (30, 250), "nodejs20.x": (15, 150), "java21": (40, 300),
-              "provided.al2023": (4, 40)}
+              "provided.al2023": (4, 40), "dotnet8": (20, 200), "ruby3.3": (30, 250)}
 _BASE_MEMORY = {"python3.12": (45, 90), "nodejs20.x": (60, 100), "java21": (110, 220),
-                "provided.al2023": (20, 45)}
+                "provided.al2023": (20, 45), "dotnet8": (70, 140), "ruby3.3": (50, 95)}
