@@ -298,7 +298,7 @@ def _fold(truth: dict, streams) -> dict[str, dict]:
                     outcome = "crash"
                 elif status == "timeout":
                     outcome = "timeout"
-                elif current["uncaught"]:
+                elif current["uncaught"] or status == "error":  # (an extension's LaunchError)
                     outcome = "error"
                 else:
                     outcome = "success"
@@ -448,3 +448,74 @@ def test_invocations_can_be_left_out_of_the_truth():
 def test_the_module_does_not_import_beam():
     code = "import sys, pipeline.sources.simulate; assert 'apache_beam' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+# --- the real shapes (tests/data/real-lines.jsonl) in the default fleet ------------------------------
+
+def test_the_default_fleet_writes_every_real_shape(tmp_path):
+    """Each shape the real-lines corpus holds and the pipeline must read, at least once in the
+    default fleet (so every run and benchmark exercises it); counted through the parser."""
+    from pipeline.parse import parse_message
+
+    truth = write_fleet(tmp_path, FleetConfig())
+    runtime_of = {name: f["runtime"] for name, f in truth["functions"].items()}
+    seen_ids: set[str] = set()
+    shapes: collections.Counter = collections.Counter()
+    timeout_lines: set[str] = set()
+    timeout_reports: set[str] = set()
+    for _, payload in read_fleet(tmp_path):
+        if payload["messageType"] != "DATA_MESSAGE":
+            continue
+        runtime = runtime_of[function_of(payload["logGroup"])]
+        for event in payload["logEvents"]:
+            if event["id"] in seen_ids:
+                continue
+            seen_ids.add(event["id"])
+            m = event["message"]
+            p = parse_message(m)
+            rec = p.platform
+            if p.kind == "log" and p.level and not m.startswith("{"):
+                shapes[f"{runtime} text line with its level"] += 1
+            if m.startswith('{"time"'):
+                shapes["JSON log format platform record"] += 1
+            if p.kind == "init_start" and rec.instance_id and rec.instance_max_memory:
+                shapes["platform.initStart with instanceId and instanceMaxMemory"] += 1
+            if p.kind == "init_start" and rec.initialization_type == "provisioned-concurrency":
+                shapes["provisioned concurrency"] += 1
+            if p.kind == "start" and rec.function_arn:
+                shapes["platform.start with functionArn"] += 1
+            if m.startswith("RESTORE_START"):
+                shapes["SnapStart RESTORE_START"] += 1
+            if m.startswith("RESTORE_REPORT") and rec.restore_duration_ms:
+                shapes["SnapStart RESTORE_REPORT"] += 1
+            if p.kind == "report" and rec.duration_ms is not None and rec.billed_duration_ms is None:
+                shapes["Managed Instances report (duration only)"] += 1
+            if p.kind == "report" and rec.init_duration_ms and rec.billed_duration_ms > rec.duration_ms + 1:
+                shapes["billed > duration on a cold start (init billed)"] += 1
+            if p.kind == "extension" and rec.extension_state == "Ready":
+                shapes["extension Ready"] += 1
+            if p.kind == "extension" and rec.extension_state == "LaunchError" and rec.error_type:
+                shapes["extension LaunchError with Error Type"] += 1
+            if p.kind == "log" and p.fields and "function_request_id" in p.fields and "cold_start" in p.fields:
+                shapes["Powertools logger record"] += 1
+            if m.startswith("LAMBDA_WARNING") and p.level == "WARN":
+                shapes["LAMBDA_WARNING"] += 1
+            if m.startswith("Unknown application error") and (p.error_type or "").startswith("Runtime."):
+                shapes["Runtime.* error without prefix"] += 1
+            if "\tundefined\t" in m[:40] and p.kind == "log" and p.request_id is None and p.level:
+                shapes["Node init-phase 'undefined' request id"] += 1
+            if p.kind == "timeout":
+                timeout_lines.add(p.request_id)
+            if p.kind == "report" and rec.status == "timeout" and m.startswith("REPORT"):
+                timeout_reports.add(p.request_id)
+    shapes["REPORT Status: timeout without a 'Task timed out' line"] = len(timeout_reports - timeout_lines)
+    wanted = [f"{r} text line with its level" for r in
+              ("python3.12", "nodejs20.x", "java21", "dotnet8", "ruby3.3", "provided.al2023")] + [
+        "JSON log format platform record", "platform.initStart with instanceId and instanceMaxMemory",
+        "provisioned concurrency", "platform.start with functionArn", "SnapStart RESTORE_START",
+        "SnapStart RESTORE_REPORT", "Managed Instances report (duration only)",
+        "billed > duration on a cold start (init billed)", "extension Ready", "extension LaunchError with Error Type",
+        "Powertools logger record", "LAMBDA_WARNING", "Runtime.* error without prefix",
+        "Node init-phase 'undefined' request id", "REPORT Status: timeout without a 'Task timed out' line"]
+    missing = [w for w in wanted if not shapes[w]]
+    assert not missing, f"not in the default fleet: {missing}; counted: {dict(shapes)}"

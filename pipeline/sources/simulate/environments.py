@@ -28,6 +28,7 @@ class _Instance:
     provisioned: bool
     free_at: int
     pending: tuple | None = None       # (kind, init_ms, restore_ms, billed_restore_ms) of its first START
+    launch_error: bool = False         # its extension failed to launch: its first invocation fails
     events: list = field(default_factory=list)
 
 
@@ -97,9 +98,14 @@ class _Environments:
                 self._emit(inst, ms, f"{iso(ms)}\tundefined\tINFO\tloaded configuration for {spec.name}\n")
         if spec.extension:
             ms = t + int(init * 0.8)
-            self._emit(inst, ms, _platform(ms, "extension", {
-                "name": spec.extension, "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}) if js else
-                f"EXTENSION\tName: {spec.extension}\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n")
+            if spec.index == self.launch_error_fn and self.stats[spec.name]["instances"] == 1:
+                inst.launch_error = True
+                self._emit(inst, ms, f"EXTENSION\tName: {spec.extension}\tState: LaunchError\tEvents: []"
+                                     f"\tError Type: UnknownError\n")
+            else:
+                self._emit(inst, ms, _platform(ms, "extension", {
+                    "name": spec.extension, "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}) if js else
+                    f"EXTENSION\tName: {spec.extension}\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n")
         if js:
             self._emit(inst, done, _platform(done, "initReport", {
                 "initializationType": init_type, "phase": "init", "status": "success",

@@ -91,6 +91,10 @@ class _Invocations:
         duration = _draw_duration(spec, rng, outcome, disguised, kind != "none")
         if self.incidents:
             outcome, disguised, duration = self.incidents.adjust(spec, t, outcome, disguised, duration)
+        launch_error = inst.launch_error
+        if launch_error:
+            outcome, disguised = "error", False
+            duration = min(duration, spec.timeout_s * 950.0)
         extra = init if kind == "on-demand" else billed_restore if kind == "snapstart" else 0
         billed = _ceil_ms(min(duration, spec.timeout_s * 1000), extra or 0)
         used = spec.memory_mb if outcome == "out_of_memory" else min(
@@ -99,7 +103,7 @@ class _Invocations:
 
         self._body(spec, inst, rng, rid, start, duration, kind, correlation, xray, parent_rid)
         self._finish(spec, inst, rng, rid, end, duration, billed, used, init, restore, billed_restore,
-                     outcome, disguised, xray)
+                     "launch_error" if launch_error else outcome, disguised, xray)
         self._record(spec, {"function": spec.name, "request_id": rid, "log_stream": inst.stream,
                             "outcome": outcome, "cold_start_kind": kind, "xray_trace_id": xray,
                             "correlation_id": correlation, "parent_request_id": parent_rid,
@@ -108,7 +112,7 @@ class _Invocations:
         if self.incidents:
             self.incidents.record(spec, start, end, outcome, duration)
         inst.free_at = end
-        if outcome not in ("out_of_memory", "crash"):     # a killed environment is retired
+        if outcome not in ("out_of_memory", "crash") and not launch_error:  # a killed environment is retired
             heapq.heappush(self.pools[fi].busy, (end, inst.number, inst))
         if outcome == "success" and spec.children:
             self._call_children(spec, inst, rng, fi, rid, start, end, duration, correlation, xray)
@@ -178,7 +182,9 @@ class _Invocations:
         """The outcome's own lines, then END and REPORT (text) or runtimeDone and report (JSON)."""
         js = spec.log_format == "json"
         status, error_type = None, None
-        if outcome == "error":
+        if outcome == "launch_error":  # no line of its own: the REPORT says it
+            status, error_type = "error", "Extension.LaunchError"
+        elif outcome == "error":
             etype, emsg, code = rng.choice(_ERRORS[spec.runtime])
             for line in _error_lines(spec, rng, end, rid, etype, emsg, code):
                 self._emit(inst, end, line)
