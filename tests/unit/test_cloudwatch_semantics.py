@@ -13,8 +13,16 @@ from __future__ import annotations
 import pytest
 
 from pipeline.rules import Rule
-from pipeline.rules.evaluate import BREACH, MISSING, OK, RETAIN, RuleState, cloudwatch_verdict, step
 from pipeline.rules.catalog import Datapoint
+from pipeline.rules.evaluate import (
+    BREACH,
+    MISSING,
+    OK,
+    RETAIN,
+    RuleState,
+    cloudwatch_verdict,
+    step,
+)
 
 TREATS = ("missing", "ignore", "breaching", "notBreaching")
 R = "Retain current state"

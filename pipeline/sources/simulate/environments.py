@@ -11,8 +11,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipeline.sources.simulate.spec import _INIT_MS, _RUNTIME_VERSION
 from pipeline.sources.simulate.lines import _platform, _second, iso
+from pipeline.sources.simulate.spec import _INIT_MS, _RUNTIME_VERSION
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.spec import FunctionSpec

@@ -7,8 +7,15 @@ from __future__ import annotations
 import random
 
 from pipeline.sources.simulate.chains import link_chains
-from pipeline.sources.simulate.spec import (_BASE_MEMORY, _DRAWN_RUNTIMES, _INIT_MS, _MEDIAN_MS, _RUNTIME_VERSION,
-                                            FleetConfig, FunctionSpec)
+from pipeline.sources.simulate.spec import (
+    _BASE_MEMORY,
+    _DRAWN_RUNTIMES,
+    _INIT_MS,
+    _MEDIAN_MS,
+    _RUNTIME_VERSION,
+    FleetConfig,
+    FunctionSpec,
+)
 
 __all__ = ["FleetConfig", "FunctionSpec", "_INIT_MS", "_RUNTIME_VERSION", "fleet_functions", "_traffic_start"]
 
