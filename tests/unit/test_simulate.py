@@ -39,7 +39,6 @@ TIMED_OUT = re.compile(r"^\S+ (\S+) Task timed out after (\d+\.\d\d) seconds\n\n
 EXITED = re.compile(r"^RequestId: (\S+) Error: Runtime exited with error: (.+)\n(Runtime\.\w+)\n$")
 UNCAUGHT = re.compile(r"^\[ERROR\] \S|\tERROR\tInvoke Error \t|^\{\"errorMessage\"")
 THROTTLE = re.compile(r"TooManyRequestsException|ThrottlingException|ProvisionedThroughputExceededException")
-PROVISIONED_GAP_MS = 10_000
 
 
 def decode_line(line: bytes) -> dict:
@@ -235,8 +234,14 @@ def _ms(value: str) -> Decimal:
 
 
 def _fold(truth: dict, streams) -> dict[str, dict]:
-    """Rebuild every invocation from its stream: outcome, cold start kind, init, billing checks."""
+    """Rebuild every invocation from its stream: outcome, cold start kind, init, billing checks.
+
+    A text INIT_START does not say it is provisioned; the simulator's design does: a function
+    with provisioned concurrency gets traffic only after min(3 min, 40 % of the window), and
+    its provisioned environments are initialised before that (not the pipeline's own gap rule)."""
     found: dict[str, dict] = {}
+    config = truth["config"]
+    traffic_from = config["start_ms"] + min(180_000, int(config["minutes"] * 60_000 * 0.4))
     for (group, stream), events in streams.items():
         spec = truth["functions"][function_of(group)]
         pending, current, init_reported = None, None, None
@@ -260,7 +265,8 @@ def _fold(truth: dict, streams) -> dict[str, dict]:
                 elif pending and pending[2]:
                     cold = {"on-demand": "on-demand", "provisioned-concurrency": "provisioned"}[pending[2]]
                 elif pending:
-                    cold = "provisioned" if ts - pending[1] > PROVISIONED_GAP_MS else "on-demand"
+                    cold = ("provisioned" if spec["provisioned_inits"] and pending[1] < traffic_from
+                            else "on-demand")
                 current = {"rid": rid, "start": ts, "cold": cold, "uncaught": False,
                            "init_reported": init_reported if pending and pending[0] == "init" else None}
                 pending = None
