@@ -56,7 +56,8 @@ def _function(seed: int, i: int) -> FunctionSpec:
         role = "snapstart" if runtime == "java21" and version and rng.random() < 0.5 else ""
     if "snapstart" in role or "provisioned" in role:
         version = version or str(rng.randint(1, 40))   # both need a published version
-    memories = (512, 1024, 1536, 2048, 3008) if runtime == "java21" else (128, 256, 512, 1024, 1769, 3008)
+    memories = ((512, 1024, 1536, 2048, 3008) if runtime in ("java21", "dotnet8")  # the JVM and the CLR need room
+                else (128, 256, 512, 1024, 1769, 3008))
     lo = rng.randint(0, 2)
     oom = 4.0 if "oom" in role else 1.0
     return FunctionSpec(
