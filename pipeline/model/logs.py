@@ -15,8 +15,9 @@ class PlatformRecord:
     """One parsed platform line (text format) or ``platform.*`` record (JSON format).
 
     ``kind`` is one of: init_start, init_report, init_runtime_done, start, end, report,
-    runtime_done, restore_start, restore_report, timeout, runtime_error, extension,
-    logs_dropped, telemetry_subscription.
+    runtime_done, restore_start, restore_runtime_done, restore_report, timeout, runtime_error,
+    extension, logs_dropped, telemetry_subscription, logs_subscription. A subscription's
+    ``Types`` are kept in ``extension_events``.
 
     Not slotted, on purpose: a record sets a handful of its 30 fields, and unset ones read the
     class default (None). ``sparse`` builds one from just the fields present, about 3x faster
@@ -55,6 +56,12 @@ class PlatformRecord:
     dropped_records: int | None = None
     dropped_bytes: int | None = None
     produced_bytes: int | None = None
+    # JSON format: platform.initStart (functionName, instanceId, instanceMaxMemory in bytes)
+    # and platform.start (functionArn).
+    function_name: str | None = None
+    function_arn: str | None = None
+    instance_id: str | None = None
+    instance_max_memory: int | None = None
 
 
 @dataclass

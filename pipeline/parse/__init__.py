@@ -14,12 +14,13 @@ from pipeline.parse.appjson import CORRELATION_PATHS, parse_app_json
 from pipeline.parse.platform_json import parse_platform_json
 from pipeline.parse.platform_text import parse_error_lines, parse_platform_text, report_fast
 from pipeline.parse.plausible import clock_skewed, drop_implausible
-from pipeline.parse.runtime_text import level_word, parse_node, parse_python
+from pipeline.parse.runtime_text import level_word, parse_free_text, parse_node, parse_python, parse_unknown_error
 from pipeline.parse.signatures import signals_of
 
 __all__ = ["parse_message", "parse_event", "parse_report", "CORRELATION_PATHS"]
 
-_PLATFORM_FIRST = frozenset("SERIT")
+_PLATFORM_FIRST = frozenset("SERITL")
+_LAMBDA_WARNING = "LAMBDA_WARNING"  # the runtime's own warning (e.g. after an unhandled exception)
 MAX_JSON_CHARS = 1 << 20  # larger JSON lines are indexed as text, not decoded
 
 
@@ -75,9 +76,12 @@ def parse_message(message: str, correlation_paths: tuple[str, ...] = CORRELATION
     if first == "{":
         out = _parse_json(message, correlation_paths)
     elif first in _PLATFORM_FIRST:
+        if first == "L" and message.startswith(_LAMBDA_WARNING):
+            return ParsedLine(kind="log", level="WARN", text=message)
         rec = parse_platform_text(message)
         if rec is not None:
             return _from_platform(rec)
+        out = parse_free_text(message, first)  # a Ruby "E, [" / "I, [" line, an id-first Java line
     elif first == "[":
         out = parse_python(message)
     elif first.isdigit():
@@ -86,6 +90,11 @@ def parse_message(message: str, correlation_paths: tuple[str, ...] = CORRELATION
             rec = parse_error_lines(message)  # "<iso> <id> Task timed out after …"
             if rec is not None:
                 return _from_platform(rec)
+            out = parse_free_text(message, first)
+    elif first == "U":
+        out = parse_unknown_error(message)
+    elif first:
+        out = parse_free_text(message, first)
     if out is None:
         out = ParsedLine(kind="log", level=level_word(message), text=message)
     text = out.text if out.text is not None else message

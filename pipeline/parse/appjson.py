@@ -15,20 +15,26 @@ CORRELATION_PATHS: tuple[str, ...] = (
     "correlation_id", "correlationId", "x-correlation-id", "x_correlation_id",
     "headers.x-correlation-id", "context.correlation_id",
 )
-_LEVEL_KEYS = ("level", "levelname", "log.level", "severity", "log_level")
-_REQUEST_KEYS = ("requestId", "function_request_id", "AWSRequestId", "aws_request_id", "request_id")
-_MESSAGE_KEYS = ("message", "msg", "errorMessage")
-_XRAY_KEYS = ("xray_trace_id", "_X_AMZN_TRACE_ID", "xrayTraceId", "traceId")
+# PascalCase keys: Powertools for .NET (Level, FunctionRequestId, XrayTraceId, Message).
+_LEVEL_KEYS = ("level", "levelname", "log.level", "severity", "log_level", "Level")
+_REQUEST_KEYS = ("requestId", "function_request_id", "AWSRequestId", "aws_request_id", "request_id",
+                 "FunctionRequestId")
+_MESSAGE_KEYS = ("message", "msg", "errorMessage", "Message")
+_XRAY_KEYS = ("xray_trace_id", "_X_AMZN_TRACE_ID", "xrayTraceId", "traceId", "XrayTraceId")
 _PARENT_KEYS = ("parent_request_id", "parentRequestId", "caller_request_id")
 
 
-def normalize_level(level: str) -> str:
+# Level spellings that are not Python's → the one name each (.NET: Information and the
+# Microsoft.Extensions.Logging short forms trce/dbug/info/warn/fail/crit; Lambda: LAMBDA_WARNING).
+LEVEL_SYNONYMS: dict[str, str] = {
+    "WARNING": "WARN", "CRITICAL": "FATAL", "INFORMATION": "INFO", "TRCE": "TRACE", "DBUG": "DEBUG",
+    "FAIL": "ERROR", "CRIT": "FATAL", "VERBOSE": "TRACE", "LAMBDA_WARNING": "WARN",
+}
+
+
+def normalize_level(level: str, _syn=LEVEL_SYNONYMS) -> str:
     up = level.strip().upper()
-    if up == "WARNING":
-        return "WARN"
-    if up == "CRITICAL":
-        return "FATAL"
-    return up
+    return _syn.get(up, up)
 
 
 def _path(obj: dict[str, Any], path: str) -> Any:
@@ -132,6 +138,9 @@ def parse_app_json(obj: dict[str, Any], correlation_paths: tuple[str, ...] = COR
         if isinstance(msg, dict) and isinstance(msg.get("errorType"), str):
             # The JSON log format wraps an uncaught error: {"level":"ERROR","message":{errorType,…}}
             _set_error(out, msg["errorType"], msg.get("errorMessage"))
+        elif isinstance(obj.get("exception_name"), str) and "exception" in obj:
+            # Powertools for Python: logger.exception(...) adds exception and exception_name
+            _set_error(out, obj["exception_name"], msg)
     return out
 
 

@@ -23,6 +23,8 @@ KINDS: dict[str, str] = {
     "platform.extension": "extension",
     "platform.telemetrySubscription": "telemetry_subscription",
     "platform.logsDropped": "logs_dropped",
+    "platform.logsSubscription": "logs_subscription",  # Logs API, the Telemetry API's predecessor
+    "platform.fault": "runtime_error",  # Logs API: record is "RequestId: <id> <what happened>"
 }
 
 _METRICS: tuple[tuple[str, str, type], ...] = (
@@ -67,7 +69,8 @@ _STR_ATTRS: dict[str, str] = {
     "requestId": "request_id", "version": "version", "status": "status", "errorType": "error_type",
     "runtimeVersion": "runtime_version", "runtimeVersionArn": "runtime_version_arn",
     "initializationType": "initialization_type", "phase": "phase", "name": "extension_name",
-    "state": "extension_state",
+    "state": "extension_state", "functionArn": "function_arn", "functionName": "function_name",
+    "instanceId": "instance_id",
 }
 _METRIC_ATTRS: dict[str, tuple[str, type]] = {src: (attr, conv) for src, attr, conv in _METRICS}
 
@@ -83,6 +86,8 @@ def parse_platform_json(obj: dict[str, Any]) -> PlatformRecord | None:
     record = obj.get("record")
     rec = PlatformRecord(kind=kind)
     if not isinstance(record, dict):
+        if kind == "runtime_error" and isinstance(record, str):
+            _read_fault(rec, record)
         return rec
     d = rec.__dict__  # every field is set (dataclass __init__): plain item writes suffice
     metrics = tracing = events = None
@@ -95,8 +100,10 @@ def parse_platform_json(obj: dict[str, Any]) -> PlatformRecord | None:
             metrics = val
         elif key == "tracing":
             tracing = val
-        elif key == "events":
+        elif key == "events" or key == "types":  # a subscription's types, kept as its events
             events = val
+        elif key == "instanceMaxMemory":
+            rec.instance_max_memory = _num(val, int)
     version = record.get("functionVersion")
     if isinstance(version, str):
         d["version"] = version
@@ -117,6 +124,15 @@ def parse_platform_json(obj: dict[str, Any]) -> PlatformRecord | None:
         rec.dropped_records = _num(record.get("droppedRecords"), int)
         rec.dropped_bytes = _num(record.get("droppedBytes"), int)
     return rec
+
+
+def _read_fault(rec: PlatformRecord, text: str) -> None:
+    rec.status = "error"
+    head, _, rest = text.partition(" ") if text.startswith("RequestId: ") else ("", "", text)
+    if head:
+        rid, _, rest = rest.partition(" ")
+        rec.request_id = rid or None
+    rec.error_message = rest.strip() or None
 
 
 def _read_metrics(d: dict[str, Any], metrics: dict[str, Any]) -> None:

@@ -26,7 +26,11 @@ _TIMEOUT_PHRASE = "Task timed out after"
 _TIMEOUT_ID = re.compile(r"(" + _UUIDISH + r")\s+$")
 _TIMEOUT_AFTER = re.compile(r"\s+([\d.]+)\s+seconds")
 _RUNTIME_ERROR = re.compile(r"RequestId:\s+(" + _UUIDISH + r")\s+Error:\s+([^\n]*)(?:\n\s*(\S+))?")
-_EXTENSION = re.compile(r"(Name|State|Events|Types): ([^\t\n]+?)(?=\t|\n|$| {2,})")
+# "… exec format error Extension.LaunchError": the type that ends a line whose newline was lost.
+_TRAILING_TYPE = re.compile(r"\s((?:Runtime|Extension|Sandbox|Function)\.[A-Za-z]+)\s*$")
+# EXTENSION / TELEMETRY / LOGS lines: the keys are found, the values are what lies between them,
+# so tabs, single spaces and runs of spaces all read the same ("Name: x State: Ready Events: [...]").
+_EXTENSION_KEY = re.compile(r"(?:^|(?<=\s))(Name|State|Events|Types|Error Type):[ \t]*")
 
 # Text name → (record attribute, converter)
 _FLOAT = float
@@ -71,7 +75,9 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("RESTORE_REPORT", "restore_report"),
     ("EXTENSION", "extension"),
     ("TELEMETRY", "telemetry_subscription"),
+    ("LOGS", "logs_subscription"),
 )
+_SUBSCRIPTION_KINDS = frozenset({"extension", "telemetry_subscription", "logs_subscription"})
 
 
 def _fill(rec: PlatformRecord, text: str) -> PlatformRecord:
@@ -159,21 +165,28 @@ def parse_platform_text(message: str) -> PlatformRecord | None:
             break
     else:
         return parse_error_lines(message)
-    if kind == "extension" or kind == "telemetry_subscription":
-        return _parse_extension(kind, message)
+    if kind in _SUBSCRIPTION_KINDS:
+        return _parse_extension(kind, message, len(prefix))
     if kind in ("report", "start", "end") and "RequestId:" not in message[:24]:
         return None
     return _fill(PlatformRecord(kind=kind), message)
 
 
-def _parse_extension(kind: str, message: str) -> PlatformRecord:
+def _parse_extension(kind: str, message: str, skip: int) -> PlatformRecord | None:
+    keys = list(_EXTENSION_KEY.finditer(message, 0, 4096))
+    if not keys or keys[0].group(1) != "Name" or message[skip:keys[0].start()].strip():
+        return None  # "EXTENSIONS are …", "LOGS of …": a word, not a platform line
     rec = PlatformRecord(kind=kind)
-    for name, value in _EXTENSION.findall(message):
-        value = value.strip()
+    for i, m in enumerate(keys):
+        end = keys[i + 1].start() if i + 1 < len(keys) else len(message)
+        value = message[m.end():end].strip()
+        name = m.group(1)
         if name == "Name":
             rec.extension_name = value
         elif name == "State":
             rec.extension_state = value
+        elif name == "Error Type":
+            rec.error_type = value or None
         else:
             rec.extension_events = tuple(v.strip() for v in value.strip("[]").split(",") if v.strip())
     return rec
@@ -202,7 +215,11 @@ def parse_error_lines(message: str) -> PlatformRecord | None:
             error_type = m.group(3)
             detail = m.group(2).strip()
             if not error_type:
-                error_type = "Runtime.ExitError" if "Runtime exited" in detail else None
+                t = _TRAILING_TYPE.search(detail)
+                if t:
+                    error_type, detail = t.group(1), detail[:t.start()].strip()
+                else:
+                    error_type = "Runtime.ExitError" if "Runtime exited" in detail else None
             return PlatformRecord(kind="runtime_error", request_id=m.group(1), status="error",
                                   error_type=error_type, error_message=detail)
     return None

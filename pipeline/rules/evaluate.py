@@ -26,7 +26,7 @@ class RuleState:
 
     state: str = "INSUFFICIENT_DATA"
     settled: bool = False                   # has left the initial INSUFFICIENT_DATA once
-    history: list = field(default_factory=list)   # last N: (against threshold, against clear threshold)
+    history: list = field(default_factory=list)   # the evaluation range: (against threshold, against clear)
     cooldown_left: int = 0
     next_start_ms: int | None = None        # the next period to evaluate
     timeout_ms: float | None = None         # last timeout a timed-out invocation revealed
@@ -42,42 +42,95 @@ def _compare(op: str, value: float, threshold: float) -> bool:
     return value <= threshold
 
 
+# CloudWatch evaluates more datapoints than Evaluation Periods (the "evaluation range") so that
+# older real datapoints stand in for recent missing ones; the user guide's example has 3
+# evaluation periods and a range of 5. The exact extra depends on period and resolution there;
+# two periods is the documented example, used for every rule here.
+EVALUATION_RANGE_EXTRA = 2
+RETAIN = "RETAIN"
+
+
+def _premature_alarm(window: list[str], m: int) -> bool:
+    """The user guide's "premature alarm" rule: ALARM although fewer than M datapoints exist,
+    when the oldest breaching datapoint among the last N is at least M periods old and every
+    more recent one is breaching or missing (``- - X - -`` with 3 of 3)."""
+    for i, mark in enumerate(window):
+        if mark == BREACH:
+            return len(window) - i >= m and all(x != OK for x in window[i + 1:])
+    return False
+
+
+def cloudwatch_verdict(marks: list[str], m: int, n: int, treat: str) -> str:
+    """What CloudWatch makes of an alarm's recent datapoints, as its user guide documents it
+    ("How alarm state is evaluated when data is missing", both tables of worked examples).
+
+    ``marks`` are the datapoints oldest first, each BREACH, OK or MISSING; the last
+    ``n + EVALUATION_RANGE_EXTRA`` are the evaluation range. Returns ALARM, OK,
+    INSUFFICIENT_DATA or RETAIN (ignore: keep the current state)."""
+    rng = marks[-(n + EVALUATION_RANGE_EXTRA):]
+    real = [x for x in rng if x != MISSING]
+    if len(real) >= n:  # enough real datapoints: the missing ones are not needed
+        return "ALARM" if real[-n:].count(BREACH) >= m else "OK"
+    # Fill only periods seen missing: before a rule's first datapoint there is nothing to fill.
+    fill = min(n - len(real), rng.count(MISSING))
+    if treat == "breaching":
+        evaluated = real + [BREACH] * fill
+    elif treat == "notBreaching":
+        evaluated = real + [OK] * fill
+    else:  # missing, ignore: only the real datapoints count
+        if not real:
+            return "INSUFFICIENT_DATA" if treat == "missing" else RETAIN
+        if all(x == BREACH for x in real) and _premature_alarm(rng[-n:], m):
+            return "ALARM" if treat == "missing" else RETAIN
+        evaluated = real
+    return "ALARM" if evaluated.count(BREACH) >= m else "OK"
+
+
 def step(rule: Rule, st: RuleState, dp: Datapoint, limit: float | None, function: str) -> Alarm | None:
     """Feed one period's datapoint; the Alarm when the state changes (None otherwise).
 
+    Going to ALARM and to INSUFFICIENT_DATA, and keeping the state under ``ignore``, follow
+    CloudWatch's documented evaluation (``cloudwatch_verdict``). Clearing differs on purpose:
+    back to OK only after ``evaluation_periods - datapoints_to_alarm + 1`` datapoints in a row
+    under the clear threshold (CloudWatch's own clearing time for a steady incident; a value
+    that keeps crossing the line keeps the alarm instead of flapping it), then ``cooldown``.
     The first move out of the initial INSUFFICIENT_DATA into OK is not emitted: every rule of
     every function would otherwise announce that it is fine."""
     threshold = rule.threshold * limit if limit is not None else rule.threshold
     clear = (rule.clear_threshold if rule.clear_threshold is not None else rule.threshold)
     clear = clear * limit if limit is not None else clear
+    treat = rule.treat_missing_data
     if dp.value is None or (rule.relative_to is not None and limit is None):
-        treat = rule.treat_missing_data
-        if treat == "ignore":
-            return None
-        mark = {"breaching": (BREACH, BREACH), "notBreaching": (OK, OK)}.get(treat, (MISSING, MISSING))
+        mark = (MISSING, MISSING)  # the treatment applies at evaluation, over the evaluation range
     else:
         enough = dp.numerator is None or dp.numerator >= rule.min_count
         mark = (BREACH if enough and _compare(rule.op, dp.value, threshold) else OK,
                 BREACH if enough and _compare(rule.op, dp.value, clear) else OK)
+    n, m = rule.evaluation_periods, rule.datapoints_to_alarm
     st.history.append(mark)
-    del st.history[:-rule.evaluation_periods]
-    breaches = sum(1 for m in st.history if m[0] == BREACH)
+    del st.history[:-(n + EVALUATION_RANGE_EXTRA)]
+    verdict = cloudwatch_verdict([x[0] for x in st.history], m, n, treat)
+    filled = BREACH if treat == "breaching" else OK  # a missing slot, for counting and calm
+    recent = [x if x[0] != MISSING else (filled, filled) for x in st.history[-n:]]
+    breaches = sum(1 for x in recent if x[0] == BREACH)
     calm = 0  # trailing datapoints below the clear threshold
-    for m in reversed(st.history):
-        if m[1] == BREACH:
+    for x in reversed(recent):
+        if x[1] == BREACH:
             break
         calm += 1
     if st.cooldown_left:
         st.cooldown_left -= 1
     old = st.state
-    if len(st.history) == rule.evaluation_periods and all(m[0] == MISSING for m in st.history):
+    if verdict == "INSUFFICIENT_DATA":
         new = "INSUFFICIENT_DATA"
-    elif old != "ALARM" and breaches >= rule.datapoints_to_alarm and not st.cooldown_left:
+    elif verdict == RETAIN:
+        new = old
+    elif old != "ALARM" and verdict == "ALARM" and not st.cooldown_left:
         new = "ALARM"
-    elif old == "ALARM" and calm >= rule.evaluation_periods - rule.datapoints_to_alarm + 1:
+    elif old == "ALARM" and verdict != "ALARM" and calm >= n - m + 1:
         new = "OK"
         st.cooldown_left = rule.cooldown_periods
-    elif old == "INSUFFICIENT_DATA" and any(m[0] != MISSING for m in st.history):
+    elif old == "INSUFFICIENT_DATA" and verdict == "OK":
         new = "OK"
     else:
         new = old
@@ -139,7 +192,8 @@ class FunctionAlarms:
     def _settle_ms(self, rule: Rule) -> int:
         """After this time no missing datapoint can change the rule's state any more."""
         assert self.last_ms is not None
-        return self.last_ms + (rule.evaluation_periods + rule.cooldown_periods + 1) * rule.period_ms
+        extra = rule.evaluation_periods + EVALUATION_RANGE_EXTRA + rule.cooldown_periods + 1
+        return self.last_ms + extra * rule.period_ms
 
     def settle_ms(self) -> int | None:
         """When the last rule stops needing evaluation without new data (None: no data yet)."""

@@ -266,23 +266,28 @@ def _marks(rule, fig: dict[str, Any], timeout_ms: float, limit: int | None) -> t
 
 
 def reference_transitions(marks: list[tuple[bool, bool] | None], rule) -> list[tuple[int, str]]:
-    """CloudWatch's M of N by the book, for 1-minute rules that treat missing data as not
-    breaching: ALARM at the M-th breach among the last N minutes; OK after N - M + 1 minutes in
-    a row under the clear threshold; quiet for the cooldown after clearing."""
+    """CloudWatch's M of N as its user guide documents it, for 1-minute rules that treat missing
+    data as not breaching: each minute looks at the evaluation range (N + 2 minutes, the guide's
+    example); with N real datapoints in it the last N real ones count, otherwise the real ones
+    plus not-breaching fill. ALARM when M of those breach; OK when they no longer do and N - M + 1
+    minutes in a row stayed under the clear threshold (coldtrace's anti-flap rule); quiet for the
+    cooldown after clearing."""
     assert rule.period_s == 60 and rule.treat_missing_data in ("notBreaching", "missing")
     n, m = rule.evaluation_periods, rule.datapoints_to_alarm
     alarm, cooldown, out = False, 0, []
-    recent: list[bool] = []
+    window: list[bool | None] = []
     calm = 0
     for minute, mark in enumerate(marks):
         breach, clear_breach = mark if mark is not None else (False, False)
-        recent = (recent + [breach])[-n:]
+        window = (window + [None if mark is None else breach])[-(n + 2):]
+        real = [b for b in window if b is not None]
+        breaching = sum(real[-n:]) if len(real) >= n else sum(real)
         calm = 0 if clear_breach else calm + 1
         cooldown = max(0, cooldown - 1)
-        if not alarm and sum(recent) >= m and not cooldown:
+        if not alarm and breaching >= m and not cooldown:
             alarm = True
             out.append((minute, "ALARM"))
-        elif alarm and calm >= n - m + 1:
+        elif alarm and breaching < m and calm >= n - m + 1:
             alarm = False
             cooldown = rule.cooldown_periods
             out.append((minute, "OK"))

@@ -76,10 +76,13 @@ def test_cooldown_keeps_a_cleared_alarm_quiet():
 
 
 @pytest.mark.parametrize("treat, want", [
-    ("notBreaching", [(2, "OK", "ALARM"), (5, "ALARM", "OK")]),
+    # CloudWatch keeps evaluating the real breaching datapoint while it is in the evaluation
+    # range (3 periods + 2, the user guide's example): notBreaching clears and missing goes to
+    # INSUFFICIENT_DATA once minute 2 has left it, at minute 7 (tests/unit/test_cloudwatch_semantics.py)
+    ("notBreaching", [(2, "OK", "ALARM"), (7, "ALARM", "OK")]),
     ("breaching", [(2, "OK", "ALARM")]),
     ("ignore", [(2, "OK", "ALARM")]),
-    ("missing", [(2, "OK", "ALARM"), (5, "ALARM", "INSUFFICIENT_DATA")]),
+    ("missing", [(2, "OK", "ALARM"), (7, "ALARM", "INSUFFICIENT_DATA")]),
 ])
 def test_treat_missing_data(treat, want):
     rule = Rule(name="r", metric="error_rate", threshold=0.10, evaluation_periods=3, datapoints_to_alarm=1,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.environments import _Instance
-    from pipeline.sources.simulate.fleet import FunctionSpec
+    from pipeline.sources.simulate.spec import FunctionSpec
 
 # parent, child, hop, probability: api-gateway-handler -> orders-api -(SQS)-> payments -> notifications
 _CHAINS = ((0, 1, "sync", 0.7), (1, 2, "sqs", 0.6), (2, 3, "sync", 0.8), (4, 5, "sync", 0.5))

@@ -32,6 +32,9 @@ class _Fleet(_Environments, _Invocations, _Chains, _Shipping, _Truth):
     def __init__(self, config: FleetConfig) -> None:
         self.c = config
         self.specs = fleet_functions(config)
+        # the first text-format function with an extension sees it fail to launch in its first
+        # environment once (EXTENSION … State: LaunchError … Error Type), failing that invocation
+        self.launch_error_fn = next((s.index for s in self.specs if s.extension and s.log_format == "text"), None)
         self.rng = random.Random(f"coldtrace-sim:{config.seed}")
         self.brng = random.Random(f"coldtrace-batch:{config.seed}")
         self.end_ms = config.start_ms + config.minutes * 60_000

@@ -11,11 +11,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pipeline.sources.simulate.fleet import _INIT_MS, _RUNTIME_VERSION
-from pipeline.sources.simulate.lines import _platform, _second
+from pipeline.sources.simulate.lines import _platform, _second, iso
+from pipeline.sources.simulate.spec import _INIT_MS, _RUNTIME_VERSION
 
 if TYPE_CHECKING:
-    from pipeline.sources.simulate.fleet import FunctionSpec
+    from pipeline.sources.simulate.spec import FunctionSpec
 
 
 @dataclass(slots=True)
@@ -28,6 +28,7 @@ class _Instance:
     provisioned: bool
     free_at: int
     pending: tuple | None = None       # (kind, init_ms, restore_ms, billed_restore_ms) of its first START
+    launch_error: bool = False         # its extension failed to launch: its first invocation fails
     events: list = field(default_factory=list)
 
 
@@ -83,16 +84,28 @@ class _Environments:
         done = t + int(init)
         init_type = "provisioned-concurrency" if kind == "provisioned" else "on-demand"
         if js:
+            # since 2025 initStart names the environment and its memory in bytes
+            day, hexid = inst.stream[:11], inst.stream[inst.stream.index("]") + 1:]
             self._emit(inst, t, _platform(t, "initStart", {
                 "initializationType": init_type, "phase": "init", "runtimeVersion": rv,
-                "runtimeVersionArn": arn, "functionName": spec.name, "functionVersion": spec.version}))
+                "runtimeVersionArn": arn, "functionName": spec.name, "functionVersion": spec.version,
+                "instanceId": f"{day}{spec.name}[{spec.version}]{hexid}",
+                "instanceMaxMemory": spec.memory_mb * 1048576}))
         else:
             self._emit(inst, t, f"INIT_START Runtime Version: {rv}\tRuntime Version ARN: {arn}\n")
+            if spec.runtime == "nodejs20.x":  # init-phase code logs before any request: id 'undefined'
+                ms = t + int(init * 0.5)
+                self._emit(inst, ms, f"{iso(ms)}\tundefined\tINFO\tloaded configuration for {spec.name}\n")
         if spec.extension:
             ms = t + int(init * 0.8)
-            self._emit(inst, ms, _platform(ms, "extension", {
-                "name": spec.extension, "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}) if js else
-                f"EXTENSION\tName: {spec.extension}\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n")
+            if spec.index == self.launch_error_fn and self.stats[spec.name]["instances"] == 1:
+                inst.launch_error = True
+                self._emit(inst, ms, f"EXTENSION\tName: {spec.extension}\tState: LaunchError\tEvents: []"
+                                     f"\tError Type: UnknownError\n")
+            else:
+                self._emit(inst, ms, _platform(ms, "extension", {
+                    "name": spec.extension, "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}) if js else
+                    f"EXTENSION\tName: {spec.extension}\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n")
         if js:
             self._emit(inst, done, _platform(done, "initReport", {
                 "initializationType": init_type, "phase": "init", "status": "success",

@@ -25,7 +25,7 @@ from pipeline.sources.simulate.lines import (
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.environments import _Instance
-    from pipeline.sources.simulate.fleet import FunctionSpec
+    from pipeline.sources.simulate.spec import FunctionSpec
 
 
 def _uuid(rng: random.Random) -> str:
@@ -49,7 +49,8 @@ def _draw_outcome(spec: FunctionSpec, rng: random.Random) -> tuple[str, bool]:
     for outcome, p in (("error", spec.p_error), ("timeout", spec.p_timeout),
                        ("out_of_memory", spec.p_oom), ("crash", spec.p_crash)):
         if r < p:
-            return outcome, outcome == "out_of_memory" and rng.random() < 0.3
+            # (a Managed Instances report has no memory figures to give a disguised one away)
+            return outcome, outcome == "out_of_memory" and rng.random() < 0.3 and not spec.managed
         r -= p
     return "success", False
 
@@ -90,6 +91,10 @@ class _Invocations:
         duration = _draw_duration(spec, rng, outcome, disguised, kind != "none")
         if self.incidents:
             outcome, disguised, duration = self.incidents.adjust(spec, t, outcome, disguised, duration)
+        launch_error = inst.launch_error
+        if launch_error:
+            outcome, disguised = "error", False
+            duration = min(duration, spec.timeout_s * 950.0)
         extra = init if kind == "on-demand" else billed_restore if kind == "snapstart" else 0
         billed = _ceil_ms(min(duration, spec.timeout_s * 1000), extra or 0)
         used = spec.memory_mb if outcome == "out_of_memory" else min(
@@ -98,7 +103,7 @@ class _Invocations:
 
         self._body(spec, inst, rng, rid, start, duration, kind, correlation, xray, parent_rid)
         self._finish(spec, inst, rng, rid, end, duration, billed, used, init, restore, billed_restore,
-                     outcome, disguised, xray)
+                     "launch_error" if launch_error else outcome, disguised, xray)
         self._record(spec, {"function": spec.name, "request_id": rid, "log_stream": inst.stream,
                             "outcome": outcome, "cold_start_kind": kind, "xray_trace_id": xray,
                             "correlation_id": correlation, "parent_request_id": parent_rid,
@@ -107,7 +112,7 @@ class _Invocations:
         if self.incidents:
             self.incidents.record(spec, start, end, outcome, duration)
         inst.free_at = end
-        if outcome not in ("out_of_memory", "crash"):     # a killed environment is retired
+        if outcome not in ("out_of_memory", "crash") and not launch_error:  # a killed environment is retired
             heapq.heappush(self.pools[fi].busy, (end, inst.number, inst))
         if outcome == "success" and spec.children:
             self._call_children(spec, inst, rng, fi, rid, start, end, duration, correlation, xray)
@@ -142,7 +147,8 @@ class _Invocations:
         """START, then the application lines spread over the invocation."""
         js = spec.log_format == "json"
         if js:
-            rec = {"requestId": rid, "version": spec.version}
+            rec = {"requestId": rid, "functionArn": f"arn:aws:lambda:{self.c.region}:{self.c.account}:function:"
+                   f"{spec.name}", "version": spec.version}
             if xray:
                 rec["tracing"] = _tracing(rng, xray)
             self._emit(inst, start, _platform(start, "start", rec))
@@ -176,13 +182,16 @@ class _Invocations:
         """The outcome's own lines, then END and REPORT (text) or runtimeDone and report (JSON)."""
         js = spec.log_format == "json"
         status, error_type = None, None
-        if outcome == "error":
+        if outcome == "launch_error":  # no line of its own: the REPORT says it
+            status, error_type = "error", "Extension.LaunchError"
+        elif outcome == "error":
             etype, emsg, code = rng.choice(_ERRORS[spec.runtime])
             for line in _error_lines(spec, rng, end, rid, etype, emsg, code):
                 self._emit(inst, end, line)
             status, error_type = "error", etype
         elif outcome == "timeout" or disguised:
-            if not js:
+            # since 2024 a timeout may leave no line of its own, only Status: timeout on the REPORT
+            if not js and rid[-1] not in "02468ace":
                 self._emit(inst, end, f"{iso(end)} {rid} Task timed out after {spec.timeout_s:.2f} seconds\n\n")
             status, error_type = "timeout", "Sandbox.Timedout"
         elif outcome in ("out_of_memory", "crash"):
@@ -190,6 +199,8 @@ class _Invocations:
             why = "signal: killed" if outcome == "out_of_memory" else "exit status 1"
             if not js:
                 self._emit(inst, end, f"RequestId: {rid} Error: Runtime exited with error: {why}\n{error_type}\n")
+                if spec.runtime == "nodejs20.x":  # the invoke's own error, no prefix, no request id
+                    self._emit(inst, end, "Unknown application error occurred\nRuntime.Unknown\n")
             status = "error"
         if js:
             tracing = _tracing(rng, xray) if xray else None
@@ -201,7 +212,9 @@ class _Invocations:
             self._emit(inst, end, _platform(end, "runtimeDone", done))
             metrics = {"durationMs": duration, "billedDurationMs": billed, "memorySizeMB": spec.memory_mb,
                        "maxMemoryUsedMB": used}
-            if init is not None:
+            if spec.managed:  # Lambda Managed Instances: the duration alone (billed per instance)
+                metrics = {"durationMs": duration}
+            elif init is not None:
                 metrics["initDurationMs"] = init
             if restore is not None:
                 metrics["restoreDurationMs"] = restore

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from pipeline.sources.simulate.fleet import FleetConfig, FunctionSpec
+    from pipeline.sources.simulate.spec import FleetConfig, FunctionSpec
 
 # what the functions say: uncaught exceptions (type, message, failing line), stacks, throttles, app lines
 _ERRORS = {
@@ -50,10 +50,26 @@ _ERRORS = {
     "java21": (("java.lang.NullPointerException", 'Cannot invoke "String.length()" because "id" is null', ""),
                ("java.lang.IllegalStateException", "Order not found", "")),
     "provided.al2023": (("errorString", "order not found", ""), ("*json.SyntaxError", "invalid character 'x'", "")),
+    "dotnet8": (("System.NullReferenceException", "Object reference not set to an instance of an object.", ""),
+                ("System.InvalidOperationException", "Sequence contains no elements", "")),
+    "ruby3.3": (("NoMethodError", "undefined method `[]' for nil:NilClass", ""),
+                ("ArgumentError", "wrong number of arguments (given 1, expected 2)", "")),
 }
 _STACKS = {"python3.12": ['  File "/var/task/app.py", line 12, in handler'],
            "nodejs20.x": ["    at Runtime.handler (file:///var/task/index.mjs:12:31)"],
-           "java21": ["com.example.Handler.handleRequest(Handler.java:42)"], "provided.al2023": []}
+           "java21": ["com.example.Handler.handleRequest(Handler.java:42)"], "provided.al2023": [],
+           "dotnet8": ["   at Reports.Function.FunctionHandler(Request input) in /src/Function.cs:line 27"],
+           "ruby3.3": ["/var/task/lambda_function.rb:9:in `lambda_handler'"]}
+# the Python runtime's own warning after an unhandled exception (since 2023)
+LAMBDA_WARNING = ("LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function code. "
+                  "However, in rare cases, a Lambda runtime update can cause unexpected function behavior. For "
+                  "functions using managed runtimes, runtime updates can be triggered by a function change, or can "
+                  "be applied automatically. To determine if the runtime has been updated, check the runtime "
+                  "version in the INIT_START log entry. If this error correlates with a change in the runtime "
+                  "version, you may be able to mitigate this error by temporarily rolling back to the previous "
+                  "runtime version. For more information, see "
+                  "https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\n")
+_DOTNET_LEVEL = {"DEBUG": "dbug", "INFO": "info", "WARN": "warn", "ERROR": "fail"}
 _THROTTLES = ("TooManyRequestsException: Rate Exceeded.", "ThrottlingException: Rate exceeded",
               "ProvisionedThroughputExceededException: The level of configured provisioned "
               "throughput for the table was exceeded.")
@@ -122,6 +138,11 @@ def _app_line(spec: FunctionSpec, ms: int, rid: str, level: str, message: str) -
         return f"{iso(ms)}\t{rid}\t{level}\t{message}\n"
     if runtime == "java21":
         return f"{iso(ms)} {rid} {level} com.example.Handler - {message}\n"
+    if runtime == "dotnet8":  # .NET's text format: the Microsoft.Extensions.Logging short level
+        return f"{iso(ms)}\t{rid}\t{_DOTNET_LEVEL.get(level, level.lower())}\t{message}\n"
+    if runtime == "ruby3.3":  # Ruby's Logger, the request id before its ' -- :'
+        stamp = f"{_second(ms // 1000)}.{ms % 1000:03d}000"
+        return f"{level[0]}, [{stamp} #8] {level:>5} {rid} -- : {message}\n"
     return f"{_second(ms // 1000).replace('-', '/').replace('T', ' ')}.{ms % 1000:03d}000 {level} {message}\n"
 
 
@@ -159,6 +180,7 @@ def _error_lines(spec: FunctionSpec, rng: random.Random, ms: int, rid: str, etyp
         if rng.random() < 0.5:
             lines.append(json.dumps({"errorMessage": emsg, "errorType": etype, "requestId": rid,
                                      "stackTrace": [frame]}, ensure_ascii=False) + "\n")
+        lines.append(LAMBDA_WARNING)
         return lines
     if spec.runtime == "nodejs20.x":
         body = orjson.dumps({"errorType": etype, "errorMessage": emsg, "stack": [f"{etype}: {emsg}", *stack]})

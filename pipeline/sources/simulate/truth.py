@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipeline.sources.simulate.fleet import FunctionSpec
+    from pipeline.sources.simulate.spec import FunctionSpec
 
 
 def _stats(spec: FunctionSpec) -> dict:

@@ -1,0 +1,145 @@
+"""Whole invocations from real log streams, through the pure fold (pipeline/invocations.py).
+
+Each stream is a START … REPORT sequence as published (AWS documentation, other projects'
+fixtures, issue threads); the expected invocation fields are written by hand from the lines,
+not computed by the simulator. Where a source gives no event times, events are one
+millisecond apart and no time field is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.invocations import fold_stream
+from pipeline.model import LogEvent
+
+CORPUS = {json.loads(raw)["line"]: json.loads(raw)["source"]
+          for raw in (Path(__file__).resolve().parents[1] / "data" / "real-lines.jsonl").read_text().splitlines()}
+GROUP = "/aws/lambda/real"
+STREAM = "2024/03/04/[$LATEST]0123456789abcdef0123456789abcdef"
+
+# -- AWS docs, "Lambda execution environment", failures in the invoke phase (old and new style)
+DOC = "https://docs.aws.amazon.com/zh_cn/lambda/latest/dg/lambda-runtime-environment.html"
+TIMEOUT_NEW = [
+    "START RequestId: 527cb862-4f5e-49a9-9ae4-a7edc90f0fda Version: $LATEST",
+    "END RequestId: 527cb862-4f5e-49a9-9ae4-a7edc90f0fda",
+    "REPORT RequestId: 527cb862-4f5e-49a9-9ae4-a7edc90f0fda Duration: 3016.78 ms Billed Duration: 3016 ms Memory Size: 128 MB Max Memory Used: 31 MB Init Duration: 84.00 ms Status: timeout",
+]
+TIMEOUT_OLD = [
+    "START RequestId: b70435cc-261c-4438-b9b6-efe4c8f04b21 Version: $LATEST",
+    "2024-03-04T17:22:38.033Z b70435cc-261c-4438-b9b6-efe4c8f04b21 Task timed out after 3.00 seconds",
+    "END RequestId: b70435cc-261c-4438-b9b6-efe4c8f04b21",
+    "REPORT RequestId: b70435cc-261c-4438-b9b6-efe4c8f04b21 Duration: 3004.92 ms Billed Duration: 3000 ms Memory Size: 128 MB Max Memory Used: 33 MB Init Duration: 111.23 ms",
+]
+CRASH_NEW = [
+    "START RequestId: 5b866fb1-7154-4af6-8078-6ef6ca4c2ddd Version: $LATEST",
+    "END RequestId: 5b866fb1-7154-4af6-8078-6ef6ca4c2ddd",
+    "REPORT RequestId: 5b866fb1-7154-4af6-8078-6ef6ca4c2ddd Duration: 133.61 ms Billed Duration: 133 ms Memory Size: 128 MB Max Memory Used: 31 MB Init Duration: 80.00 ms Status: error Error Type: Runtime.ExitError",
+]
+CRASH_OLD = [
+    "START RequestId: c3252230-c73d-49f6-8844-968c01d1e2e1 Version: $LATEST",
+    "RequestId: c3252230-c73d-49f6-8844-968c01d1e2e1 Error: Runtime exited without providing a reason\nRuntime.ExitError",
+    "END RequestId: c3252230-c73d-49f6-8844-968c01d1e2e1",
+    "REPORT RequestId: c3252230-c73d-49f6-8844-968c01d1e2e1 Duration: 933.59 ms Billed Duration: 934 ms Memory Size: 128 MB Max Memory Used: 9 MB",
+]
+# -- elastic integrations, .NET function with Powertools (INIT_START … REPORT, X-Ray)
+DOTNET = [
+    "INIT_START Runtime Version: dotnet:6.v13        Runtime Version ARN: arn:aws:lambda:ap-southeast-2::runtime:699f346a05dae24c58c45790bc4089f252bf17dae3997e79b17d939a288aa1ec",
+    "START RequestId: bed25b38-d012-42e7-ba28-f272535fb80e Version: $LATEST",
+    "2023-02-20T14:15:29.201Z        bed25b38-d012-42e7-ba28-f272535fb80e    info   {\"_aws\":{\"Timestamp\":1676902528962,\"CloudWatchMetrics\":[{\"Namespace\":\"sam-app-logging\",\"Metrics\":[{\"Name\":\"ColdStart\",\"Unit\":\"Count\"}],\"Dimensions\":[[\"FunctionName\"],[\"Service\"]]}]},\"FunctionName\":\"sam-app-HelloWorldFunction-haKIoVeose2p\",\"Service\":\"PowertoolsHelloWorld\",\"ColdStart\":1}",
+    "END RequestId: bed25b38-d012-42e7-ba28-f272535fb80e",
+    "REPORT RequestId: bed25b38-d012-42e7-ba28-f272535fb80e  Duration: 2450.99 ms   Billed Duration: 2451 ms Memory Size: 256 MB     Max Memory Used: 74 MB  Init Duration: 240.05 ms\nXRAY TraceId: 1-63f3807f-5dbcb9910c96f50742707542       SegmentId: 16b362cd5f52cba0",
+]
+# -- DataDog/datadog-lambda-extension#555, Node.js with an extension, init-phase 'undefined' lines
+NODE_EXT = [
+    "INIT_START Runtime Version: nodejs:18.v57\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:8865cfc6a1d3f2dfabf5c509eaa9fbd70aa12fa4bbe614047030158c21978bcc",
+    "TELEMETRY\tName: datadog-agent\tState: Subscribed\tTypes: [Extension, Function, Platform]",
+    "2025-02-18T14:04:09.514Z\tundefined\tINFO\tConfiguring log4js",
+    "2025-02-18T14:04:09.519Z\tundefined\tINFO\tlog4js configured",
+    "EXTENSION\tName: datadog-agent\tState: Ready\tEvents: [INVOKE, SHUTDOWN]",
+    "START RequestId: da0e9a3a-18e9-46b1-80c7-0757056e404e Version: $LATEST",
+    "END RequestId: da0e9a3a-18e9-46b1-80c7-0757056e404e",
+    "REPORT RequestId: da0e9a3a-18e9-46b1-80c7-0757056e404e\tDuration: 329.93 ms\tBilled Duration: 330 ms\tMemory Size: 1024 MB\tMax Memory Used: 199 MB\tInit Duration: 2766.58 ms",
+]
+# -- elastic integrations, JSON log format: platform.start + platform.report (Powertools Python function)
+JSON_FORMAT = [
+    '{"time":"2025-05-05T04:01:29.886Z","type":"platform.start","record":{"requestId":"01ad0e05-391e-4507-9233-ae7ad823dbc1","functionArn":"arn:aws:lambda:ap-south-1:11212121212112:function:sam-app-powertools-python-HelloWorldFunction-snAkfaCNYJjx","version":"$LATEST","tracing":{"spanId":"4a16401155d9ea8d","type":"X-Amzn-Trace-Id","value":"Root=1-68183818-4eab0e4002398a2f375bd11a;Parent=03c383535c3c289b;Sampled=1"}}}',
+    '{"time":"2025-05-05T04:01:29.912Z","type":"platform.report","record":{"requestId":"01ad0e05-391e-4507-9233-ae7ad823dbc1","metrics":{"durationMs":26.843,"billedDurationMs":27,"memorySizeMB":128,"maxMemoryUsedMB":77,"initDurationMs":772.443},"tracing":{"spanId":"4a16401155d9ea8d","type":"X-Amzn-Trace-Id","value":"Root=1-68183818-4eab0e4002398a2f375bd11a;Parent=03c383535c3c289b;Sampled=1"},"status":"success"}}',
+]
+# -- Lambda Managed Instances: a platform.report with only durationMs (Datadog forwarder test)
+MANAGED = [
+    '{"time":"2026-01-08T18:22:35.343Z","type":"platform.report","record":{"requestId":"4f423807-598d-47ae-9652-4f7ee31d4d10","metrics":{"durationMs":2.524},"spans":[{"name":"responseLatency","start":"2026-01-08T18:22:35.342Z","durationMs":0.642},{"name":"responseDuration","start":"2026-01-08T18:22:35.343Z","durationMs":0.075}],"status":"success"}}',
+]
+
+CASES = [
+    ("timeout, new style: no 'Task timed out' line", TIMEOUT_NEW, dict(
+        request_id="527cb862-4f5e-49a9-9ae4-a7edc90f0fda", outcome="timeout", error_type="Sandbox.Timedout",
+        duration_ms=3016.78, billed_duration_ms=3016.0, memory_size_mb=128, max_memory_used_mb=31,
+        init_duration_ms=84.0, cold_start_kind="on-demand")),
+    ("timeout, old style", TIMEOUT_OLD, dict(
+        request_id="b70435cc-261c-4438-b9b6-efe4c8f04b21", outcome="timeout", error_type="Sandbox.Timedout",
+        duration_ms=3004.92, billed_duration_ms=3000.0, max_memory_used_mb=33, init_duration_ms=111.23,
+        cold_start_kind="on-demand")),
+    ("runtime crash, new style", CRASH_NEW, dict(
+        request_id="5b866fb1-7154-4af6-8078-6ef6ca4c2ddd", outcome="crash", error_type="Runtime.ExitError",
+        duration_ms=133.61, billed_duration_ms=133.0, init_duration_ms=80.0, cold_start_kind="on-demand")),
+    ("runtime crash, old style", CRASH_OLD, dict(
+        request_id="c3252230-c73d-49f6-8844-968c01d1e2e1", outcome="crash", error_type="Runtime.ExitError",
+        error_message="Runtime exited without providing a reason", duration_ms=933.59, billed_duration_ms=934.0,
+        max_memory_used_mb=9, init_duration_ms=None, cold_start_kind="none")),
+    (".NET cold start with X-Ray", DOTNET, dict(
+        request_id="bed25b38-d012-42e7-ba28-f272535fb80e", outcome="success", error_type=None, duration_ms=2450.99,
+        billed_duration_ms=2451.0, memory_size_mb=256, max_memory_used_mb=74, init_duration_ms=240.05,
+        cold_start_kind="on-demand", runtime_version="dotnet:6.v13",
+        xray_trace_id="1-63f3807f-5dbcb9910c96f50742707542")),
+    ("Node.js with an extension; init lines belong to no invocation", NODE_EXT, dict(
+        request_id="da0e9a3a-18e9-46b1-80c7-0757056e404e", outcome="success", duration_ms=329.93,
+        billed_duration_ms=330.0, memory_size_mb=1024, max_memory_used_mb=199, init_duration_ms=2766.58,
+        cold_start_kind="on-demand", runtime_version="nodejs:18.v57", log_count=3)),
+    ("JSON log format", JSON_FORMAT, dict(
+        request_id="01ad0e05-391e-4507-9233-ae7ad823dbc1", outcome="success", duration_ms=26.843,
+        billed_duration_ms=27.0, memory_size_mb=128, max_memory_used_mb=77, init_duration_ms=772.443,
+        cold_start_kind="on-demand", function_version="$LATEST",
+        xray_trace_id="1-68183818-4eab0e4002398a2f375bd11a")),
+    ("Lambda Managed Instances: duration only", MANAGED, dict(
+        request_id="4f423807-598d-47ae-9652-4f7ee31d4d10", outcome="success", duration_ms=2.524,
+        billed_duration_ms=None, memory_size_mb=None, cold_start_kind="none")),
+]
+
+
+def _events(lines: list[str]) -> list[LogEvent]:
+    return [LogEvent(id=f"{i:08d}", timestamp=1_700_000_000_000 + i, message=line, log_group=GROUP,
+                     log_stream=STREAM, function_name="real") for i, line in enumerate(lines)]
+
+
+def test_streams_are_made_of_corpus_lines():
+    for _, lines, _ in CASES:
+        for line in lines:
+            assert line in CORPUS, f"not in tests/data/real-lines.jsonl: {line!r}"
+
+
+@pytest.mark.parametrize(("name", "lines", "want"), CASES, ids=[c[0] for c in CASES])
+def test_real_stream_folds_to_the_invocation_the_lines_describe(name, lines, want):
+    invocations = list(fold_stream(_events(lines)))
+    assert len(invocations) == 1, invocations
+    inv = invocations[0]
+    wrong = {k: (v, getattr(inv, k)) for k, v in want.items() if getattr(inv, k) != v}
+    assert not wrong, f"{name}: field: (expected, folded) {wrong}"
+
+
+def test_datadog_forwarder_node_stream():
+    """DataDog/datadog-serverless-functions tests/events/cloudwatch_logs.json: a warm Node.js
+    invocation whose START is not in the payload (the fold rebuilds it from the REPORT)."""
+    raw = [line for line in CORPUS if CORPUS[line].endswith("tests/events/cloudwatch_logs.json")]
+    report = next(line for line in raw if line.startswith("REPORT"))
+    logs = [line for line in raw if not line.startswith(("REPORT", "END"))]
+    invocations = list(fold_stream(_events([*logs, "END RequestId: f08bb4c8-d6b2-4f05-ac17-af7e2ba005fb\n", report])))
+    assert len(invocations) == 1
+    inv = invocations[0]
+    assert (inv.request_id, inv.outcome, inv.duration_ms, inv.billed_duration_ms, inv.memory_size_mb,
+            inv.max_memory_used_mb, inv.cold_start_kind, inv.xray_trace_id) == (
+        "f08bb4c8-d6b2-4f05-ac17-af7e2ba005fb", "success", 619.31, 700.0, 128, 118, "none",
+        "1-5e61292c-cc1229a4dfbeae1043928548")
