@@ -32,6 +32,7 @@ from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, join_index_sh
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
 from pipeline.transforms.parse_log_events import ParseLogEvents
+from pipeline.transforms.report_aggregates import AggregateForReport
 from pipeline.transforms.stitch_traces import StitchTraces
 from pipeline.model import INDEX_TRACES
 from pipeline.model import INDEX_ALARMS, INDEX_METRICS
@@ -159,7 +160,8 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     streams = grouped | "ParseLogEvents" >> ParseLogEvents(cfg.correlation_paths)
     invocations, fold_dead = split_dead_letters(
         streams | "BuildInvocations" >> BuildInvocations(cfg.architectures), "Fold")
-    traces = invocations | "StitchTraces" >> StitchTraces()
+    stitch = StitchTraces()
+    traces = invocations | "StitchTraces" >> stitch
     detected = ({"invocations": invocations, "streams": streams,
                  "dead_letters": (read_dead, fold_dead) | "RunDeadLetters" >> beam.Flatten()}
                 | "MetricsAndAlarms" >> MetricsAndAlarms(cfg.alarms))
@@ -185,6 +187,8 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         | "AllCounts" >> beam.Flatten()
         | "WriteLedger" >> WriteLedger(cfg.out_dir),
     ]
+    written.append({"invocations": invocations, "traces": stitch.whole_traces, "points": points, "alarms": alarms}
+                   | "AggregateForReport" >> AggregateForReport(cfg.out_dir))
     if cfg.es is not None:  # Elasticsearch next to the local files: the same documents, the same ids
         from pipeline.sinks.elasticsearch import WriteToElasticsearch
 
@@ -212,6 +216,7 @@ def run(cfg: RunConfig):
     from pipeline import ledger
 
     ledger.clear(cfg.out_dir)
+    shutil.rmtree(os.path.join(cfg.out_dir, "aggregates"), ignore_errors=True)  # the report's, of this run only
     indices = os.path.join(cfg.out_dir, "indices")
     shutil.rmtree(os.path.join(indices, ".shards"), ignore_errors=True)
     from pipeline.progress_channel import progress_dir

@@ -78,7 +78,7 @@ def _component_names(keyed: tuple[int, Iterable[tuple[str, ...]]]) -> dict[str, 
     return {key: root for key, root in union.roots().items() if key != root}
 
 
-class _BuildSpans(beam.DoFn):
+class _BuildTrace(beam.DoFn):
     def __init__(self) -> None:
         self.traces = Metrics.counter("coldtrace", "traces")
         self.spans = Metrics.counter("coldtrace", "spans")
@@ -87,7 +87,7 @@ class _BuildSpans(beam.DoFn):
         spans = trace_spans(unpack(row) for row in keyed[1])
         self.traces.inc()
         self.spans.inc(len(spans))
-        yield from spans
+        yield spans
 
 
 class StitchTraces(beam.PTransform):
@@ -95,7 +95,12 @@ class StitchTraces(beam.PTransform):
 
     The component names (a small dict: only keys a union renamed) reach the invocations as a
     side input, so each traced invocation crosses the runner twice (its stage's output, then
-    the group by trace) rather than through a join of rows with names first."""
+    the group by trace) rather than through a join of rows with names first.
+
+    After ``expand``, ``whole_traces`` holds the same spans as one list per trace, for a consumer
+    that needs traces whole (the report's aggregate) without grouping the spans again."""
+
+    whole_traces = None
 
     def expand(self, invocations):
         from apache_beam.pvalue import AsSingleton
@@ -106,11 +111,13 @@ class StitchTraces(beam.PTransform):
                  | "OneUnion" >> beam.Map(lambda kv: (0, kv[0]))
                  | "GatherKeySets" >> beam.GroupByKey()
                  | "UnionOfKeys" >> beam.Map(_component_names))
-        return (invocations
+        traces = (invocations
                 | "KeyByFirstKey" >> beam.ParDo(_TracedRow())
                 | "NameComponent" >> beam.ParDo(_KeyByComponent(), AsSingleton(names, default_value={}))
                 | "GroupByTrace" >> beam.GroupByKey()
-                | "BuildSpans" >> beam.ParDo(_BuildSpans()))
+                | "BuildTraces" >> beam.ParDo(_BuildTrace()))
+        self.whole_traces = traces
+        return traces | "Spans" >> beam.FlatMap(lambda spans: spans)
 
 
 # -- streaming --------------------------------------------------------------------------------
