@@ -1,12 +1,13 @@
 """Memory and time of the whole ``coldtrace run`` command as the input grows.
 
 For each size (default 1,000,000 and 4,000,000 log events; simulated, not timed) runs
-``coldtrace run --input payloads-*.ndjson --quiet`` (the report included, workers auto) and, as
-the same-run reference, the same with ``--no-report``; prints wall time, events/s, the peak RSS
+``coldtrace run --input payloads-*.ndjson --quiet`` (the report included, workers auto) and,
+with ``--no-report-too``, the same with ``--no-report`` as a reference; prints wall time, events/s, the peak RSS
 of the whole process tree (a sampler sums VmRSS over the command and its worker processes every
 0.1 s) and the largest single process (``getrusage(RUSAGE_CHILDREN)``). The target: the tree's
 peak at 4M at most 1.3x that at 1M.
-Run: ``python bench/scale.py [N ...]`` (e.g. ``python bench/scale.py 1000000 4000000 10000000``).
+The first size is the same-run baseline of the others.
+Run: ``python bench/scale.py [--no-report-too] [N ...]`` (e.g. ``python bench/scale.py 1000000 4000000 10000000``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def run_cli(files: list[str], out: str, *extra: str) -> tuple[float, int]:
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1_000_000, 4_000_000]
+    reference = "--no-report-too" in sys.argv[1:]
+    sizes = [int(a) for a in sys.argv[1:] if a != "--no-report-too"] or [1_000_000, 4_000_000]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -100,11 +102,12 @@ def main() -> None:
             events = truth["events"]
             mb = sum(os.path.getsize(f) for f in files) / 1e6
             took, peak = run_cli(files, os.path.join(tmp, "out"))
-            base_took, base_peak = run_cli(files, os.path.join(tmp, "out"), "--no-report")
+            base_took, base_peak = run_cli(files, os.path.join(tmp, "out"), "--no-report") if reference else (0, 0)
             rows.append((events, took, peak, base_took, base_peak))
             print(f"{events:>11,} events ({mb:,.0f} MB, {len(truth['functions'])} functions): "
                   f"coldtrace run {took:6.1f} s {events / took:9,.0f} events/s  peak RSS (tree) {peak / 2**20:5.2f} GiB"
-                  f"  |  --no-report (same run) {base_took:6.1f} s  {base_peak / 2**20:5.2f} GiB", flush=True)
+                  + (f"  |  --no-report {base_took:6.1f} s  {base_peak / 2**20:5.2f} GiB" if reference else ""),
+                  flush=True)
             shutil.rmtree(fleet, ignore_errors=True)
     largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print(f"largest single process over all runs: {largest:.2f} GiB")
@@ -112,7 +115,7 @@ def main() -> None:
         first = rows[0]
         for events, took, peak, base_took, base_peak in rows[1:]:
             print(f"{events / first[0]:.1f}x the events: peak RSS {peak / first[2]:.2f}x (target <= 1.3x), "
-                  f"time {took / first[1]:.2f}x; --no-report: peak {base_peak / first[4]:.2f}x")
+                  f"time {took / first[1]:.2f}x" + (f"; --no-report: peak {base_peak / first[4]:.2f}x" if reference else ""))
     print(f"cores: {os.cpu_count()}, load average at end: {os.getloadavg()[0]:.2f} "
           "(a shared machine: other jobs' load shows in the times)")
 
