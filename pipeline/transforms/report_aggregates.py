@@ -2,7 +2,7 @@
 the pipeline runs and written to ``<out>/aggregates/report.json`` at the end, so the report and
 the summary never read the index files back.
 
-One CombineGlobally: each worker adds its invocations, whole traces, metric points and alarms
+A CombineGlobally per input: each worker adds its invocations, whole traces, metric points and alarms
 into a partial aggregate (bounded by the fleet's shape, see ``aggregates``), and the partials
 merge into one. Runs on every runner (no state, no timers; DaskRunner included).
 """
@@ -34,6 +34,11 @@ class _ReportCombine(beam.CombineFn):
         return acc
 
 
+class _MergeAggregates(_ReportCombine):
+    def add_input(self, acc: ReportAggregate, part: ReportAggregate) -> ReportAggregate:
+        return acc.merge(part)
+
+
 class AggregateForReport(beam.PTransform):
     """{"invocations", "traces" (each trace's list of Spans), "points", "alarms"} → the path of
     ``<out>/aggregates/report.json``, written once every input was added."""
@@ -43,8 +48,11 @@ class AggregateForReport(beam.PTransform):
         self.out_dir = out_dir
 
     def expand(self, inputs):
-        parts = [inputs[name] for name in ("invocations", "traces", "points", "alarms") if name in inputs]
+        # One combine per input, fused into the stage that makes it; only the partial aggregates
+        # meet (a Flatten of the inputs themselves would make FnApiRunner buffer every element).
+        parts = [inputs[name] | f"Aggregate{name.title()}" >> beam.CombineGlobally(_ReportCombine())
+                 for name in ("invocations", "traces", "points", "alarms") if name in inputs]
         return (parts
-                | "ReportInputs" >> beam.Flatten()
-                | "CombineForReport" >> beam.CombineGlobally(_ReportCombine())
+                | "PartialAggregates" >> beam.Flatten()
+                | "MergeAggregates" >> beam.CombineGlobally(_MergeAggregates())
                 | "WriteReportAggregate" >> beam.Map(write_aggregate, self.out_dir))
