@@ -31,12 +31,14 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.model import Alarm, Invocation, MetricPoint, Span
+from pipeline.model import Alarm, Invocation, MetricPoint, Span, iso_ms
+from pipeline.model.common import MAX_ISO_MS
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
     end_ms,
     infer_architecture,
     init_wait_ms,
+    iso_to_ms,
     runtime_family,
     start_ms,
 )
@@ -253,6 +255,30 @@ def _tells_price(doc: dict[str, Any]) -> bool:
     return bool(billed and mem) and (mem / 1024.0) * (billed / 1000.0) * PRICE_PER_GB_S["arm64"] >= 1e-9
 
 
+def _ms(value: float | None) -> int:
+    """A time as the document carries it (``iso_ms`` then back): the plain int as it is."""
+    if type(value) is int and 0 <= value <= MAX_ISO_MS:
+        return value
+    return iso_to_ms(iso_ms(value))
+
+
+def _fields_of(inv: Invocation) -> tuple[dict[str, Any], int, int]:
+    """What ``add_invocation`` reads of ``inv.to_doc()``, without rendering the whole document
+    (the index writer renders it already): the same keys, None where the document has none."""
+    start = _ms(inv.start_ms if inv.start_ms is not None else (inv.end_ms or 0))
+    end = _ms(inv.end_ms) if inv.end_ms is not None else start + int(inv.duration_ms or 0)
+    util = (round(inv.max_memory_used_mb / inv.memory_size_mb, 4)
+            if inv.memory_size_mb and inv.max_memory_used_mb is not None else None)
+    return ({"faas.name": inv.function_name, "aws.lambda.outcome": inv.outcome,
+             "aws.lambda.cold_start_kind": inv.cold_start_kind, "faas.coldstart": inv.cold_start,
+             "aws.lambda.memory_size_mb": inv.memory_size_mb, "aws.lambda.init_duration_ms": inv.init_duration_ms,
+             "aws.lambda.restore_duration_ms": inv.restore_duration_ms, "aws.lambda.duration_ms": inv.duration_ms,
+             "aws.lambda.memory_utilization": util, "aws.lambda.max_memory_used_mb": inv.max_memory_used_mb,
+             "aws.lambda.signals": inv.signals or None, "aws.lambda.estimated_cost_usd": inv.estimated_cost_usd,
+             "aws.lambda.runtime_version": inv.runtime_version,
+             "aws.lambda.billed_duration_ms": inv.billed_duration_ms}, start, end)
+
+
 # -- time series on an axis that coarsens as the range grows ------------------------------------
 class Buckets:
     """Per-bucket figures keyed by ``time // interval``; ``coarsen`` re-keys to a larger interval."""
@@ -380,7 +406,7 @@ class ReportAggregate:
     def add(self, item: Any) -> None:
         """An index document, or an Invocation, MetricPoint, Alarm, or a trace's list of Spans."""
         if isinstance(item, Invocation):
-            self.add_invocation(item.to_doc())
+            self.add_invocation(*_fields_of(item))
         elif isinstance(item, MetricPoint):
             self.add_metric(item.to_doc())
         elif isinstance(item, Alarm):
@@ -407,8 +433,10 @@ class ReportAggregate:
             self.lo, self.hi = _min(self.lo, lo), _max(self.hi, hi)
             self.buckets.coarsen(bucket_interval(self.lo, self.hi))
 
-    def add_invocation(self, doc: dict[str, Any]) -> None:
-        s, e = start_ms(doc), end_ms(doc)
+    def add_invocation(self, doc: dict[str, Any], s: int | None = None, e: int | None = None) -> None:
+        """An invocation document (or the fields of one, with its start and end: ``_fields_of``)."""
+        if s is None:
+            s, e = start_ms(doc), end_ms(doc)
         self._span(min(s, e), max(s, e))
         self.inv_lo, self.inv_hi = _min(self.inv_lo, s), _max(self.inv_hi, e)
         fn = doc.get("faas.name", "?")

@@ -91,6 +91,11 @@ def test_aggregate_equals_the_documents_it_was_built_from():
         s = [(i.start_ms, i.end_ms) for i in invs if i.function_name == row["function"]]
         assert row["peak_concurrency"] == max(concurrency_per_bucket(s, 0, 1 << 62, 1))
     assert sum(f.invocations for f in agg.functions.values()) == len(docs)
+    # from the model objects (the pipeline) and from their documents (the files): the same figures
+    from_objects = build_report(agg)
+    for d in (data, from_objects):
+        d["meta"].pop("generated"), d["meta"].pop("out_dir"), d.pop("traces")  # (no spans: kept only from docs)
+    assert from_objects == data
     assert data["series"]["interval_ms"] == 30_000  # 20 minutes: 30 s buckets, as for the documents
 
 
