@@ -127,3 +127,25 @@ def test_exact_cost_sum_does_not_depend_on_the_order():
 def test_an_alarm_keeps_what_the_timeline_shows():
     agg = ReportAggregate.of([Alarm("rule", "fn", "ALARM", "OK", T0, 2.0, 1.0, "why").to_doc()])
     assert agg.alarms[0]["coldtrace.alarm.value"] == 2.0 and agg.alarms[0]["@timestamp"] == iso_ms(T0)
+
+
+def test_files_of_an_older_run_fold_line_by_line_and_a_reemitted_trace_counts_once(tmp_path):
+    from pipeline.model import INDEX_INVOCATIONS, INDEX_TRACES
+    from pipeline.report.load import load_run
+    from pipeline.sinks.index_files import render_chunks
+
+    invs = _invocations(60)
+    traces = stitch(invs)
+    indices = tmp_path / "indices"
+    indices.mkdir()
+    (indices / f"{INDEX_INVOCATIONS}.ndjson").write_text("\n".join(render_chunks(INDEX_INVOCATIONS, invs)) + "\n")
+    first = [s for t in traces for s in t]
+    late = traces[0]  # a streaming run appends a re-emitted trace's documents after the old ones
+    (indices / f"{INDEX_TRACES}.ndjson").write_text(
+        "\n".join(render_chunks(INDEX_TRACES, first + late)) + "\n")
+    agg = load_run(str(tmp_path))
+    assert agg.counts[INDEX_TRACES] == len(first) == agg.traces.spans
+    assert agg.traces.traces == len(traces)
+    expected = ReportAggregate.of([*invs, *traces])
+    assert summarize_traces(agg.traces) == summarize_traces(expected.traces)
+    assert summarize_invocations(agg) == summarize_invocations(expected)
