@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline.cost import PRICE_PER_GB_S
 from pipeline.model import Alarm, Invocation, MetricPoint, Span, iso_ms
 from pipeline.model.common import MAX_ISO_MS
 from pipeline.report.fields import (
@@ -249,8 +250,6 @@ class FunctionFigures:
 
 def _tells_price(doc: dict[str, Any]) -> bool:
     """Is this document's cost large enough for ``infer_architecture`` to read a price from it?"""
-    from pipeline.cost import PRICE_PER_GB_S
-
     billed, mem = doc.get("aws.lambda.billed_duration_ms"), doc.get("aws.lambda.memory_size_mb")
     return bool(billed and mem) and (mem / 1024.0) * (billed / 1000.0) * PRICE_PER_GB_S["arm64"] >= 1e-9
 
