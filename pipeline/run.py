@@ -35,6 +35,7 @@ from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_l
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.sources.metric_files import ReadMetricFiles
 from pipeline.transforms.metrics_and_alarms import AlarmConfig
+from pipeline.transforms.report_aggregates import AggregateForReport
 
 # The indices this batch pipeline writes locally (joined from shards after the run).
 LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS]
@@ -160,7 +161,10 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     ledger = ((source_counts, shell.stream_counts, graph.dead | "CountDeadLetters" >> count_dead_letters())
               | "AllCounts" >> beam.Flatten()
               | "WriteLedger" >> WriteLedger(cfg.out_dir))
-    graph.finish([ledger])
+    report = ({"invocations": graph.invocations, "traces": shell.stitch.whole_traces, "points": graph.points,
+               "alarms": graph.alarms}
+              | "AggregateForReport" >> AggregateForReport(cfg.out_dir))
+    graph.finish([ledger, report])
 
 
 def run(cfg: RunConfig):
@@ -169,6 +173,7 @@ def run(cfg: RunConfig):
     from pipeline import ledger
 
     ledger.clear(cfg.out_dir)
+    shutil.rmtree(os.path.join(cfg.out_dir, "aggregates"), ignore_errors=True)  # the report's, of this run only
     indices = os.path.join(cfg.out_dir, "indices")
     shutil.rmtree(os.path.join(indices, ".shards"), ignore_errors=True)
     shutil.rmtree(progress_dir(cfg.out_dir), ignore_errors=True)  # live progress marks of this run only

@@ -1,6 +1,7 @@
 """The run summary: per function invocations, cold starts, duration and init percentiles,
-errors, timeouts, OOMs and cost — computed from the invocation documents that were indexed,
-so the summary can never disagree with the index files.
+errors, timeouts, OOMs and cost — from the run's ``ReportAggregate`` (the one the report reads),
+which sums exactly the documents that were indexed: the summary never disagrees with the files.
+Duration percentiles come from a sketch (within 0.5 %, ``pipeline.sketch``); the rest is exact.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections import defaultdict
 from typing import Any, Iterable
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import index_path, latest_docs, read_docs
+from pipeline.report.aggregates import FunctionFigures, ReportAggregate
+from pipeline.report.fields import sketch_percentiles
+from pipeline.report.trace_figures import TraceFigures
+from pipeline.sinks.index_files import index_path
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -23,64 +26,40 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def summarize_invocations(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per-function figures from invocation documents."""
-    acc: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "invocations": 0, "cold_starts": 0, "provisioned_inits": 0, "errors": 0, "timeouts": 0,
-        "out_of_memory": 0, "crashes": 0, "unfinished": 0, "cost_usd": 0.0, "_dur": [], "_init": []})
-    outcome_key = {"error": "errors", "timeout": "timeouts", "out_of_memory": "out_of_memory",
-                   "crash": "crashes", "unfinished": "unfinished"}
-    for doc in docs:
-        f = acc[doc.get("faas.name", "?")]
-        f["invocations"] += 1
-        if doc.get("faas.coldstart"):
-            f["cold_starts"] += 1
-            init = doc.get("aws.lambda.init_duration_ms") or doc.get("aws.lambda.restore_duration_ms")
-            if init is not None:
-                f["_init"].append(float(init))
-        if doc.get("aws.lambda.cold_start_kind") == "provisioned":
-            f["provisioned_inits"] += 1
-        key = outcome_key.get(doc.get("aws.lambda.outcome", ""))
-        if key:
-            f[key] += 1
-        if doc.get("aws.lambda.duration_ms") is not None:
-            f["_dur"].append(float(doc["aws.lambda.duration_ms"]))
-        f["cost_usd"] += doc.get("aws.lambda.estimated_cost_usd") or 0.0
-    out: dict[str, dict[str, Any]] = {}
-    for name in sorted(acc):
-        f = acc[name]
-        dur, init = sorted(f.pop("_dur")), sorted(f.pop("_init"))
-        f["cold_start_rate"] = round(f["cold_starts"] / f["invocations"], 4) if f["invocations"] else 0.0
-        for q in (50, 95, 99):
-            f[f"duration_p{q}_ms"] = percentile(dur, q)
-            f[f"init_p{q}_ms"] = percentile(init, q)
-        f["cost_usd"] = round(f["cost_usd"], 6)
-        out[name] = f
+def function_summary(f: FunctionFigures) -> dict[str, Any]:
+    """The summary's figures of one function (durations from the sketch, inits exact)."""
+    out: dict[str, Any] = {"invocations": f.invocations, "cold_starts": f.cold_starts,
+                           "provisioned_inits": f.provisioned}
+    for outcome, key in _OUTCOME_KEY.items():
+        out[key] = f.outcomes.get(outcome, 0)
+    out["cost_usd"] = round(f.cost_usd, 6)
+    out["cold_start_rate"] = round(f.cold_starts / f.invocations, 4) if f.invocations else 0.0
+    dur = sketch_percentiles(f.durations)
+    init = sorted(f.summary_inits)
+    for q in (50, 95, 99):
+        out[f"duration_p{q}_ms"] = dur[f"p{q}"]
+        out[f"init_p{q}_ms"] = percentile(init, q)
     return out
 
 
-def summarize_traces(docs: Iterable[dict[str, Any]], slowest: int = 5) -> dict[str, Any]:
-    """Trace-level facts from span documents: the root span of each trace carries them."""
-    import heapq
-    from collections import Counter
+_OUTCOME_KEY = {"error": "errors", "timeout": "timeouts", "out_of_memory": "out_of_memory", "crash": "crashes",
+                "unfinished": "unfinished"}
 
-    roots = [d for d in docs if "coldtrace.trace.invocations" in d]
-    n = len(roots)
-    cold = sum(1 for d in roots if d.get("coldtrace.trace.critical_path_cold_start"))
-    weakest = Counter(d["coldtrace.trace.weakest_link"] for d in roots if d.get("coldtrace.trace.weakest_link"))
-    slow = heapq.nlargest(slowest, roots, key=lambda d: (d["coldtrace.trace.duration_ms"], d["trace.id"]))
-    return {
-        "traces": n,
-        "multi_function_traces": sum(1 for d in roots if d["coldtrace.trace.functions"] > 1),
-        "mean_functions_per_trace": round(sum(d["coldtrace.trace.functions"] for d in roots) / n, 3) if n else 0.0,
-        "cold_start_on_critical_path": cold,
-        "cold_start_on_critical_path_rate": round(cold / n, 4) if n else 0.0,
-        "weakest_links": dict(weakest.most_common()),
-        "slowest": [{"trace_id": d["trace.id"], "duration_ms": d["coldtrace.trace.duration_ms"],
-                     "root": d.get("faas.name"), "critical_path": d.get("coldtrace.trace.critical_path", []),
-                     "cold_start_on_critical_path": bool(d.get("coldtrace.trace.critical_path_cold_start")),
-                     "weakest_link": d.get("coldtrace.trace.weakest_link")} for d in slow],
-    }
+
+def summarize_invocations(docs: Iterable[dict[str, Any]] | ReportAggregate) -> dict[str, dict[str, Any]]:
+    """Per-function figures from invocation documents, or from a run's aggregate."""
+    agg = docs if isinstance(docs, ReportAggregate) else ReportAggregate.of(docs)
+    return {name: function_summary(agg.functions[name]) for name in sorted(agg.functions)}
+
+
+def summarize_traces(docs: Iterable[dict[str, Any]] | TraceFigures) -> dict[str, Any]:
+    """Trace-level facts: the root span of each trace carries them."""
+    if isinstance(docs, TraceFigures):
+        return docs.summary()
+    figures = TraceFigures()
+    for d in docs:
+        figures.add_trace([d])
+    return figures.summary()
 
 
 def count_docs(path: str) -> int:
@@ -115,30 +94,23 @@ def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "transitions": rows}
 
 
-def summarize_out(out_dir: str, loaded: Any = None) -> dict[str, Any]:
-    """The summary of a finished run, read back from its index files — or from ``loaded`` (a
-    ``pipeline.report.load.RunDocs`` of the same run), so a run that also writes its report
-    reads the big files once."""
-    inv_path = index_path(out_dir, INDEX_INVOCATIONS)
-    trace_path = index_path(out_dir, INDEX_TRACES)
-    alarm_path = index_path(out_dir, INDEX_ALARMS)
-    if loaded is not None:
-        spans, docs, alarms = loaded.spans, iter(loaded.invocations), iter(loaded.alarms)
-    else:
-        spans = list(latest_docs(trace_path).values()) if os.path.exists(trace_path) else []  # re-emitted: the last
-        docs = read_docs(inv_path) if os.path.exists(inv_path) else iter(())
-        alarms = read_docs(alarm_path) if os.path.exists(alarm_path) else iter(())
-    functions = summarize_invocations(docs)
+def summarize_out(out_dir: str, loaded: ReportAggregate | None = None) -> dict[str, Any]:
+    """The summary of a finished run, from its aggregate (``loaded``, the one the report reads
+    too, or the one ``pipeline.report.load`` finds or folds from the index files)."""
+    from pipeline.report.load import load_aggregate  # it reads count_docs from this module
+
+    agg = loaded if loaded is not None else load_aggregate(out_dir)
+    functions = summarize_invocations(agg)
     totals = {k: sum(f[k] for f in functions.values())
               for k in ("invocations", "cold_starts", "errors", "timeouts", "out_of_memory", "crashes",
                         "unfinished")}
     totals["cost_usd"] = round(sum(f["cost_usd"] for f in functions.values()), 6)
     return {"functions": functions, "totals": totals,
             "documents": {INDEX_LOGS: count_docs(index_path(out_dir, INDEX_LOGS)),
-                          INDEX_INVOCATIONS: count_docs(inv_path),
+                          INDEX_INVOCATIONS: count_docs(index_path(out_dir, INDEX_INVOCATIONS)),
                           INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER)),
-                          INDEX_TRACES: len(spans),
+                          INDEX_TRACES: agg.traces.spans,
                           INDEX_METRICS: count_docs(index_path(out_dir, INDEX_METRICS)),
                           INDEX_ALARMS: count_docs(index_path(out_dir, INDEX_ALARMS))},
-            "alarms": summarize_alarms(alarms),
-            "traces": summarize_traces(spans)}
+            "alarms": summarize_alarms(agg.alarms),
+            "traces": summarize_traces(agg.traces)}

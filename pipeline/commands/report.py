@@ -2,8 +2,9 @@
 it) with the views of the Kibana dashboards — invocations and errors over time, cold starts
 (rate, init distribution, by runtime and memory size, what provisioned concurrency would cost),
 duration percentiles, memory utilisation, throttles and concurrency, iterator age, cost per
-function, the alarm timeline and waterfalls of the slowest traces — read from the run's local
-index files (<from>/indices/coldtrace-*.ndjson). `coldtrace run` writes it too, as <out>/report.html.
+function, the alarm timeline and waterfalls of the slowest traces — from the run's aggregate
+(<from>/aggregates/report.json, written by the pipeline), else folded from its local index files
+(<from>/indices/coldtrace-*.ndjson) line by line. `coldtrace run` writes it too, as <out>/report.html.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def write(out_dir: str, output: str | None = None, title: str = "coldtrace report", loaded=None) -> str:
     """Build and write the report of the run in ``out_dir`` (from ``loaded``, its already read
-    ``RunDocs``, when given); returns the file written."""
+    ``ReportAggregate``, when given); returns the file written."""
     from pipeline.report.html import write_report
     from pipeline.report.load import load_run
     from pipeline.report.views import build_report

@@ -59,7 +59,8 @@ class BatchShell:
         return observations | "WindowMetrics" >> WindowMetrics()
 
     def traces(self, invocations):
-        return invocations | "StitchTraces" >> StitchTraces()
+        self.stitch = StitchTraces()   # its whole traces feed the report's aggregate
+        return invocations | "StitchTraces" >> self.stitch
 
     def alarms(self, points):
         return points | "EvaluateAlarms" >> EvaluateAlarms(self.rules)

@@ -1,19 +1,23 @@
 """Cold-start analysis: which functions, how often, how long, and what would fix it at what cost.
 
-Pure: takes invocation documents (``Invocation.to_doc()``), from the index files, a log group
-backfill or log files folded on the spot. Shared by the HTML report and
+Pure: takes a run's ``ReportAggregate`` or invocation documents (``Invocation.to_doc()``, from a
+log group backfill or log files folded on the spot). Shared by the HTML report and
 ``coldtrace analyze-cold-starts``. Advice is given only where the data supports it: every rule
 below names the figures it needs and its thresholds are the constants that follow.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import math
+from collections import defaultdict
 from typing import Any, Iterable
 
+import numpy as np
+
 from pipeline.cost import provisioned_cost_per_hour
-from pipeline.report.fields import (end_ms, infer_architecture, init_wait_ms, peak_concurrency, percentiles,
-                                    runtime_family, start_ms)
+from pipeline.report.aggregates import FunctionFigures, Group, ReportAggregate
+from pipeline.report.fields import percentiles
+from pipeline.report.series import sweep
 
 # Fewer cold starts than this in a function: too few to advise anything.
 MIN_COLD_STARTS = 5
@@ -44,20 +48,14 @@ def _language(family: str | None) -> tuple[str | None, float | None]:
         return name, None
 
 
-def _group_row(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    cold = [d for d in docs if d.get("faas.coldstart")]
-    inits = [w for w in map(init_wait_ms, cold) if w is not None]
+def _group_row(groups: list[Group]) -> dict[str, Any]:
+    n = sum(g.invocations for g in groups)
+    cold = sum(g.cold_starts for g in groups)
+    inits = [v for g in groups for v in g.inits]
     p = percentiles(inits)
-    return {"invocations": len(docs), "cold_starts": len(cold),
-            "cold_start_rate": round(len(cold) / len(docs), 4) if docs else 0.0,
+    return {"invocations": n, "cold_starts": cold, "cold_start_rate": round(cold / n, 4) if n else 0.0,
             "init_p50_ms": p["p50"], "init_p95_ms": p["p95"], "init_p99_ms": p["p99"], "init_max_ms": p["max"],
-            "init_total_s": round(sum(inits) / 1000.0, 3)}
-
-
-def _runtime_of(docs: list[dict[str, Any]]) -> str | None:
-    seen = Counter(runtime_family(d.get("aws.lambda.runtime_version")) for d in docs
-                   if d.get("aws.lambda.runtime_version"))
-    return seen.most_common(1)[0][0] if seen else None
+            "init_total_s": round(math.fsum(inits) / 1000.0, 3)}
 
 
 def _histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
@@ -74,52 +72,52 @@ def _histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any
     return {"width_ms": width, "counts": counts}
 
 
-def analyze(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def runtime_of(f: FunctionFigures) -> str | None:
+    """The runtime most of the function's cold starts reported."""
+    return f.runtimes.most_common(1)[0][0] if f.runtimes else None
+
+
+def analyze(docs: Iterable[dict[str, Any]] | ReportAggregate) -> dict[str, Any]:
     """Per function, per runtime, per memory size and per (function, runtime, memory) figures,
-    what provisioned concurrency would cost, and advice."""
-    by_fn: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    lo, hi = None, None
-    for doc in docs:
-        by_fn[doc.get("faas.name", "?")].append(doc)
-        s, e = start_ms(doc), end_ms(doc)
-        lo = s if lo is None or s < lo else lo
-        hi = e if hi is None or e > hi else hi
-    hours = max(((hi or 0) - (lo or 0)) / 3_600_000.0, 1 / 60.0)  # at least a minute
-    functions, by_runtime, by_memory, breakdown = [], defaultdict(list), defaultdict(list), defaultdict(list)
-    histograms: dict[str, dict[str, Any]] = {}
-    for name in sorted(by_fn):
-        fdocs = by_fn[name]
-        runtime = _runtime_of(fdocs)
-        memories = sorted({d["aws.lambda.memory_size_mb"] for d in fdocs if d.get("aws.lambda.memory_size_mb")})
-        kinds = Counter(d.get("aws.lambda.cold_start_kind", "none") for d in fdocs)
+    what provisioned concurrency would cost, and advice — from invocation documents or a run's
+    aggregate."""
+    agg = docs if isinstance(docs, ReportAggregate) else ReportAggregate.of(docs)
+    hours = max(((agg.inv_hi or 0) - (agg.inv_lo or 0)) / 3_600_000.0, 1 / 60.0)  # at least a minute
+    functions, histograms = [], {}
+    by_runtime: dict[str, list[tuple[str, Group]]] = defaultdict(list)
+    by_memory: dict[int, list[tuple[str, Group]]] = defaultdict(list)
+    breakdown: dict[tuple[str, str, int], list[Group]] = defaultdict(list)
+    for name in sorted(agg.functions):
+        f = agg.functions[name]
+        runtime = runtime_of(f)
+        memories = sorted(m for m in f.groups if m)
         row = {"function": name, "runtime": runtime, "memory_size_mb": memories[-1] if memories else None,
-               "memory_sizes_mb": memories, **_group_row(fdocs),
-               "on_demand": kinds.get("on-demand", 0), "snapstart": kinds.get("snapstart", 0),
-               "provisioned": kinds.get("provisioned", 0)}
+               "memory_sizes_mb": memories, **_group_row(list(f.groups.values())),
+               "on_demand": f.kinds.get("on-demand", 0), "snapstart": f.kinds.get("snapstart", 0),
+               "provisioned": f.kinds.get("provisioned", 0)}
         row["cold_starts_per_hour"] = round(row["cold_starts"] / hours, 2)
-        row["peak_concurrency"] = peak_concurrency((start_ms(d), end_ms(d)) for d in fdocs)
-        row["architecture"] = infer_architecture(fdocs)
+        row["peak_concurrency"] = sweep(np.frombuffer(f.starts, dtype=np.int64), np.frombuffer(f.ends, dtype=np.int64))[0]
+        row["architecture"] = f.architecture
         pc_hour = provisioned_cost_per_hour(row["memory_size_mb"] or 128, row["peak_concurrency"], row["architecture"])
         row["provisioned_cost_per_hour_usd"] = round(pc_hour, 6)
         row["provisioned_cost_per_month_usd"] = round(pc_hour * HOURS_PER_MONTH, 2)
         row["advice"] = advise(row)
         functions.append(row)
-        histograms[name] = _histogram([w for w in map(init_wait_ms, fdocs) if w is not None])
-        for d in fdocs:
-            rt = runtime or "unknown"
-            mem = d.get("aws.lambda.memory_size_mb") or 0
-            by_runtime[rt].append(d)
-            by_memory[mem].append(d)
-            breakdown[(name, rt, mem)].append(d)
+        histograms[name] = _histogram(f.inits)
+        rt = runtime or "unknown"
+        for mem, g in f.groups.items():
+            by_runtime[rt].append((name, g))
+            by_memory[mem].append((name, g))
+            breakdown[(name, rt, mem)].append(g)
     return {
         "hours": round(hours, 4),
         "functions": functions,
-        "by_runtime": [{"runtime": rt, "functions": len({d.get("faas.name") for d in ds}), **_group_row(ds)}
-                       for rt, ds in sorted(by_runtime.items())],
-        "by_memory": [{"memory_size_mb": mem, "functions": len({d.get("faas.name") for d in ds}), **_group_row(ds)}
-                      for mem, ds in sorted(by_memory.items())],
-        "breakdown": [{"function": fn, "runtime": rt, "memory_size_mb": mem, **_group_row(ds)}
-                      for (fn, rt, mem), ds in sorted(breakdown.items())],
+        "by_runtime": [{"runtime": rt, "functions": len({fn for fn, _ in gs}), **_group_row([g for _, g in gs])}
+                       for rt, gs in sorted(by_runtime.items())],
+        "by_memory": [{"memory_size_mb": mem, "functions": len({fn for fn, _ in gs}), **_group_row([g for _, g in gs])}
+                      for mem, gs in sorted(by_memory.items())],
+        "breakdown": [{"function": fn, "runtime": rt, "memory_size_mb": mem, **_group_row(gs)}
+                      for (fn, rt, mem), gs in sorted(breakdown.items())],
         "histograms": histograms,
     }
 

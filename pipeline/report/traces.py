@@ -5,15 +5,14 @@ sibling span just before it, parents linked through ``aws.lambda.parent_request_
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any
 
-from pipeline.report.fields import end_ms, init_wait_ms, iso_to_ms, start_ms
+from pipeline.report.fields import end_ms, init_wait_ms, start_ms
+from pipeline.report.trace_figures import WATERFALLS as SLOWEST
+from pipeline.report.trace_figures import rank, span_row
 
-SLOWEST = 8
 MAX_SPANS = 60
-_INIT_NAME = re.compile(r"\b(init|restore)", re.I)
 
 
 def _tree_order(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -47,49 +46,42 @@ def _waterfall(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
             "cold_starts": sum(1 for s in spans if s["cold"] and not s["init"]), "rows": rows}
 
 
-def _slowest(groups: dict[str, list[dict[str, Any]]], n: int) -> list[dict[str, Any]]:
-    """The longest traces of more than one span (a waterfall of one bar says little), then the
-    longest of one span when too few have more."""
-    def rank(kv: tuple[str, list[dict[str, Any]]]) -> tuple[bool, int, str]:
-        spans = kv[1]
-        return len(spans) < 2, -(max(s["end"] for s in spans) - min(s["start"] for s in spans)), kv[0]
+def _slowest(groups: dict[str, list[dict[str, Any]]], n: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    return sorted(groups.items(), key=lambda kv: rank(*kv))[:n]
 
-    spans_of = sorted(groups.items(), key=rank)
-    return [_waterfall(tid, spans) for tid, spans in spans_of[:n]]
+
+def waterfalls(slowest: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """(trace id, span rows) pairs, slowest first → the report's waterfalls."""
+    return [_waterfall(tid, spans) for tid, spans in slowest]
 
 
 def from_spans(docs: list[dict[str, Any]], n: int = SLOWEST) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in docs:
-        name = d.get("span.name", "")
-        is_init = bool(_INIT_NAME.search(name))
-        start = iso_to_ms(d["event.start"]) if "event.start" in d else start_ms(d)
-        end = iso_to_ms(d["event.end"]) if "event.end" in d else start + int(d.get("span.duration_ms") or 0)
-        groups[d["trace.id"]].append({
-            "id": d.get("span.id"), "parent": d.get("parent.id"), "name": name,
-            "function": d.get("faas.name"), "start": start, "end": end,
-            "cold": bool(d.get("faas.coldstart")) or is_init, "init": is_init,
-            "status": d.get("span.status", "unset")})
-    return _slowest(groups, n)
+        groups[d["trace.id"]].append(span_row(d))
+    return waterfalls(_slowest(groups, n))
+
+
+def invocation_rows(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bars of one traced invocation: itself, and its init or restore when it waited for one."""
+    s, e, rid = start_ms(d), end_ms(d), d.get("faas.execution")
+    outcome = d.get("aws.lambda.outcome")
+    status = "ok" if outcome == "success" else ("unset" if outcome == "unfinished" else "error")
+    rows = [{"id": rid, "parent": d.get("aws.lambda.parent_request_id"), "name": d.get("faas.name", "?"),
+             "function": d.get("faas.name"), "start": s, "end": e, "cold": bool(d.get("faas.coldstart")),
+             "init": False, "status": status}]
+    wait = init_wait_ms(d)
+    if wait:
+        kind = "restore" if d.get("aws.lambda.cold_start_kind") == "snapstart" else "init"
+        rows.append({"id": f"{rid}/{kind}", "parent": d.get("aws.lambda.parent_request_id"),
+                     "name": f"{d.get('faas.name', '?')} {kind}", "function": d.get("faas.name"),
+                     "start": s - int(round(wait)), "end": s, "cold": True, "init": True, "status": "ok"})
+    return rows
 
 
 def from_invocations(docs: list[dict[str, Any]], n: int = SLOWEST) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for d in docs:
-        tid = d.get("trace.id")
-        if not tid:
-            continue
-        s, e, rid = start_ms(d), end_ms(d), d.get("faas.execution")
-        outcome = d.get("aws.lambda.outcome")
-        status = "ok" if outcome == "success" else ("unset" if outcome == "unfinished" else "error")
-        groups[tid].append({"id": rid, "parent": d.get("aws.lambda.parent_request_id"),
-                            "name": d.get("faas.name", "?"), "function": d.get("faas.name"),
-                            "start": s, "end": e, "cold": bool(d.get("faas.coldstart")), "init": False,
-                            "status": status})
-        wait = init_wait_ms(d)
-        if wait:
-            kind = "restore" if d.get("aws.lambda.cold_start_kind") == "snapstart" else "init"
-            groups[tid].append({"id": f"{rid}/{kind}", "parent": d.get("aws.lambda.parent_request_id"), "name": f"{d.get('faas.name', '?')} {kind}",
-                                "function": d.get("faas.name"), "start": s - int(round(wait)), "end": s,
-                                "cold": True, "init": True, "status": "ok"})
-    return _slowest(groups, n)
+        if d.get("trace.id"):
+            groups[d["trace.id"]].extend(invocation_rows(d))
+    return waterfalls(_slowest(groups, n))

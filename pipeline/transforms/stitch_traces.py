@@ -1,12 +1,9 @@
 """StitchTraces: invocations → spans of cross-function traces, in batch and in streaming.
 
-Batch (every runner, Beam's DaskRunner included: GroupByKey and one singleton side input — no
-state, no tagged output, nothing emitted from finish_bundle): the union of trace keys is a
-connected-components problem over the whole dataset. The distinct key sets of invocations
-that carry two or more keys (the only ones that join keys) are gathered into one union-find,
-which names each joined key's component; every invocation is keyed by its component's name
-(a side input of the renamed keys), then grouped by it, and each group becomes one trace.
-Invocations cross the shuffle as plain tuples.
+Batch (every runner, Beam's DaskRunner included): the union of trace keys is a
+connected-components problem; it is solved by rounds of label propagation over GroupByKey
+(``pipeline.stitch.components``), so no step holds more than one key's neighbours, and each
+trace is then built from one group. Invocations cross the shuffle as plain tuples.
 
 Streaming (runners with state and timers): two keyed stages with event-time gap timers. An
 invocation waits under its X-Ray id (else its correlation id) until ``gap`` of event time
@@ -26,7 +23,8 @@ from apache_beam.metrics import Metrics
 
 from pipeline.model import Invocation, Span
 from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS
-from pipeline.stitch.keys import KeyUnion, trace_keys
+from pipeline.stitch import components
+from pipeline.stitch.keys import segment_key, trace_keys
 from pipeline.stitch.spans import trace_spans
 
 _FIELDS = Invocation.__slots__
@@ -43,42 +41,37 @@ def unpack(row: Iterable) -> Invocation:
 
 # -- batch ------------------------------------------------------------------------------------
 class _TracedRow(beam.DoFn):
-    """Invocation → (first trace key, packed invocation), in the stage that built it."""
+    """Invocation → (segment key, packed invocation), in the stage that built it."""
 
     def __init__(self) -> None:
         self.untraced = Metrics.counter("coldtrace", "untraced_invocations")
 
     def process(self, inv: Invocation):
-        keys = trace_keys(inv)
-        if not keys:
+        key = segment_key(inv)
+        if key is None:
             self.untraced.inc()
             return
-        yield keys[0], pack(inv)
+        yield key, pack(inv)
 
 
-class _KeyByComponent(beam.DoFn):
-    """(first key, row) → (component name, row); ``names`` holds only keys renamed by the union."""
-
-    def process(self, keyed: tuple[str, tuple], names: dict[str, str]):
-        key, row = keyed
-        yield names.get(key, key), row
+def _key_edges(inv: Invocation):
+    return components.edges(trace_keys(inv))
 
 
-def _joined_key_set(inv: Invocation):
-    keys = trace_keys(inv)
-    if len(keys) > 1:
-        yield tuple(sorted(set(keys))), None
+def _send(kv):
+    return components.messages(*kv)
 
 
-def _component_names(keyed: tuple[int, Iterable[tuple[str, ...]]]) -> dict[str, str]:
-    """One union-find over every distinct joined key set → {key: component name} where they differ."""
-    union = KeyUnion()
-    for keys in keyed[1]:
-        union.union(keys)
-    return {key: root for key, root in union.roots().items() if key != root}
+def _named_rows(kv: tuple[str, dict]):
+    """(segment key, {rows, label}) → (component name, row) for each row."""
+    key, joined = kv
+    labels = joined["label"]
+    name = labels[0] if labels else key  # a key no invocation joined to another names itself
+    for row in joined["rows"]:
+        yield name, row
 
 
-class _BuildSpans(beam.DoFn):
+class _BuildTrace(beam.DoFn):
     def __init__(self) -> None:
         self.traces = Metrics.counter("coldtrace", "traces")
         self.spans = Metrics.counter("coldtrace", "spans")
@@ -87,37 +80,66 @@ class _BuildSpans(beam.DoFn):
         spans = trace_spans(unpack(row) for row in keyed[1])
         self.traces.inc()
         self.spans.inc(len(spans))
-        yield from spans
+        yield spans
+
+
+class NameComponents(beam.PTransform):
+    """Invocations → (trace key, component name) for every key an invocation joined to another
+    (``pipeline.stitch.components``): rounds of GroupByKey, each bounded by one key's neighbours;
+    a union-find sees only the labels that had not settled (none, unless a chain is long)."""
+
+    def expand(self, invocations):
+        from apache_beam.pvalue import AsSingleton
+
+        state = (invocations
+                 | "KeyEdges" >> beam.FlatMap(_key_edges)
+                 | "Neighbours" >> beam.GroupByKey()
+                 | "FirstLabels" >> beam.MapTuple(lambda node, nbrs: (node, components.initial_state(node, nbrs))))
+        for r in range(components.ROUNDS):
+            state = (state
+                     | f"SendLabels{r}" >> beam.FlatMap(_send)
+                     | f"GatherLabels{r}" >> beam.GroupByKey()
+                     | f"Relabel{r}" >> beam.MapTuple(lambda node, got: (node, components.next_state(got))))
+        last = state | "SendLastLabels" >> beam.FlatMap(_send) | "GatherLastLabels" >> beam.GroupByKey()
+        names = (last
+                 | "UnsettledPairs" >> beam.FlatMap(lambda kv: components.residual_pairs(kv[1]))
+                 | "OneResidue" >> beam.Map(lambda pair: (0, pair))
+                 | "GatherResidue" >> beam.GroupByKey()
+                 | "UnionOfResidue" >> beam.MapTuple(lambda _, pairs: components.residual_names(pairs)))
+        return last | "FinalLabels" >> beam.Map(
+            lambda kv, renamed: (kv[0], components.final_label(kv[1], renamed)), AsSingleton(names, default_value={}))
 
 
 class StitchTraces(beam.PTransform):
     """Invocations → Spans (batch). Invocations with no trace key belong to no trace.
 
-    The component names (a small dict: only keys a union renamed) reach the invocations as a
-    side input, so each traced invocation crosses the runner twice (its stage's output, then
-    the group by trace) rather than through a join of rows with names first."""
+    Bounded per trace: the keys' components are named by ``NameComponents``; the invocations,
+    grouped by their segment key (an X-Ray trace, else a correlation id), meet their segment's
+    name in a CoGroupByKey, then are grouped by that name into traces. Every runner runs it:
+    GroupByKey, CoGroupByKey and one singleton side input (the residue's renames, empty in
+    practice) — no state, no tagged output, nothing emitted from finish_bundle (DaskRunner).
+
+    After ``expand``, ``whole_traces`` holds the same spans as one list per trace, for a consumer
+    that needs traces whole (the report's aggregate) without grouping the spans again."""
+
+    whole_traces = None
 
     def expand(self, invocations):
-        from apache_beam.pvalue import AsSingleton
-
-        names = (invocations
-                 | "JoinedKeySets" >> beam.FlatMap(_joined_key_set)
-                 | "DistinctKeySets" >> beam.GroupByKey()
-                 | "OneUnion" >> beam.Map(lambda kv: (0, kv[0]))
-                 | "GatherKeySets" >> beam.GroupByKey()
-                 | "UnionOfKeys" >> beam.Map(_component_names))
-        return (invocations
-                | "KeyByFirstKey" >> beam.ParDo(_TracedRow())
-                | "NameComponent" >> beam.ParDo(_KeyByComponent(), AsSingleton(names, default_value={}))
-                | "GroupByTrace" >> beam.GroupByKey()
-                | "BuildSpans" >> beam.ParDo(_BuildSpans()))
+        traces = ({"rows": invocations | "KeyBySegment" >> beam.ParDo(_TracedRow()),
+                   "label": invocations | "NameComponents" >> NameComponents()}
+                  | "SegmentWithName" >> beam.CoGroupByKey()
+                  | "KeyByComponent" >> beam.FlatMap(_named_rows)
+                  | "GroupByTrace" >> beam.GroupByKey()
+                  | "BuildTraces" >> beam.ParDo(_BuildTrace()))
+        self.whole_traces = traces
+        return traces | "Spans" >> beam.FlatMap(lambda spans: spans)
 
 
 # -- streaming --------------------------------------------------------------------------------
 def _segment_of(inv: Invocation):
-    keys = trace_keys(inv)
-    if keys:
-        yield keys[0], pack(inv)
+    key = segment_key(inv)
+    if key is not None:
+        yield key, pack(inv)
 
 
 def _member_id(row: tuple) -> tuple:

@@ -1,0 +1,58 @@
+"""AggregateForReport: the run's ``ReportAggregate`` (``pipeline.report.aggregates``), combined as
+the pipeline runs and written to ``<out>/aggregates/report.json`` at the end, so the report and
+the summary never read the index files back.
+
+A CombineGlobally per input: each worker adds its invocations, whole traces, metric points and alarms
+into a partial aggregate (bounded by the fleet's shape, see ``aggregates``), and the partials
+merge into one. Runs on every runner (no state, no timers; DaskRunner included).
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.report.aggregates import ReportAggregate
+from pipeline.report.load import write_aggregate
+
+
+class _ReportCombine(beam.CombineFn):
+    def create_accumulator(self) -> ReportAggregate:
+        return ReportAggregate()
+
+    def add_input(self, acc: ReportAggregate, item) -> ReportAggregate:
+        acc.add(item)
+        return acc
+
+    def merge_accumulators(self, accs) -> ReportAggregate:
+        it = iter(accs)
+        first = next(it)
+        for acc in it:
+            first.merge(acc)
+        return first
+
+    def extract_output(self, acc: ReportAggregate) -> ReportAggregate:
+        return acc
+
+
+class _MergeAggregates(_ReportCombine):
+    def add_input(self, acc: ReportAggregate, part: ReportAggregate) -> ReportAggregate:
+        return acc.merge(part)
+
+
+class AggregateForReport(beam.PTransform):
+    """{"invocations", "traces" (each trace's list of Spans), "points", "alarms"} → the path of
+    ``<out>/aggregates/report.json``, written once every input was added."""
+
+    def __init__(self, out_dir: str) -> None:
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, inputs):
+        # One combine per input, fused into the stage that makes it; only the partial aggregates
+        # meet (a Flatten of the inputs themselves would make FnApiRunner buffer every element).
+        parts = [inputs[name] | f"Aggregate{name.title()}" >> beam.CombineGlobally(_ReportCombine())
+                 for name in ("invocations", "traces", "points", "alarms") if name in inputs]
+        return (parts
+                | "PartialAggregates" >> beam.Flatten()
+                | "MergeAggregates" >> beam.CombineGlobally(_MergeAggregates())
+                | "WriteReportAggregate" >> beam.Map(write_aggregate, self.out_dir))
