@@ -12,8 +12,8 @@ from typing import Iterator
 from pipeline.errors import UsageError
 
 # Options of `coldtrace run` that must be above zero / at least zero when given.
-POSITIVE = ("events", "max_rounds", "poll", "es_timeout", "otlp_timeout")
-NON_NEGATIVE = ("webhook_retries", "delivery_delay", "allowed_lateness")
+POSITIVE = ("events", "max_rounds", "es_timeout", "otlp_timeout")
+NON_NEGATIVE = ("webhook_retries", "delivery_delay", "allowed_lateness", "poll")
 
 
 def check_numbers(args: argparse.Namespace) -> None:
