@@ -47,10 +47,14 @@ def installed(tmp_path_factory) -> Path:
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     env_bin = venv / "bin"
+    # The wheel first, into the bare environment: with the shared packages visible, pip would
+    # find the running environment's coldtrace (same version) and install nothing.
+    _pip("--python", str(env_bin / "python"), "install", "-q", "--no-deps", "--no-index", str(wheel),
+         cwd=work, env=_env())
+    assert (env_bin / "coldtrace").exists(), "the wheel's console script was not installed"
     site = Path(subprocess.run([env_bin / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+                               check=True, capture_output=True, text=True, env=_env()).stdout.strip())
     (site / "shared-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    _pip("--python", str(env_bin / "python"), "install", "-q", "--no-deps", "--no-index", str(wheel), cwd=work)
     return env_bin
 
 
@@ -70,8 +74,9 @@ def test_coldtrace_comes_from_the_wheel(installed, tmp_path):
              "from pipeline.kibana import saved_object_files; "
              "print(json.dumps([pipeline.__file__, dashboards.__file__, len(saved_object_files()), "
              "len(h._asset('report.js'))]))")
-    out = subprocess.run([installed / "python", "-c", probe], cwd=tmp_path, env=_env(),
-                         capture_output=True, text=True, check=True).stdout
+    res = subprocess.run([installed / "python", "-c", probe], cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
     pipeline_file, dashboards_file, kibana_files, js = json.loads(out.splitlines()[-1])
     site = str(installed.parent)
     assert pipeline_file.startswith(site) and dashboards_file.startswith(site), (pipeline_file, dashboards_file)
