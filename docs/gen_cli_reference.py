@@ -3,9 +3,9 @@ from the code itself, so it cannot drift: the argparse parsers of `pipeline/cli.
 `os.environ` reads of the commands, and the variables `forwarder/settings.py` reads.
 
     python docs/gen_cli_reference.py            # print the reference (Markdown)
-    python docs/gen_cli_reference.py --write    # replace it in README.md, between the markers
+    python docs/gen_cli_reference.py --write    # replace it in docs/cli.md, between the markers
 
-A test fails when README.md's copy differs from what this prints.
+A test fails when docs/cli.md's copy differs from what this prints.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def reference() -> str:
 
 def replace_in(readme: str, text: str) -> str:
     if START not in readme or END not in readme:
-        raise SystemExit(f"README.md has no {START} … {END} markers")
+        raise SystemExit(f"docs/cli.md has no {START} … {END} markers")
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{text}{END}{tail}"
@@ -192,11 +192,11 @@ def replace_in(readme: str, text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="replace the reference in README.md")
+    ap.add_argument("--write", action="store_true", help="replace the reference in docs/cli.md")
     args = ap.parse_args(argv)
     text = reference()
     if args.write:
-        path = ROOT / "README.md"
+        path = ROOT / "docs" / "cli.md"
         path.write_text(replace_in(path.read_text("utf-8"), text), "utf-8")
         print(f"reference written into {path}")
     else:

@@ -25,20 +25,32 @@ COMMANDS: dict[str, str] = {
 }
 
 
-from pipeline.errors import UsageError  # noqa: E402  (re-exported: commands raise it)
+from pipeline.errors import UsageError, describe  # noqa: E402  (re-exported: commands raise it)
+from pipeline.quiet_logs import quiet_logging  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line naming the command, not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="coldtrace",
         description="Observability pipeline for AWS Lambda logs: invocations, cold starts, errors, "
                     "traces, metrics and alarms, into Elasticsearch or local index files.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show libraries' log lines, and a traceback with an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         module.add_arguments(p)
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="show libraries' log lines, and a traceback with an error")
         p.set_defaults(_module=module)
     return parser
 
@@ -49,14 +61,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    verbose = bool(getattr(args, "verbose", False))
+    quiet_logging(verbose)
+    from pipeline.preflight import command_context
+
     try:
-        return int(args._module.main(args) or 0)
-    except UsageError as exc:
-        print(f"coldtrace {args.command}: {exc}", file=sys.stderr)
-        return 2
+        with command_context(args):
+            return int(args._module.main(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure is one line; --verbose adds the traceback
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        status, line = describe(exc)
+        print(f"coldtrace {args.command}: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -13,14 +13,17 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-KIBANA_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "kibana"
+KIBANA_DIR = resources.files("dashboards") / "kibana"  # package data: a checkout and a wheel alike
 
 
 def saved_object_files(base: Path = KIBANA_DIR) -> list[Path]:
-    files = sorted(base.glob("*.ndjson"))
+    """``*.ndjson`` of ``base`` (a Path or an importlib.resources Traversable), by name."""
+    found = base.iterdir() if base.is_dir() else ()
+    files = sorted((p for p in found if p.name.endswith(".ndjson")), key=lambda p: p.name)
     if not files:
         raise FileNotFoundError(f"no saved objects (*.ndjson) in {base}")
     return files

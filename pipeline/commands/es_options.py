@@ -61,8 +61,9 @@ def require_settings(args: argparse.Namespace):
 
 def quiet_client_logs() -> None:
     """The client logs every request at INFO; a command's own lines are enough."""
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-    logging.getLogger("elasticsearch").setLevel(logging.WARNING)
+    for name in ("elastic_transport", "elasticsearch"):  # never louder than pipeline/cli.py set
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.level, logging.WARNING))
 
 
 def connect_or_fail(settings):

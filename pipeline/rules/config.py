@@ -265,7 +265,9 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)  # one line: where, and what the parser expected
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        raise RulesError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def default_rules() -> RuleSet:

@@ -20,12 +20,13 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
+DASHBOARDS = resources.files("dashboards")  # package data: a checkout and an installed wheel alike
 _JSON = {"accept": "application/json", "content-type": "application/json"}
 
 
@@ -52,14 +53,21 @@ class SetupReport:
 
 def load_templates(base: Path = DASHBOARDS) -> dict[str, dict[str, Any]]:
     """Index name → composable index template, from ``<base>/index-templates/*.json``."""
-    paths = sorted((base / "index-templates").glob("*.json"))
+    paths = _json_files(base / "index-templates")
     if not paths:
         raise FileNotFoundError(f"no index templates in {base / 'index-templates'}")
-    return {p.stem: json.loads(p.read_text()) for p in paths}
+    return {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in paths}
 
 
 def load_policies(base: Path = DASHBOARDS) -> dict[str, dict[str, Any]]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((base / "ilm").glob("*.json"))}
+    return {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in _json_files(base / "ilm")}
+
+
+def _json_files(folder) -> list:
+    """``*.json`` of a folder: a Path or an importlib.resources Traversable (no glob there)."""
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
 
 
 _AGE = re.compile(r"^\d+(d|h|m|s)$")
