@@ -10,7 +10,8 @@ with an NDJSON upload before writing anything, for the target release line (``8.
   ``coreMigrationVersion`` above Kibana's own version → refused ("belongs to a more recent
   version of Kibana");
 - attributes against the type's schema at the document's version (the highest schema version
-  not above it, as Kibana's ``SavedObjectsTypeValidator`` picks) → ``[attributes.x]: ...``.
+  not above it, as Kibana's ``SavedObjectsTypeValidator`` picks; ``schema_for``) →
+  ``[attributes.x]: ...``.
 """
 
 from __future__ import annotations
@@ -92,14 +93,18 @@ class ImportRules:
         t = spec()["targets"][target]
         self.kibana, self.types = t["kibana"], t["types"]
 
+    def schema_for(self, obj: dict) -> str:
+        """The schema an object's attributes are checked with: the highest schema version not
+        above its ``typeMigrationVersion``; below every one, the lowest (Kibana 9.x validates a
+        document of a legacy version at its default version; older releases skip it: the
+        stricter reading is kept)."""
+        versions = sorted(self.types[obj["type"]]["schemas"], key=version_key)
+        version = version_key(obj.get("typeMigrationVersion") or "0.0.0")
+        usable = [v for v in versions if version_key(v) <= version] or versions[:1]
+        return self.types[obj["type"]]["schemas"][usable[-1]]
+
     def attribute_errors(self, obj: dict) -> list[str]:
-        rules = self.types[obj["type"]]
-        version = obj.get("typeMigrationVersion") or "0.0.0"
-        usable = [v for v in rules["schemas"] if version_key(v) <= version_key(version)]
-        if not usable:
-            return []
-        schema = spec()["schemas"][rules["schemas"][max(usable, key=version_key)]]
-        return schema_errors(obj.get("attributes"), schema, "attributes")
+        return schema_errors(obj.get("attributes"), spec()["schemas"][self.schema_for(obj)], "attributes")
 
     def version_error(self, obj: dict) -> str | None:
         latest = self.types[obj["type"]]["latest"]
