@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
 
 import pytest
@@ -126,3 +127,22 @@ def test_every_shipped_panel_and_search_query_is_accepted(es_url, indexed):
             continue
         ran += 1
     assert ran >= 40
+
+
+def test_setup_says_so_when_traces_are_still_a_data_stream(es_url, cluster):
+    """An install made before coldtrace-traces became a plain index keeps a data stream that
+    refuses re-emitted traces: es-setup names it instead of going on silently."""
+    try:
+        es(es_url, "DELETE", f"/{INDEX_TRACES}")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+    es(es_url, "PUT", "/_index_template/coldtrace-probe-ds",
+       {"index_patterns": [INDEX_TRACES], "priority": 500, "data_stream": {}})
+    try:
+        es(es_url, "PUT", f"/_data_stream/{INDEX_TRACES}")
+        report = setup(cluster)
+        assert any(f"{INDEX_TRACES} is a data stream" in n for n in report.notes), report.notes
+    finally:
+        es(es_url, "DELETE", f"/_data_stream/{INDEX_TRACES}")
+        es(es_url, "DELETE", "/_index_template/coldtrace-probe-ds")
+        setup(cluster)
