@@ -15,8 +15,9 @@ answer those with 406. ``plain_json="auto"`` (the default) asks the server what 
   (and ``application/x-ndjson``) media types, and nothing else changed: Elasticsearch sends
   ``X-Elastic-Product`` itself and the client's product check stays;
 - any other ES-API server (``on``): ``CompatServerNode``, plain media types *and* the product
-  header the client insists on, which only Elasticsearch sends. This shim exists only for
-  OpenSearch-compatible servers (osmem-server in the tests); it is never chosen for Elasticsearch.
+  header the client insists on when the server does not send it (OpenSearch does not). This
+  shim exists only for OpenSearch-compatible servers (OpenSearch; osmem-server in the tests);
+  it is never chosen for Elasticsearch.
 """
 
 from __future__ import annotations

@@ -73,9 +73,10 @@ class FaultProxy:
     """
 
     def __init__(self, upstream: str, plan: Callable[[int, str, str, bytes], Any],
-                 tls: tuple[str, str] | None = None) -> None:
+                 tls: tuple[str, str] | None = None, drop_headers: tuple[str, ...] = ()) -> None:
         self.upstream = urlsplit(upstream)
         self.plan = plan
+        drop = {"content-length", "connection", "transfer-encoding", *(h.lower() for h in drop_headers)}
         self.requests: list[tuple[str, str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -116,7 +117,7 @@ class FaultProxy:
             def _reply(self, status, headers, payload):
                 self.send_response(status)
                 for k, v in headers.items():
-                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    if k.lower() not in drop:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
