@@ -77,7 +77,8 @@ class Parser:
     def take(self, want: str | None = None) -> str:
         tok = self.t[self.i]
         if want is not None and tok != want:
-            raise SyntaxError(f"expected {want!r}, got {tok!r} at token {self.i}: {' '.join(self.t[self.i-8:self.i+8])}")
+            near = " ".join(self.t[max(0, self.i - 8):self.i + 8])
+            raise SyntaxError(f"expected {want!r}, got {tok!r} at token {self.i}: {near}")
         self.i += 1
         return tok
 

@@ -111,7 +111,7 @@ def test_a_data_stream_takes_only_create_and_traces_take_index(es_url, cluster):
         client.close()
 
 
-def test_every_shipped_panel_and_search_query_is_accepted(es_url, indexed):
+def test_every_shipped_panel_and_search_query_is_accepted(es_url, indexed):  # noqa: F811 (the imported fixture)
     ran = 0
     for obj in load_saved_objects(saved_object_files()):
         if obj["type"] == "lens":
