@@ -99,17 +99,21 @@ DESCRIPTIONS = {
     "coldtrace-deadletter": "input that could not be processed or indexed, with the reason",
 }
 
-# Data streams for the time series; the dead letters stay a plain index (kept until a human
-# has looked at them: no lifecycle deletes them).
+# Data streams for the time series. Two plain indices: the dead letters (kept until a human
+# has looked at them: no lifecycle deletes them), and the spans, because a streaming run
+# re-emits a trace a late member joins with the bulk ``index`` operation (pipeline.model
+# ``bulk_op``) and a data stream "only accepts index requests with op_type set to create"
+# (Elasticsearch, Data streams); without rollover no ILM policy fits, so trace retention is the
+# operator's (docs/elasticsearch.md).
 POLICY_OF = {
     "coldtrace-logs": "coldtrace-events", "coldtrace-invocations": "coldtrace-events",
-    "coldtrace-traces": "coldtrace-events", "coldtrace-metrics": "coldtrace-metrics",
+    "coldtrace-traces": None, "coldtrace-metrics": "coldtrace-metrics",
     "coldtrace-alarms": "coldtrace-metrics", "coldtrace-deadletter": None,
 }
 
 POLICIES = {
     "coldtrace-events": {"retention": "30d", "rollover_age": "7d",
-                         "description": "logs, invocations and spans: 30 days"},
+                         "description": "logs and invocations: 30 days"},
     "coldtrace-metrics": {"retention": "400d", "rollover_age": "30d",
                           "description": "metrics and alarms: 400 days (a year and a month, for comparisons)"},
 }

@@ -51,6 +51,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"import into {settings.redacted_url()} failed: {exc}") from None
     print(f"imported {result.count} saved objects from {len(files)} file(s) into {settings.redacted_url()}")
     for err in result.errors:
-        print(f"  {err.get('type')} {err.get('id')}: {err.get('error', {}).get('type')} "
-              f"{err.get('error', {}).get('reason', '')}")
+        print(f"  {err.get('type')} {err.get('id')}: {_reason(err.get('error') or {})}")
     return 0 if result.success else 1
+
+
+def _reason(error: dict) -> str:
+    """Kibana's error of one object: ``missing_references`` lists them, others carry a message."""
+    refs = ", ".join(f"{r.get('type')} {r.get('id')}" for r in error.get("references") or [])
+    detail = refs or error.get("message") or error.get("reason") or ""
+    return f"{error.get('type')} {detail}".rstrip()

@@ -8,9 +8,16 @@ that needs it.
 Plain-JSON mode: the official client sends ``application/vnd.elasticsearch+json;
 compatible-with=N`` media types. Elasticsearch of another major version than the client, and
 ES-API servers that are not Elasticsearch (OpenSearch, test servers such as osmem-server),
-answer those with 406. ``PlainJsonNode`` sends and accepts plain ``application/json`` (and
-``application/x-ndjson``) instead. ``plain_json="auto"`` (the default) asks the server what it
-is first and picks the node.
+answer those with 406. ``plain_json="auto"`` (the default) asks the server what it is first:
+
+- Elasticsearch of the client's major version: the client's own node, nothing changed;
+- Elasticsearch of another major (``media``): ``PlainJsonNode``, plain ``application/json``
+  (and ``application/x-ndjson``) media types, and nothing else changed: Elasticsearch sends
+  ``X-Elastic-Product`` itself and the client's product check stays;
+- any other ES-API server (``on``): ``CompatServerNode``, plain media types *and* the product
+  header the client insists on when the server does not send it (OpenSearch does not). This
+  shim exists only for OpenSearch-compatible servers (OpenSearch; osmem-server in the tests);
+  it is never chosen for Elasticsearch.
 """
 
 from __future__ import annotations
@@ -36,13 +43,7 @@ def plain_media_type(value: str) -> str:
 
 
 class PlainJsonNode(Urllib3HttpNode):
-    """An HTTP node that speaks plain ``application/json``.
-
-    It also marks responses as coming from Elasticsearch when the server does not say so
-    (OpenSearch and test servers do not send ``X-Elastic-Product``), since the client
-    otherwise refuses every answer: choosing this node is the user's statement that the
-    server speaks the Elasticsearch API.
-    """
+    """An HTTP node that speaks plain ``application/json`` (Elasticsearch of another major)."""
 
     def perform_request(self, method, target, body=None, headers=None, request_timeout=DEFAULT):  # type: ignore[override]
         if headers:
@@ -50,6 +51,17 @@ class PlainJsonNode(Urllib3HttpNode):
             for name in ("accept", "content-type"):
                 if name in headers:
                     headers[name] = plain_media_type(headers[name])
+        return super().perform_request(method, target, body=body, headers=headers, request_timeout=request_timeout)
+
+
+class CompatServerNode(PlainJsonNode):
+    """For OpenSearch-compatible servers only (OpenSearch, osmem-server): plain JSON, and
+    responses marked as coming from Elasticsearch when the server does not say so, since the
+    client otherwise refuses every answer. Choosing it (``plain_json="on"``) is the user's
+    statement that the server speaks the Elasticsearch API; Elasticsearch never needs it.
+    """
+
+    def perform_request(self, method, target, body=None, headers=None, request_timeout=DEFAULT):  # type: ignore[override]
         resp = super().perform_request(method, target, body=body, headers=headers, request_timeout=request_timeout)
         if "x-elastic-product" not in resp.meta.headers:
             resp.meta.headers["x-elastic-product"] = "Elasticsearch"
@@ -62,7 +74,8 @@ class EsSettings:
 
     ``secret``: ``secretsmanager:NAME`` or ``ssm:NAME`` — a secret holding either an API key
     string or a JSON object with ``api_key`` or ``username``/``password``.
-    ``plain_json``: ``auto``, ``on`` or ``off`` (see the module docstring).
+    ``plain_json``: ``auto``, ``on`` or ``off``; ``auto`` resolves to ``on``, ``off`` or
+    ``media`` (Elasticsearch of another major), see the module docstring.
     """
 
     url: str
@@ -77,7 +90,7 @@ class EsSettings:
     http_compress: bool = False
 
     def __post_init__(self) -> None:
-        if self.plain_json not in ("auto", "on", "off"):
+        if self.plain_json not in ("auto", "on", "off", "media"):
             raise ValueError(f"plain_json must be auto, on or off, not {self.plain_json!r}")
         if not re.match(r"^https?://", self.url):
             raise ValueError(f"Elasticsearch URL {self.url!r} must start with http:// or https://")
@@ -174,10 +187,10 @@ def make_client(settings: EsSettings, credentials: Credentials | None = None, *,
     from elasticsearch import Elasticsearch
 
     creds = credentials if credentials is not None else resolve_credentials(settings)
-    if plain_json is None:
-        plain_json = {"on": True, "off": False}.get(settings.plain_json)
-        if plain_json is None:
-            plain_json = needs_plain_json(settings, creds)
+    if plain_json is not None:
+        mode = "on" if plain_json else "off"
+    else:
+        mode = settings.plain_json if settings.plain_json != "auto" else plain_mode(settings, creds)
     kwargs: dict[str, Any] = dict(request_timeout=settings.request_timeout, max_retries=max_retries,
                                   retry_on_timeout=max_retries > 0, http_compress=settings.http_compress,
                                   **_serializer())
@@ -192,8 +205,8 @@ def make_client(settings: EsSettings, credentials: Credentials | None = None, *,
             kwargs.update(verify_certs=False, ssl_show_warn=False)
         elif settings.ca_cert:
             kwargs["ca_certs"] = settings.ca_cert
-    if plain_json:
-        kwargs["node_class"] = PlainJsonNode
+    if mode != "off":
+        kwargs["node_class"] = PlainJsonNode if mode == "media" else CompatServerNode
     return Elasticsearch(settings.url, **kwargs)
 
 
@@ -206,17 +219,27 @@ def server_info(settings: EsSettings, credentials: Credentials | None = None) ->
         client.close()
 
 
-def needs_plain_json(settings: EsSettings, credentials: Credentials | None = None) -> bool:
-    """True unless the server is Elasticsearch of the client's own major version."""
+def plain_mode(settings: EsSettings, credentials: Credentials | None = None) -> str:
+    """``off`` for Elasticsearch of the client's own major version, ``media`` for
+    Elasticsearch of another, ``on`` for any other ES-API server (module docstring)."""
     import elasticsearch
 
     version = server_info(settings, credentials).get("version", {})
     distribution = version.get("distribution", "elasticsearch")
     major = str(version.get("number", "0")).split(".")[0]
-    plain = distribution != "elasticsearch" or major != str(elasticsearch.__versionstr__.split(".")[0])
+    if distribution != "elasticsearch":
+        mode = "on"
+    else:
+        mode = "off" if major == str(elasticsearch.__versionstr__.split(".")[0]) else "media"
     log.info("Elasticsearch API server %s: %s %s; %s", settings.redacted_url(), distribution,
-             version.get("number"), "plain JSON" if plain else "versioned media types")
-    return plain
+             version.get("number"), {"on": "plain JSON, product header supplied", "media": "plain JSON",
+                                     "off": "versioned media types"}[mode])
+    return mode
+
+
+def needs_plain_json(settings: EsSettings, credentials: Credentials | None = None) -> bool:
+    """True unless the server is Elasticsearch of the client's own major version."""
+    return plain_mode(settings, credentials) != "off"
 
 
 def resolved(settings: EsSettings, credentials: Credentials | None = None) -> EsSettings:
@@ -224,4 +247,4 @@ def resolved(settings: EsSettings, credentials: Credentials | None = None) -> Es
     workers do not each probe the server."""
     if settings.plain_json != "auto":
         return settings
-    return replace(settings, plain_json="on" if needs_plain_json(settings, credentials) else "off")
+    return replace(settings, plain_json=plain_mode(settings, credentials))

@@ -140,6 +140,10 @@ def apply(client, templates: dict[str, dict[str, Any]], policies: dict[str, dict
 
     for index, tpl in templates.items():
         if "data_stream" not in tpl:
+            if report.data_streams and _is_data_stream(client, index):
+                report.notes.append(f"{index} is a data stream (made by an earlier coldtrace) but must be a plain "
+                                    "index: its documents are rewritten with the bulk 'index' operation, which data "
+                                    f"streams refuse; reindex it elsewhere or delete it, then run es-setup again")
             _ensure_index(client, index, report)
             continue
         if report.data_streams and _ensure_data_stream(client, index, report):
@@ -154,6 +158,15 @@ def apply(client, templates: dict[str, dict[str, Any]], policies: dict[str, dict
     for note in report.notes:
         log.warning("es-setup: %s", note)
     return report
+
+
+def _is_data_stream(client, index: str) -> bool:
+    from elasticsearch import ApiError
+
+    try:
+        return bool(_request(client, "GET", f"/_data_stream/{index}").get("data_streams"))
+    except ApiError:
+        return False
 
 
 def _ensure_data_stream(client, index: str, report: SetupReport) -> bool:

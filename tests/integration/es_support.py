@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import threading
 import urllib.error
@@ -18,9 +19,20 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 
+def auth_headers() -> dict[str, str]:
+    """A real cluster's credentials (``ES_URL`` set): ``ES_API_KEY`` or ``ES_USERNAME``/``ES_PASSWORD``,
+    as coldtrace reads them; the in-memory test server needs none."""
+    if not os.environ.get("ES_URL"):
+        return {}
+    from pipeline.sinks.es_client import EsSettings, resolve_credentials
+
+    return resolve_credentials(EsSettings(url=os.environ["ES_URL"])).http_header()
+
+
 def es(url: str, method: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **auth_headers()})
     with urllib.request.urlopen(req, timeout=30) as resp:
         text = resp.read()
     return json.loads(text) if text else {}
@@ -61,9 +73,10 @@ class FaultProxy:
     """
 
     def __init__(self, upstream: str, plan: Callable[[int, str, str, bytes], Any],
-                 tls: tuple[str, str] | None = None) -> None:
+                 tls: tuple[str, str] | None = None, drop_headers: tuple[str, ...] = ()) -> None:
         self.upstream = urlsplit(upstream)
         self.plan = plan
+        drop = {"content-length", "connection", "transfer-encoding", *(h.lower() for h in drop_headers)}
         self.requests: list[tuple[str, str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -104,7 +117,7 @@ class FaultProxy:
             def _reply(self, status, headers, payload):
                 self.send_response(status)
                 for k, v in headers.items():
-                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    if k.lower() not in drop:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -203,15 +216,21 @@ def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[
             order = col["params"].get("orderBy", {})
             target = cols.get(order.get("columnId", ""), {})
             if order.get("type") == "column" and not target.get("filter"):
-                key = {"count": "_count", "percentile": f"{order['columnId']}.{target.get('params', {}).get('percentile')}",
-                       "last_value": "_count"}.get(target["operationType"], order["columnId"])
+                name = order["columnId"]
+                if target["operationType"] not in ("count", "last_value") and name not in inner:
+                    # the metric sits under an inner bucket (a date histogram): Lens orders the
+                    # terms by a copy of it placed directly under them, as here
+                    name = f"order_{name}"
+                    inner = {**inner, name: _metric_agg(target)[0]}
+                key = {"count": "_count", "percentile": f"{name}.{target.get('params', {}).get('percentile')}",
+                       "last_value": "_count"}.get(target["operationType"], name)
                 agg["terms"]["order"] = {key: col["params"].get("orderDirection", "desc")}
         return {**agg, "aggs": inner} if inner else agg
 
     aggs = metric_aggs()
     for cid in reversed(buckets):
         aggs = {cid: bucket_agg(cid, aggs)}
-    body = {"size": 0, "query": kql_to_query(state["query"]["query"]), "aggs": aggs}
+    body = {"size": 0, "track_total_hits": True, "query": kql_to_query(state["query"]["query"]), "aggs": aggs}
 
     def read_metrics(bucket: dict) -> dict:
         row = {}
@@ -241,7 +260,9 @@ def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[
                 key = b.get("key_as_string", b["key"]) if cols[cid]["dataType"] != "number" else b["key"]
                 walk(b, depth + 1, {**keys, cid: key})
 
-        walk(answer["aggregations"], 0, {})
+        # a panel of unfiltered counts only asks for no aggregation: Elasticsearch then sends none
+        top = {"doc_count": answer["hits"]["total"]["value"], **answer.get("aggregations", {})}
+        walk(top, 0, {})
         return rows
 
     return view, body, read

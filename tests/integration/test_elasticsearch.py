@@ -262,3 +262,25 @@ def test_setup_reports_what_the_server_lacks(es_url, settings):
     if not report.ilm:
         assert any("no ILM" in n for n in report.notes)
     assert set(report.created + report.existing) == set(load_templates())
+
+
+def test_only_the_compat_node_supplies_the_product_header(es_url):
+    """The shim is for OpenSearch-compatible servers, which do not send ``X-Elastic-Product``
+    (a proxy strips it here, as OpenSearch would answer): ``on`` supplies it; ``media``, chosen
+    for Elasticsearch of another major, does not, so such a server is refused there."""
+    from elasticsearch import UnsupportedProductError
+
+    from pipeline.sinks.es_client import CompatServerNode, PlainJsonNode
+
+    with FaultProxy(es_url, lambda *a: None, drop_headers=("X-Elastic-Product",)) as proxy:
+        on = make_client(EsSettings(url=proxy.url, plain_json="on"))
+        media = make_client(EsSettings(url=proxy.url, plain_json="media"))
+        try:
+            assert {type(n) for n in on.transport.node_pool.all()} == {CompatServerNode}
+            assert {type(n) for n in media.transport.node_pool.all()} == {PlainJsonNode}
+            assert on.info()["version"]["number"]
+            with pytest.raises(UnsupportedProductError):
+                media.info()
+        finally:
+            on.close()
+            media.close()
