@@ -4,9 +4,12 @@ One implementation, shared: the forwarder redacts before it ships (``forwarder.h
 pipeline redacts what it reads from files directly, before the shuffle and before any index,
 Elasticsearch or dead-letter document is written (``pipeline.sources.files``).
 
-Built-in patterns cover AWS access key ids, bearer tokens, passwords in URLs, e-mail addresses
-and card numbers (Luhn-checked, so order ids and timestamps survive); users add their own
-``name → regex`` pairs. Each match becomes ``[REDACTED:<name>]``, or
+Built-in patterns cover private-key blocks, AWS access key ids and secret access keys (a
+40-character value next to a secret-key name: a bare git sha or base64 blob is left alone),
+bearer tokens, JSON Web Tokens, GitHub, Slack and Stripe tokens, passwords in URLs and connection
+strings (``postgres://u:p@``, ``redis://:p@``, JDBC/ODBC ``password=``), e-mail addresses and card
+numbers (Luhn-checked, so order ids and timestamps survive); users add their own ``name → regex``
+pairs. Patterns run in order, so a JWT after ``Bearer`` is tagged ``bearer_token``. Each match becomes ``[REDACTED:<name>]``, or
 ``[REDACTED:<name>:<hmac>]`` when a key is configured: the same value always gets the same
 tag, so "how many users hit this error" stays answerable without the address being stored.
 
@@ -61,12 +64,33 @@ class Pattern:
     check: Callable[[re.Match[str]], bool] | None = None  # a match is redacted only if this accepts it
 
 
+# A secret-key name (aws_secret_access_key, SecretAccessKey, secret-key…), its separator, a quote.
+_SECRET_KEY_NAME = r"(?i:secret[_-]?(?:access[_-]?)?key)[\"']?\s*(?:=>|[:=])\s*[\"']?"
+
 BUILTINS: tuple[Pattern, ...] = (
+    # First: a key block may hold anything a later pattern would tag piecemeal. Without its END
+    # line in the same message (a runtime that split it), the rest of the message goes.
+    Pattern("private_key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
+                                      r"(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*)", re.DOTALL),
+            hints=("PRIVATE KEY",)),
     Pattern("aws_access_key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Z0-9])"),
             hints=("AKIA", "ASIA")),
+    Pattern("aws_secret_key", re.compile(_SECRET_KEY_NAME + r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
+            hints=("ecret", "ECRET"), group=1),
     Pattern("bearer_token", re.compile(r"\b[Bb](?:earer|EARER)\s+([A-Za-z0-9\-._~+/]{8,}=*)"),
             hints=("earer", "EARER"), group=1),
-    Pattern("url_password", re.compile(r"://[^\s:/@]+:([^\s@/]+)@"), hints=("://",), group=1),
+    Pattern("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), hints=("eyJ",)),
+    Pattern("github_token", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{82})"
+                                       r"(?![A-Za-z0-9_])"),
+            hints=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    Pattern("slack_token", re.compile(r"(?<![A-Za-z0-9])xox[baprs]-[A-Za-z0-9-]{10,250}"), hints=("xox",)),
+    Pattern("stripe_key", re.compile(r"(?<![A-Za-z0-9_])[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])"),
+            hints=("k_live_", "k_test_")),
+    # user:password@ in any URL, the user may be empty (redis://:password@host).
+    Pattern("url_password", re.compile(r"://[^\s:/@]*:([^\s@/]+)@"), hints=("://",), group=1),
+    # key=value connection strings (JDBC, ODBC, ADO.NET); PWD=/var/task is a shell's working directory.
+    Pattern("connection_password", re.compile(r"(?<![A-Za-z0-9_.-])(?i:password|passwd|pwd)=(?!/)([^;&\s\"',]+)"),
+            hints=("assword=", "ASSWORD=", "wd=", "WD="), group=1),
     Pattern("email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
             hints=("@",)),
     # [3-6]: Amex, Visa, Mastercard, Discover. No alternation and no look-behind keeps the scan
@@ -74,6 +98,8 @@ BUILTINS: tuple[Pattern, ...] = (
     Pattern("card_number", re.compile(r"[3-6][0-9]{3}[ -]?[0-9]{4,6}[ -]?[0-9]{4,5}(?:[ -]?[0-9]{1,7})?"),
             check=_card_ok),
 )
+# The patterns coldtrace had before the token and key patterns (bench/redact.py's baseline).
+CLASSIC_NAMES: tuple[str, ...] = ("aws_access_key", "bearer_token", "url_password", "email", "card_number")
 BUILTIN_NAMES: tuple[str, ...] = tuple(p.name for p in BUILTINS)
 
 
