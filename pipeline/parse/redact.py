@@ -86,10 +86,11 @@ BUILTINS: tuple[Pattern, ...] = (
     Pattern("slack_token", re.compile(r"(?<![A-Za-z0-9])xox[baprs]-[A-Za-z0-9-]{10,250}"), hints=("xox",)),
     Pattern("stripe_key", re.compile(r"(?<![A-Za-z0-9_])[rs]k_(?:live|test)_[A-Za-z0-9]{16,247}(?![A-Za-z0-9])"),
             hints=("k_live_", "k_test_")),
-    # user:password@ in any URL, the user may be empty (redis://:password@host).
-    Pattern("url_password", re.compile(r"://[^\s:/@]*:([^\s@/]+)@"), hints=("://",), group=1),
+    # user:password@ in any URL, the user may be empty (redis://:password@host); a password a
+    # token pattern above already tagged is not tagged again.
+    Pattern("url_password", re.compile(r"://[^\s:/@]*:(?!\[REDACTED:)([^\s@/]+)@"), hints=("://",), group=1),
     # key=value connection strings (JDBC, ODBC, ADO.NET); PWD=/var/task is a shell's working directory.
-    Pattern("connection_password", re.compile(r"(?<![A-Za-z0-9_.-])(?i:password|passwd|pwd)=(?!/)([^;&\s\"',]+)"),
+    Pattern("connection_password", re.compile(r"(?<![A-Za-z0-9_.-])(?i:password|passwd|pwd)=(?!/|\[REDACTED:)([^;&\s\"',]+)"),
             hints=("assword=", "ASSWORD=", "wd=", "WD="), group=1),
     Pattern("email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
             hints=("@",)),
