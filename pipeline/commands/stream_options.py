@@ -138,6 +138,16 @@ def run_streaming(args: argparse.Namespace) -> int:
         return 0
     if cfg.kinesis_io == "java":
         raise UsageError("--kinesis-io java needs a runner with a Java expansion service (FlinkRunner, DataflowRunner)")
+    from pipeline.streaming.out_lock import hold_out_lock
+
+    with hold_out_lock(cfg.run.out_dir):   # one local loop per --out: a second one refuses in one line
+        return _run_local(args, cfg)
+
+
+def _run_local(args: argparse.Namespace, cfg) -> int:
+    import orjson
+
+    from pipeline.errors import UsageError
     from pipeline.render import print_summary
     from pipeline.streaming.catchup import CatchUp
     from pipeline.summary import summarize_out
