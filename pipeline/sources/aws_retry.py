@@ -67,6 +67,18 @@ class RetriesExhausted(RuntimeError):
         self.what, self.attempts, self.last = what, attempts, last
 
 
+def exhausted_in(exc: BaseException) -> RetriesExhausted | None:
+    """The ``RetriesExhausted`` behind ``exc`` (a runner wraps what a DoFn raised), if any."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, RetriesExhausted):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def call_with_backoff(fn: Callable[..., Any], backoff: Backoff, sleep: Callable[[float], None] = time.sleep,
                       on_fault: Callable[[Retry], None] | None = None, *, what: str | None = None,
                       clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> Any:

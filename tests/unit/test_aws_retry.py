@@ -11,7 +11,7 @@ from botocore.exceptions import (ClientError, ConnectionClosedError, EndpointCon
                                  ResponseStreamingError)
 
 from pipeline.aws_errors import fault_kind
-from pipeline.sources.aws_retry import Backoff, RetriesExhausted, call_with_backoff, decide
+from pipeline.sources.aws_retry import Backoff, RetriesExhausted, call_with_backoff, decide, exhausted_in
 
 
 def client_error(code: str, status: int = 400, message: str = "boom") -> ClientError:
@@ -97,3 +97,15 @@ def test_a_final_error_is_raised_unchanged_after_transient_ones():
         raise next(answers)
     with pytest.raises(ClientError, match="AccessDenied"):
         call_with_backoff(fn, Backoff(), lambda s: None)
+
+
+def test_the_exhausted_read_is_found_behind_a_runners_wrapping():
+    failed = RetriesExhausted("Kinesis shard a of stream s", 3, 1.0, client_error("InternalFailure", 500))
+    try:
+        try:
+            raise failed
+        except RetriesExhausted as exc:
+            raise RuntimeError(f"wrapped: {exc}") from exc
+    except RuntimeError as wrapped:
+        assert exhausted_in(wrapped) is failed
+    assert exhausted_in(ValueError("x")) is None
