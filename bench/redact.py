@@ -22,9 +22,9 @@ import time
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
-from pipeline.model import LogEvent  # noqa: E402
-from pipeline.parse.redact import BUILTIN_NAMES, CLASSIC_NAMES, Redactor  # noqa: E402
-from pipeline.sources.simulate import FleetConfig, simulate  # noqa: E402
+from pipeline.model import LogEvent
+from pipeline.parse.redact import BUILTIN_NAMES, CLASSIC_NAMES, Redactor
+from pipeline.sources.simulate import FleetConfig, simulate
 
 SECRETISH = [
     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",

@@ -119,8 +119,6 @@ def _round_line(report) -> str:
 
 
 def run_streaming(args: argparse.Namespace) -> int:
-    import orjson
-
     from pipeline.errors import UsageError
     from pipeline.streaming.graph import LOCAL_RUNNERS, run_endless
 

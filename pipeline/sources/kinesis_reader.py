@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from pipeline.model import DeadLetter, LogEvent, stream_key
-from pipeline.sources.formats import read_stream
 from pipeline.aws_errors import THROTTLED
+from pipeline.model import DeadLetter, LogEvent, stream_key
 from pipeline.sources.aws_retry import Backoff, Retry, call_with_backoff
+from pipeline.sources.formats import read_stream
 from pipeline.sources.kinesis_shards import Cursor, StartPosition
 
 GET_RECORDS_LIMIT = 10_000  # the service maximum; a page is also capped at 10 MB
