@@ -113,8 +113,6 @@ def _round_line(report) -> str:
 
 
 def run_streaming(args: argparse.Namespace) -> int:
-    import orjson
-
     from pipeline.errors import UsageError
     from pipeline.streaming.graph import LOCAL_RUNNERS, run_endless
 
@@ -132,6 +130,22 @@ def run_streaming(args: argparse.Namespace) -> int:
         return 0
     if cfg.kinesis_io == "java":
         raise UsageError("--kinesis-io java needs a runner with a Java expansion service (FlinkRunner, DataflowRunner)")
+    from pipeline.sources.aws_retry import exhausted_in
+    from pipeline.streaming.out_lock import hold_out_lock
+
+    with hold_out_lock(cfg.run.out_dir):   # one local loop per --out: a second one refuses in one line
+        try:
+            return _run_local(args, cfg)
+        except Exception as exc:             # a read that outlasted its retries: one line, not a traceback
+            if (failed := exhausted_in(exc)) is None:
+                raise
+            raise UsageError(str(failed)) from None
+
+
+def _run_local(args: argparse.Namespace, cfg) -> int:
+    import orjson
+
+    from pipeline.errors import UsageError
     from pipeline.render import print_summary
     from pipeline.streaming.catchup import CatchUp
     from pipeline.summary import summarize_out

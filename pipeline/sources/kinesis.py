@@ -5,7 +5,8 @@ resume); its restriction a set of shard cursors, split into one restriction per 
 tracker claims records by sequence number, so a runner's checkpoint resumes each shard right
 after the last record emitted; a shard read to its end hands its place over to its children
 (resharding). The watermark estimator follows ApproximateArrivalTimestamp
-(``ArrivalWatermark``). GetRecords throttling is backed off in ``ShardReader``.
+(``ArrivalWatermark``). Transient faults (throttling, HTTP 5xx, connection resets, timeouts,
+expired iterators) are retried in ``ShardReader`` as ``pipeline.sources.aws_retry`` decides.
 
 Two modes, one DoFn:
 - unbounded (FlinkRunner, DataflowRunner, PrismRunner): reads for ``max_read_s``, then defers
@@ -63,7 +64,7 @@ class KinesisSpec:
         import boto3
         from botocore.config import Config
 
-        # Throttling is backed off by ShardReader (and counted), not inside botocore.
+        # Transient faults are retried by ShardReader (pipeline.sources.aws_retry, counted), not by botocore.
         config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
         return boto3.session.Session().client("kinesis", region_name=self.region, endpoint_url=self.endpoint_url,
                                               config=config)
@@ -193,6 +194,7 @@ class ReadShards(beam.DoFn):
         self.events = Metrics.counter("coldtrace", "events_read")
         self.dead = Metrics.counter("coldtrace", "dead_letters_read")
         self.throttled = Metrics.counter("coldtrace", "kinesis_throttled")
+        self.retried = Metrics.counter("coldtrace", "kinesis_retried")
         self.age = Metrics.distribution("coldtrace", "iterator_age_ms")
         self._clients: dict[tuple, Any] = {}
 
@@ -215,6 +217,7 @@ class ReadShards(beam.DoFn):
         for step in loop.run():
             yield from self._route(step.decoded)
             self.throttled.inc(step.throttled)
+            self.retried.inc(step.retried)
             if spec.bounded and (step.parked or step.ended):
                 yield beam.pvalue.TaggedOutput("progress", ShardProgress(
                     step.shard_id, None if step.ended else step.cursor, step.ended, step.mark_ms,

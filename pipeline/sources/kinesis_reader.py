@@ -1,8 +1,10 @@
 """Reading one Kinesis shard, decoding its records, and the arrival-time watermark. Pure.
 
-``ShardReader`` owns a shard iterator: it gets one from its cursor (and again when the
-iterator expires after five minutes), backs GetRecords throttling off with jitter, and tells
-when the shard is read to its tip (``MillisBehindLatest`` 0) or to its end (a closed shard:
+``ShardReader`` owns a shard iterator: it gets one from its cursor (and a fresh one when the
+iterator expires after five minutes: AFTER_SEQUENCE_NUMBER of the last record committed), retries
+transient faults of GetShardIterator and GetRecords as ``pipeline.sources.aws_retry`` decides
+(throttling, HTTP 5xx, connection resets, timeouts; capped, jittered backoff; bounded, then one
+error naming the shard and the last fault), and tells when the shard is read to its tip (``MillisBehindLatest`` 0) or to its end (a closed shard:
 ``NextShardIterator`` is null — or, where an emulator keeps returning an iterator, an empty
 page from a shard the listing shows closed).
 
@@ -18,9 +20,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from pipeline.aws_errors import THROTTLED
 from pipeline.model import DeadLetter, LogEvent, stream_key
+from pipeline.sources.aws_retry import Backoff, Retry, call_with_backoff
 from pipeline.sources.formats import read_stream
-from pipeline.sources.kinesis_shards import Backoff, Cursor, StartPosition, call_with_backoff, error_code
+from pipeline.sources.kinesis_shards import Cursor, StartPosition
 
 GET_RECORDS_LIMIT = 10_000  # the service maximum; a page is also capped at 10 MB
 LATEST_PIN_MARGIN_MS = 5_000   # when the service's clock is unknown
@@ -71,15 +75,22 @@ class ShardReader:
         self.iterator: str | None = None
         self.pinned = False   # the cursor's LATEST start was just pinned to a time
         self.throttled = 0    # GetRecords/GetShardIterator calls answered with a throttling error
+        self.faults: dict[str, int] = {}   # transient faults retried, by kind (aws_errors.fault_kind)
         self.calls = 0
+        self.what = f"Kinesis shard {cursor.shard_id} of stream {stream}"
 
-    def _throttle(self) -> None:
-        self.throttled += 1
+    def _fault(self, retry: Retry) -> None:
+        """A transient fault, about to be retried: count it; an expired iterator is renewed from
+        the cursor, which holds the last sequence number committed (nothing lost, nothing twice)."""
+        self.faults[retry.kind] = self.faults.get(retry.kind, 0) + 1
+        if retry.kind == THROTTLED:
+            self.throttled += 1
+        if retry.renew_iterator:
+            self.iterator = None
 
     def _new_iterator(self) -> str:
         asked = int(self.clock() * 1000)
-        resp = call_with_backoff(self.client.get_shard_iterator, self.backoff, self.sleep, self._throttle,
-                                 **self.target, **self.cursor.iterator_args())
+        resp = self.client.get_shard_iterator(**self.target, **self.cursor.iterator_args())
         if self.cursor.after is None and self.cursor.start.kind == "LATEST":
             # Pin "latest" to a time, so a checkpoint taken before any record arrived resumes
             # here rather than at a later "latest" (which would skip what arrived in between).
@@ -91,28 +102,24 @@ class ShardReader:
             self.pinned = True
         return resp["ShardIterator"]
 
+    def _get_records(self) -> tuple[int, dict[str, Any]]:
+        """One attempt: an iterator if there is none (GetShardIterator), then GetRecords."""
+        if self.iterator is None:
+            self.iterator = self._new_iterator()
+        called = int(self.clock() * 1000)
+        self.calls += 1
+        return called, self.client.get_records(ShardIterator=self.iterator, Limit=self.limit)
+
     def read(self) -> Page:
-        """One GetRecords call (throttling backed off; an expired iterator renewed from the cursor)."""
-        for attempt in (0, 1):
-            if self.iterator is None:
-                self.iterator = self._new_iterator()
-            called = int(self.clock() * 1000)
-            self.calls += 1
-            try:
-                resp = call_with_backoff(self.client.get_records, self.backoff, self.sleep, self._throttle,
-                                         ShardIterator=self.iterator, Limit=self.limit)
-            except Exception as exc:
-                if error_code(exc) == "ExpiredIteratorException" and attempt == 0:
-                    self.iterator = None   # resume from the cursor, which records what was committed
-                    continue
-                raise
-            records = resp.get("Records") or []
-            behind = resp.get("MillisBehindLatest")
-            nxt = resp.get("NextShardIterator")
-            self.iterator = nxt
-            ended = nxt is None or (self.closed and not records and not behind)
-            return Page(self.cursor.shard_id, records, behind, at_tip=not behind, ended=ended, called_ms=called)
-        raise AssertionError("unreachable")
+        """One page, transient faults retried (a GetRecords retried after a lost answer reuses its
+        iterator, which gives the same records: the cursor moves only on commit)."""
+        called, resp = call_with_backoff(self._get_records, self.backoff, self.sleep, self._fault, what=self.what)
+        records = resp.get("Records") or []
+        behind = resp.get("MillisBehindLatest")
+        nxt = resp.get("NextShardIterator")
+        self.iterator = nxt
+        ended = nxt is None or (self.closed and not records and not behind)
+        return Page(self.cursor.shard_id, records, behind, at_tip=not behind, ended=ended, called_ms=called)
 
     def commit(self, seq: str) -> None:
         self.cursor = self.cursor.advanced(seq)
@@ -217,6 +224,7 @@ class Step:
     mark_ms: int | None         # arrival time up to which the shard was read
     throttled: int = 0
     records_read: int = 0       # records read from the shard so far in this loop
+    retried: int = 0            # transient faults retried for this page (throttling included)
     ended: bool = False         # read to its end; ``children`` continue it
     parked: bool = False        # bounded read: at its tip, stopped
     children: list[Cursor] = field(default_factory=list)
@@ -235,12 +243,14 @@ class ShardsLoop:
     def __init__(self, client: Any, stream: str, cursors: list[Cursor], claim: Claim, *, bounded: bool,
                  watermark: ArrivalWatermark, list_shards: Callable[[], list[Any]],
                  account: str | None = None, region: str | None = None, limit: int = GET_RECORDS_LIMIT,
-                 max_read_s: float = 5.0, idle_poll_s: float = 1.0,
+                 max_read_s: float = 5.0, idle_poll_s: float = 1.0, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client, self.stream, self.claim, self.bounded = client, stream, claim, bounded
         self.watermark, self.list_shards = watermark, list_shards
         self.account, self.region, self.limit = account, region, limit
         self.max_read_s, self.idle_poll_s, self.clock, self.sleep = max_read_s, idle_poll_s, clock, sleep
+        self.backoff = backoff
+        self.faults: dict[str, int] = {}    # transient faults retried, by kind, over every shard
         self.readers: dict[str, ShardReader] = {}
         self.rest_until: dict[str, float] = {}
         self.oldest_arrival_ms: int | None = None
@@ -260,7 +270,7 @@ class ShardsLoop:
     def _open(self, cursor: Cursor, mark: int | None) -> None:
         self.readers[cursor.shard_id] = ShardReader(self.client, self.stream, cursor, limit=self.limit,
                                                     closed=cursor.shard_id in self._closed, clock=self.clock,
-                                                    sleep=self.sleep)
+                                                    sleep=self.sleep, backoff=self.backoff)
         self.watermark.track(cursor.shard_id, mark)
 
     def _drop(self, sid: str) -> int | None:
@@ -312,8 +322,11 @@ class ShardsLoop:
             self.watermark.observe(page, decoded.newest_arrival_ms)
         self.records_read[sid] = self.records_read.get(sid, 0) + len(claimed)
         step = Step(sid, decoded, reader.cursor, self.watermark.marks.get(sid), reader.throttled,
-                    self.records_read[sid])
+                    self.records_read[sid], sum(reader.faults.values()))
+        for kind, n in reader.faults.items():
+            self.faults[kind] = self.faults.get(kind, 0) + n
         reader.throttled = 0
+        reader.faults = {}
         if handed_over:
             self._drop(sid)           # what was claimed is still emitted, with this step
         elif page.ended:

@@ -13,13 +13,13 @@ the fold orders lines by time.)
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from pipeline.aws_errors import THROTTLE_CODES, error_code  # noqa: F401  (re-exported)
+from pipeline.sources.aws_retry import Backoff, call_with_backoff
 
 START_KINDS = ("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP")
 
@@ -159,47 +159,19 @@ def resume_cursors(shards: Iterable[Shard], saved: Iterable[Cursor], finished: I
     return out
 
 
-# -- API calls with backoff -------------------------------------------------------------------
-
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter, for throttled Kinesis calls."""
-
-    base_ms: float = 100.0
-    cap_ms: float = 5000.0
-    max_attempts: int = 12
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay_s(self, attempt: int) -> float:
-        return self.rng.uniform(0, min(self.cap_ms, self.base_ms * (2 ** attempt))) / 1000.0
-
-
-def call_with_backoff(fn: Callable[..., Any], backoff: Backoff, sleep: Callable[[float], None] = time.sleep,
-                      on_throttle: Callable[[], None] | None = None, **kwargs: Any) -> Any:
-    """``fn(**kwargs)``, retried with backoff while the answer is a throttling error."""
-    attempt = 0
-    while True:
-        try:
-            return fn(**kwargs)
-        except Exception as exc:  # botocore ClientError: only throttling is retried here
-            if error_code(exc) not in THROTTLE_CODES or attempt + 1 >= backoff.max_attempts:
-                raise
-            if on_throttle is not None:
-                on_throttle()
-            sleep(backoff.delay_s(attempt))
-            attempt += 1
-
+# -- API calls (retried as pipeline.sources.aws_retry decides) -----------------------------
 
 def list_shards(client: Any, stream: str, backoff: Backoff | None = None,
                 sleep: Callable[[float], None] = time.sleep) -> list[Shard]:
-    """Every shard of the stream (ListShards, paginated; LimitExceeded backed off)."""
+    """Every shard of the stream (ListShards, paginated; transient faults retried)."""
     backoff = backoff or Backoff()
     target = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
     shards: list[Shard] = []
-    resp = call_with_backoff(client.list_shards, backoff, sleep, **target)
+    what = f"Kinesis stream {stream}: ListShards"
+    resp = call_with_backoff(client.list_shards, backoff, sleep, what=what, **target)
     while True:
         shards.extend(Shard.from_api(d) for d in resp.get("Shards", []))
         token = resp.get("NextToken")
         if not token:
             return shards
-        resp = call_with_backoff(client.list_shards, backoff, sleep, NextToken=token)
+        resp = call_with_backoff(client.list_shards, backoff, sleep, what=what, NextToken=token)

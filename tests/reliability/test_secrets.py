@@ -1,7 +1,8 @@
 """Nothing let in: secrets and personal data never reach a sink, credentials never reach a log.
 
-``coldtrace run`` (a real process) reads payloads whose lines carry an AWS access key, a bearer
-token, a password in a URL, a card number, an e-mail address and a user-defined session token,
+``coldtrace run`` (a real process) reads payloads whose lines carry an AWS access key and secret
+key, a bearer token, a JWT, a private-key block, GitHub, Slack and Stripe tokens, passwords in a URL
+and in a JDBC connection string, a card number, an e-mail address and a user-defined session token,
 with Elasticsearch, a webhook and stdout as sinks; then every output is searched: every file under
 the output directory, every document in Elasticsearch, every webhook body, stdout and stderr.
 A run with ``--no-redact`` shows the search would have found them.
@@ -40,6 +41,14 @@ SECRETS = {
     "card_number_plain": "4111111111111111",
     "email": "jane.doe@example.com",
     "session": "sess_ABCDEFGHIJKLMNOP",
+    "aws_secret_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "private_key": "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+    "jwt": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaGVja291dCJ9.bm90LWEtcmVhbC1zaWduYXR1cmU",
+    "github_token": "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+    "slack_token": "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+    "stripe_key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "connection_password": "JdbcPa55w0rd!",
+    "redis_password": "r3disPassw0rd",
 }
 CREDENTIALS = {"ES_API_KEY": "TopSecretApiKey123", "ES_PASSWORD": "EsPassw0rdSecret",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "HOOK_URL_TOKEN": "xoxbHookTok3n"}
@@ -56,6 +65,15 @@ def secret_payload() -> dict:
                     "requestId": RID, "correlation_id": SECRETS["session"]}),
         f"[ERROR] ConnectionError: cannot reach postgres://admin:{SECRETS['url_password']}@db.internal:5432/app "
         f"for {SECRETS['email']}\nTraceback (most recent call last):\n  File \"/var/task/app.py\", line 3\n",
+        f"[DEBUG]\t2024-05-01T10:00:00.030Z\t{RID}\tcredentials {{'AccessKeyId': 'ASIAXXXXXXXXXXXXXXXX', "
+        f"'SecretAccessKey': '{SECRETS['aws_secret_key']}'}} id_token={SECRETS['jwt']}\n",
+        json.dumps({"level": "WARN", "requestId": RID, "message": "config loaded",
+                    "signing_key": f"-----BEGIN RSA PRIVATE KEY-----\n{SECRETS['private_key']}\n"
+                                   "-----END RSA PRIVATE KEY-----\n",
+                    "env": f"GITHUB_TOKEN={SECRETS['github_token']} SLACK={SECRETS['slack_token']} "
+                           f"STRIPE={SECRETS['stripe_key']}"}),
+        f"[INFO]\t2024-05-01T10:00:00.040Z\t{RID}\tjdbc:sqlserver://db:1433;user=sa;"
+        f"password={SECRETS['connection_password']};encrypt=true cache redis://:{SECRETS['redis_password']}@cache:6379\n",
         f"END RequestId: {RID}\n",
         f"REPORT RequestId: {RID}\tDuration: 12.00 ms\tBilled Duration: 12 ms\tMemory Size: 128 MB\t"
         f"Max Memory Used: 60 MB\t\n",
@@ -149,7 +167,9 @@ def test_no_secret_reaches_any_sink(incident_fleet, es_url, tmp_path):  # noqa: 
     assert leaks(outputs, SECRETS) == []
     logs = index_path(str(out), INDEX_LOGS)
     texts = " ".join(d["message"] for _, d in read_index(logs) if d["log.group"] == "/aws/lambda/checkout")
-    for name in ("aws_access_key", "bearer_token", "url_password", "card_number", "email", "session"):
+    for name in ("aws_access_key", "bearer_token", "url_password", "card_number", "email", "session",
+                 "aws_secret_key", "private_key", "jwt", "github_token", "slack_token", "stripe_key",
+                 "connection_password"):
         assert f"[REDACTED:{name}]" in texts, name  # the lines were there, redacted
     (inv,) = [d for _, d in read_index(index_path(str(out), INDEX_INVOCATIONS)) if d["faas.execution"] == RID]
     assert "[REDACTED:url_password]" in inv["error.message"]
