@@ -1,0 +1,246 @@
+"""The advice aggregate: per function, per version, per memory size and per runtime version, the
+figures advice needs, built one invocation at a time and merged across workers.
+
+Mergeable like the percentile sketch it holds (``merge`` is associative and commutative, and an
+aggregate built in parts then merged equals one built in one go), so the pipeline can fold it as
+it runs and a reader can build it by streaming the invocations index line by line: memory grows
+with functions, versions, memory sizes, minutes and seconds of the run, never with invocations.
+
+``add`` takes an ``Invocation`` or its indexed document (``Invocation.to_doc()``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.advise.thresholds import BUCKET_MS
+from pipeline.report.fields import FAILED_OUTCOMES, end_ms, infer_architecture, init_wait_ms, start_ms
+from pipeline.sketch import PercentileSketch
+
+FORMAT_VERSION = 1
+UNKNOWN_VERSION = "$LATEST"  # what Lambda runs when no version is named
+
+
+def _sketch_json(s: PercentileSketch) -> dict[str, Any]:
+    return s.to_dict()
+
+
+def _add_counts(into: dict, other: dict) -> None:
+    for k, n in other.items():
+        into[k] = into.get(k, 0) + n
+
+
+@dataclass
+class Stats:
+    """Counts, outcomes and distributions of one slice of a function's invocations."""
+
+    n: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    cold: dict[str, int] = field(default_factory=dict)           # cold-start kind → count
+    memory_sizes: dict[int, int] = field(default_factory=dict)
+    billed_ms_sum: float = 0.0
+    duration: PercentileSketch = field(default_factory=PercentileSketch)
+    billed: PercentileSketch = field(default_factory=PercentileSketch)
+    init: PercentileSketch = field(default_factory=PercentileSketch)   # what a cold start waited
+    used: PercentileSketch = field(default_factory=PercentileSketch)   # max memory used, MB
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(n for o, n in self.outcomes.items() if o in FAILED_OUTCOMES)
+
+    @property
+    def oom(self) -> int:
+        return self.outcomes.get("out_of_memory", 0)
+
+    def add(self, doc: dict[str, Any], t0: int, t1: int) -> None:
+        self.n += 1
+        outcome = doc.get("aws.lambda.outcome", "unfinished")
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        kind = doc.get("aws.lambda.cold_start_kind", "none")
+        self.cold[kind] = self.cold.get(kind, 0) + 1
+        mem = doc.get("aws.lambda.memory_size_mb")
+        if mem:
+            self.memory_sizes[int(mem)] = self.memory_sizes.get(int(mem), 0) + 1
+        if doc.get("aws.lambda.duration_ms") is not None:
+            self.duration.add(float(doc["aws.lambda.duration_ms"]))
+        if doc.get("aws.lambda.billed_duration_ms") is not None:
+            billed = float(doc["aws.lambda.billed_duration_ms"])
+            self.billed.add(billed)
+            self.billed_ms_sum += billed
+        wait = init_wait_ms(doc)
+        if wait is not None:
+            self.init.add(wait)
+        if doc.get("aws.lambda.max_memory_used_mb") is not None:
+            self.used.add(float(doc["aws.lambda.max_memory_used_mb"]))
+        self.first_ms = t0 if self.first_ms is None else min(self.first_ms, t0)
+        self.last_ms = t1 if self.last_ms is None else max(self.last_ms, t1)
+
+    def merge(self, other: "Stats") -> "Stats":
+        self.n += other.n
+        _add_counts(self.outcomes, other.outcomes)
+        _add_counts(self.cold, other.cold)
+        _add_counts(self.memory_sizes, other.memory_sizes)
+        self.billed_ms_sum += other.billed_ms_sum
+        for name in ("duration", "billed", "init", "used"):
+            getattr(self, name).merge(getattr(other, name))
+        if other.first_ms is not None:
+            self.first_ms = other.first_ms if self.first_ms is None else min(self.first_ms, other.first_ms)
+            self.last_ms = other.last_ms if self.last_ms is None else max(self.last_ms, other.last_ms)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "outcomes": dict(sorted(self.outcomes.items())), "cold": dict(sorted(self.cold.items())),
+                "memory_sizes": {str(k): v for k, v in sorted(self.memory_sizes.items())},
+                "billed_ms_sum": self.billed_ms_sum, "first_ms": self.first_ms, "last_ms": self.last_ms,
+                **{name: _sketch_json(getattr(self, name)) for name in ("duration", "billed", "init", "used")}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Stats":
+        return cls(n=int(d["n"]), outcomes=dict(d["outcomes"]), cold=dict(d["cold"]),
+                   memory_sizes={int(k): int(v) for k, v in d["memory_sizes"].items()},
+                   billed_ms_sum=float(d["billed_ms_sum"]), first_ms=d["first_ms"], last_ms=d["last_ms"],
+                   **{name: PercentileSketch.from_dict(d[name]) for name in ("duration", "billed", "init", "used")})
+
+
+@dataclass
+class Bucket:
+    """One minute of one function version: for before/after splits at a runtime update."""
+
+    n: int = 0
+    failed: int = 0
+    duration: PercentileSketch = field(default_factory=PercentileSketch)
+
+    def merge(self, other: "Bucket") -> "Bucket":
+        self.n += other.n
+        self.failed += other.failed
+        self.duration.merge(other.duration)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "failed": self.failed, "duration": _sketch_json(self.duration)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Bucket":
+        return cls(int(d["n"]), int(d["failed"]), PercentileSketch.from_dict(d["duration"]))
+
+
+@dataclass
+class FunctionAgg:
+    """One function: overall, per version, per memory size, per (version, runtime version), the
+    version's minute buckets, the architectures its costs imply, and environments busy per second
+    (peak concurrency: an environment runs one invocation at a time)."""
+
+    overall: Stats = field(default_factory=Stats)
+    versions: dict[str, Stats] = field(default_factory=dict)
+    memories: dict[int, Stats] = field(default_factory=dict)
+    runtimes: dict[str, dict[str, Stats]] = field(default_factory=dict)   # version → runtime version → cold starts
+    buckets: dict[str, dict[int, Bucket]] = field(default_factory=dict)   # version → minute → bucket
+    architectures: dict[str, int] = field(default_factory=dict)
+    busy: dict[int, set[str]] = field(default_factory=dict)               # second → environments busy
+
+    def add(self, doc: dict[str, Any]) -> None:
+        t0 = start_ms(doc)
+        t1 = max(end_ms(doc), t0)
+        version = str(doc.get("faas.version") or UNKNOWN_VERSION)
+        self.overall.add(doc, t0, t1)
+        self.versions.setdefault(version, Stats()).add(doc, t0, t1)
+        mem = doc.get("aws.lambda.memory_size_mb")
+        if mem:
+            self.memories.setdefault(int(mem), Stats()).add(doc, t0, t1)
+        runtime = doc.get("aws.lambda.runtime_version")
+        if runtime:   # known on the invocation that paid the init: the environment's runtime
+            self.runtimes.setdefault(version, {}).setdefault(runtime, Stats()).add(doc, t0, t1)
+        bucket = self.buckets.setdefault(version, {}).setdefault(t0 // BUCKET_MS, Bucket())
+        bucket.n += 1
+        bucket.failed += doc.get("aws.lambda.outcome") in FAILED_OUTCOMES
+        if doc.get("aws.lambda.duration_ms") is not None:
+            bucket.duration.add(float(doc["aws.lambda.duration_ms"]))
+        if doc.get("aws.lambda.estimated_cost_usd") is not None:
+            arch = infer_architecture((doc,))
+            self.architectures[arch] = self.architectures.get(arch, 0) + 1
+        env = doc.get("faas.instance") or doc.get("log.stream") or doc.get("faas.execution", "?")
+        for second in range(t0 // 1000, t1 // 1000 + 1):
+            self.busy.setdefault(second, set()).add(env)
+
+    @property
+    def architecture(self) -> str:
+        return max(sorted(self.architectures), key=self.architectures.get) if self.architectures else "x86_64"
+
+    @property
+    def peak_concurrency(self) -> int:
+        return max((len(envs) for envs in self.busy.values()), default=0)
+
+    @property
+    def current_memory_mb(self) -> int | None:
+        """The memory size of the latest invocations: what the function is configured with now."""
+        if not self.memories:
+            return None
+        return max(self.memories, key=lambda m: (self.memories[m].last_ms or 0, m))
+
+    def merge(self, other: "FunctionAgg") -> "FunctionAgg":
+        self.overall.merge(other.overall)
+        for mine, theirs in ((self.versions, other.versions), (self.memories, other.memories)):
+            for key, stats in theirs.items():
+                mine.setdefault(key, Stats()).merge(stats)
+        for version, runtimes in other.runtimes.items():
+            for rt, stats in runtimes.items():
+                self.runtimes.setdefault(version, {}).setdefault(rt, Stats()).merge(stats)
+        for version, buckets in other.buckets.items():
+            for minute, b in buckets.items():
+                self.buckets.setdefault(version, {}).setdefault(minute, Bucket()).merge(b)
+        _add_counts(self.architectures, other.architectures)
+        for second, envs in other.busy.items():
+            self.busy.setdefault(second, set()).update(envs)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"overall": self.overall.to_json(),
+                "versions": {k: s.to_json() for k, s in sorted(self.versions.items())},
+                "memories": {str(k): s.to_json() for k, s in sorted(self.memories.items())},
+                "runtimes": {v: {rt: s.to_json() for rt, s in sorted(rts.items())}
+                             for v, rts in sorted(self.runtimes.items())},
+                "buckets": {v: {str(m): b.to_json() for m, b in sorted(bs.items())}
+                            for v, bs in sorted(self.buckets.items())},
+                "architectures": dict(sorted(self.architectures.items())),
+                "busy": {str(s): sorted(envs) for s, envs in sorted(self.busy.items())}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "FunctionAgg":
+        return cls(overall=Stats.from_json(d["overall"]),
+                   versions={k: Stats.from_json(s) for k, s in d["versions"].items()},
+                   memories={int(k): Stats.from_json(s) for k, s in d["memories"].items()},
+                   runtimes={v: {rt: Stats.from_json(s) for rt, s in rts.items()} for v, rts in d["runtimes"].items()},
+                   buckets={v: {int(m): Bucket.from_json(b) for m, b in bs.items()} for v, bs in d["buckets"].items()},
+                   architectures=dict(d["architectures"]),
+                   busy={int(s): set(envs) for s, envs in d["busy"].items()})
+
+
+@dataclass
+class AdviceAggregate:
+    """Every function's ``FunctionAgg``; ``add`` one invocation, ``merge`` another aggregate."""
+
+    functions: dict[str, FunctionAgg] = field(default_factory=dict)
+
+    def add(self, invocation: Any) -> "AdviceAggregate":
+        """Count one invocation: an ``Invocation`` or its document (``Invocation.to_doc()``)."""
+        doc = invocation if isinstance(invocation, dict) else invocation.to_doc()
+        self.functions.setdefault(doc.get("faas.name", "?"), FunctionAgg()).add(doc)
+        return self
+
+    def merge(self, other: "AdviceAggregate") -> "AdviceAggregate":
+        for name, fn in other.functions.items():
+            self.functions.setdefault(name, FunctionAgg()).merge(fn)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION,
+                "functions": {name: fn.to_json() for name, fn in sorted(self.functions.items())}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "AdviceAggregate":
+        if d.get("format") != FORMAT_VERSION:
+            raise ValueError(f"advice aggregate format {d.get('format')!r}, expected {FORMAT_VERSION}")
+        return cls({name: FunctionAgg.from_json(fn) for name, fn in d["functions"].items()})
