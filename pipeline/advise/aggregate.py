@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.advise.thresholds import BUCKET_MS
-from pipeline.report.fields import FAILED_OUTCOMES, end_ms, infer_architecture, init_wait_ms, start_ms
+from pipeline.report.fields import (
+    FAILED_OUTCOMES,
+    end_ms,
+    infer_architecture,
+    init_wait_ms,
+    start_ms,
+)
 from pipeline.sketch import PercentileSketch
 
 FORMAT_VERSION = 1
@@ -78,7 +84,7 @@ class Stats:
         self.first_ms = t0 if self.first_ms is None else min(self.first_ms, t0)
         self.last_ms = t1 if self.last_ms is None else max(self.last_ms, t1)
 
-    def merge(self, other: "Stats") -> "Stats":
+    def merge(self, other: Stats) -> Stats:
         self.n += other.n
         _add_counts(self.outcomes, other.outcomes)
         _add_counts(self.cold, other.cold)
@@ -98,7 +104,7 @@ class Stats:
                 **{name: _sketch_json(getattr(self, name)) for name in ("duration", "billed", "init", "used")}}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Stats":
+    def from_json(cls, d: dict[str, Any]) -> Stats:
         return cls(n=int(d["n"]), outcomes=dict(d["outcomes"]), cold=dict(d["cold"]),
                    memory_sizes={int(k): int(v) for k, v in d["memory_sizes"].items()},
                    billed_ms_sum=float(d["billed_ms_sum"]), first_ms=d["first_ms"], last_ms=d["last_ms"],
@@ -113,7 +119,7 @@ class Bucket:
     failed: int = 0
     duration: PercentileSketch = field(default_factory=PercentileSketch)
 
-    def merge(self, other: "Bucket") -> "Bucket":
+    def merge(self, other: Bucket) -> Bucket:
         self.n += other.n
         self.failed += other.failed
         self.duration.merge(other.duration)
@@ -123,7 +129,7 @@ class Bucket:
         return {"n": self.n, "failed": self.failed, "duration": _sketch_json(self.duration)}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Bucket":
+    def from_json(cls, d: dict[str, Any]) -> Bucket:
         return cls(int(d["n"]), int(d["failed"]), PercentileSketch.from_dict(d["duration"]))
 
 
@@ -180,7 +186,7 @@ class FunctionAgg:
             return None
         return max(self.memories, key=lambda m: (self.memories[m].last_ms or 0, m))
 
-    def merge(self, other: "FunctionAgg") -> "FunctionAgg":
+    def merge(self, other: FunctionAgg) -> FunctionAgg:
         self.overall.merge(other.overall)
         for mine, theirs in ((self.versions, other.versions), (self.memories, other.memories)):
             for key, stats in theirs.items():
@@ -208,7 +214,7 @@ class FunctionAgg:
                 "busy": {str(s): sorted(envs) for s, envs in sorted(self.busy.items())}}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "FunctionAgg":
+    def from_json(cls, d: dict[str, Any]) -> FunctionAgg:
         return cls(overall=Stats.from_json(d["overall"]),
                    versions={k: Stats.from_json(s) for k, s in d["versions"].items()},
                    memories={int(k): Stats.from_json(s) for k, s in d["memories"].items()},
@@ -224,13 +230,13 @@ class AdviceAggregate:
 
     functions: dict[str, FunctionAgg] = field(default_factory=dict)
 
-    def add(self, invocation: Any) -> "AdviceAggregate":
+    def add(self, invocation: Any) -> AdviceAggregate:
         """Count one invocation: an ``Invocation`` or its document (``Invocation.to_doc()``)."""
         doc = invocation if isinstance(invocation, dict) else invocation.to_doc()
         self.functions.setdefault(doc.get("faas.name", "?"), FunctionAgg()).add(doc)
         return self
 
-    def merge(self, other: "AdviceAggregate") -> "AdviceAggregate":
+    def merge(self, other: AdviceAggregate) -> AdviceAggregate:
         for name, fn in other.functions.items():
             self.functions.setdefault(name, FunctionAgg()).merge(fn)
         return self
@@ -240,7 +246,7 @@ class AdviceAggregate:
                 "functions": {name: fn.to_json() for name, fn in sorted(self.functions.items())}}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "AdviceAggregate":
+    def from_json(cls, d: dict[str, Any]) -> AdviceAggregate:
         if d.get("format") != FORMAT_VERSION:
             raise ValueError(f"advice aggregate format {d.get('format')!r}, expected {FORMAT_VERSION}")
         return cls({name: FunctionAgg.from_json(fn) for name, fn in d["functions"].items()})

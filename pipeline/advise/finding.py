@@ -40,7 +40,7 @@ class Finding:
         return out
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Finding":
+    def from_json(cls, d: dict[str, Any]) -> Finding:
         return cls(d["function"], d["kind"], d["current"], d["recommended"], d["monthly_savings_usd"],
                    d["evidence"], d.get("caveat"), d.get("details") or {})
 

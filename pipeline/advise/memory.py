@@ -10,11 +10,27 @@ advice says when that assumption may not hold.
 from __future__ import annotations
 
 from pipeline.advise.aggregate import FunctionAgg, Stats
-from pipeline.advise.finding import (Finding, cost_per_invocation, ladder_at_least, mean_billed_ms, monthly_factor,
-                                     ms, usd)
-from pipeline.advise.thresholds import (CPU_BOUND_MIN_P50_MS, MEMORY_HEADROOM, MIN_MEMORY_MB, MIN_MEMORY_SAMPLES,
-                                        MIN_MONTHLY_SAVINGS_USD, OOM_MIN_COUNT, OOM_MIN_RATE, OOM_RAISE_FACTOR,
-                                        ONE_VCPU_MB)
+from pipeline.advise.finding import (
+    Finding,
+    cost_per_invocation,
+    ladder_at_least,
+    mean_billed_ms,
+    monthly_factor,
+    ms,
+    usd,
+)
+from pipeline.advise.thresholds import (
+    CPU_BOUND_MIN_P50_MS,
+    MEMORY_HEADROOM,
+    MEMORY_MIN_SAVING_SHARE,
+    MIN_MEMORY_MB,
+    MIN_MEMORY_SAMPLES,
+    MIN_MONTHLY_SAVINGS_USD,
+    ONE_VCPU_MB,
+    OOM_MIN_COUNT,
+    OOM_MIN_RATE,
+    OOM_RAISE_FACTOR,
+)
 
 
 def _monthly_cost(fn: FunctionAgg, stats: Stats, memory_mb: int, billed_ms: float) -> float:
@@ -49,7 +65,7 @@ def memory(name: str, fn: FunctionAgg) -> list[Finding]:
     if target >= current:
         return []
     saving = cost_now - _monthly_cost(fn, now, target, billed)
-    if saving < MIN_MONTHLY_SAVINGS_USD:
+    if saving < max(MIN_MONTHLY_SAVINGS_USD, MEMORY_MIN_SAVING_SHARE * cost_now):
         return []
     p50 = now.duration.quantile(0.5)
     caveat = None
@@ -71,7 +87,7 @@ def _from_measured(name: str, fn: FunctionAgg, current: int, measured: dict[int,
     costs = {m: _monthly_cost(fn, s, m, mean_billed_ms(s)) for m, s in measured.items()}
     best = min(sorted(costs), key=costs.get)
     saving = cost_now - costs[best]
-    if best == current or saving < MIN_MONTHLY_SAVINGS_USD:
+    if best == current or saving < max(MIN_MONTHLY_SAVINGS_USD, MEMORY_MIN_SAVING_SHARE * cost_now):
         return []
     sizes = "; ".join(f"{m:,} MB: {s.n:,} invocations, p50 {ms(s.duration.quantile(0.5))}, "
                       f"mean billed {ms(mean_billed_ms(s))}" for m, s in sorted(measured.items()))

@@ -20,13 +20,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from pipeline.advise.aggregate import Bucket, FunctionAgg, Stats
 from pipeline.advise.finding import Finding, ms
-from pipeline.advise.thresholds import (BUCKET_MS, DURATION_P95_MIN_RATIO, ERROR_RATE_MIN_DELTA, ERROR_RATE_MIN_RATIO,
-                                        EXCEEDANCE_Q, INIT_P95_MIN_RATIO, MEMORY_P95_MIN_RATIO,
-                                        MIN_COLD_STARTS_EACH_SIDE, MIN_SAMPLES_EACH_SIDE, MIN_Z)
+from pipeline.advise.thresholds import (
+    BUCKET_MS,
+    DURATION_P95_MIN_RATIO,
+    ERROR_RATE_MIN_DELTA,
+    ERROR_RATE_MIN_RATIO,
+    EXCEEDANCE_Q,
+    INIT_P95_MIN_RATIO,
+    MEMORY_P95_MIN_RATIO,
+    MIN_COLD_STARTS_EACH_SIDE,
+    MIN_SAMPLES_EACH_SIDE,
+    MIN_Z,
+)
 from pipeline.model import iso_ms
 from pipeline.sketch import PercentileSketch
 
@@ -120,7 +130,7 @@ def _finding(name: str, kind: str, old: str, new: str, at_ms: int, changes: list
 def version_regression(name: str, fn: FunctionAgg) -> list[Finding]:
     versions = sorted(fn.versions.items(), key=lambda kv: (kv[1].first_ms or 0, kv[0]))
     out = []
-    for (old, before), (new, after) in zip(versions, versions[1:]):
+    for (old, before), (new, after) in pairwise(versions):
         changes = _compare(before, after)
         if changes:
             out.append(_finding(name, "version-regression", old, new, after.first_ms or 0, changes, "version",
@@ -146,7 +156,7 @@ def runtime_update(name: str, fn: FunctionAgg) -> list[Finding]:
     out = []
     for version, runtimes in sorted(fn.runtimes.items()):
         ordered = sorted(runtimes.items(), key=lambda kv: (kv[1].first_ms or 0, kv[0]))
-        for (old, old_stats), (new, new_stats) in zip(ordered, ordered[1:]):
+        for (old, old_stats), (new, new_stats) in pairwise(ordered):
             at = new_stats.first_ms or 0
             before, after = _split(fn.buckets.get(version, {}), at)
             changes = _compare(before, after)

@@ -36,6 +36,10 @@ OOM_MIN_RATE = 0.01
 OOM_MIN_COUNT = 3
 # Raise by at least half: an out-of-memory kill says the need is above the limit, not by how much.
 OOM_RAISE_FACTOR = 1.5
+# A memory change must save at least this share of the function's cost: mean billed durations of
+# the same code differ by a few percent between runs (other tenants, payloads), so a smaller gap
+# between two measured sizes is noise, not a finding.
+MEMORY_MIN_SAVING_SHARE = 0.10
 # A cut below one vCPU on a function whose p50 is at least this long may slow it: CPU share
 # scales with memory, so a CPU-bound function runs up to current/recommended times longer.
 CPU_BOUND_MIN_P50_MS = 50.0

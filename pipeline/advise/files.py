@@ -1,0 +1,72 @@
+"""Where a run's advice aggregate lives: ``<out>/aggregates/advice.json`` when the pipeline wrote
+it, else built by streaming ``<out>/indices/coldtrace-invocations.ndjson`` line by line (memory
+bounded by the aggregate, never by the file)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import orjson
+
+from pipeline.advise.aggregate import AdviceAggregate
+from pipeline.model import INDEX_INVOCATIONS
+
+AGGREGATE_FILE = os.path.join("aggregates", "advice.json")
+_ACTIONS = frozenset(("create", "index"))
+
+
+@dataclass
+class Loaded:
+    aggregate: AdviceAggregate
+    source: str          # the file the figures came from
+    bad_lines: int = 0   # lines of the index that were not JSON documents (told, never dropped silently)
+
+
+def aggregate_path(out_dir: str) -> str:
+    return os.path.join(out_dir, AGGREGATE_FILE)
+
+
+def write_aggregate(out_dir: str, aggregate: AdviceAggregate) -> str:
+    path = aggregate_path(out_dir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "wb") as f:
+        f.write(orjson.dumps(aggregate.to_json()))
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def from_index(path: str) -> Loaded:
+    """Fold every invocation document of a bulk-format index file into an aggregate."""
+    agg, bad = AdviceAggregate(), 0
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                bad += 1
+                continue
+            if not isinstance(doc, dict) or (len(doc) == 1 and next(iter(doc)) in _ACTIONS):
+                continue              # the bulk action line before each document
+            if doc.get("event.dataset") != "coldtrace.invocation" or "@timestamp" not in doc:
+                bad += 1
+                continue
+            try:
+                agg.add(doc)
+            except (TypeError, ValueError):
+                bad += 1
+    return Loaded(agg, path, bad)
+
+
+def load_aggregate(out_dir: str) -> Loaded:
+    """The run's aggregate; FileNotFoundError (with what to do) when the run has neither file."""
+    path = aggregate_path(out_dir)
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return Loaded(AdviceAggregate.from_json(orjson.loads(f.read())), path)
+    index = os.path.join(out_dir, "indices", f"{INDEX_INVOCATIONS}.ndjson")
+    if not os.path.exists(index):
+        raise FileNotFoundError(f"neither {path} nor {index} found: is {out_dir!r} the --out of a coldtrace run?")
+    return from_index(index)
