@@ -14,6 +14,7 @@ from typing import Any
 from pipeline.model import INDEX_ALARMS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES, iso_ms
 from pipeline.report import alarms as alarm_view
 from pipeline.report import coldstarts, series, traces
+from pipeline.report.advice import advice_view
 from pipeline.report.fields import OUTCOME_ORDER, end_ms, is_failed, is_throttle, percentiles, start_ms
 from pipeline.report.load import RunDocs
 
@@ -180,4 +181,5 @@ def build_report(run: RunDocs, title: str = "coldtrace report") -> dict[str, Any
         "cold_starts": cold,
         "alarms": alarms_view(run, hi),
         "traces": traces_view(run),
+        "advice": advice_view(run),
     }
