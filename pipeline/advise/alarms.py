@@ -34,7 +34,9 @@ def finding_alarm(f: Finding) -> Alarm | None:
     worst = max(changes, key=lambda c: c.get("z", 0.0))
     return Alarm(rule=f.kind, function_name=f.function, state="ALARM", previous_state="OK",
                  time_ms=iso_to_ms(f.details["at"]), value=worst.get("after"), threshold=worst.get("before"),
-                 reason=f.evidence, severity="critical" if worst.get("metric") == "error_rate" else "warning")
+                 reason=f.evidence,
+                 # failing requests page someone; a slower or fatter function can wait for the morning
+                 severity="critical" if any(c.get("metric") == "error_rate" for c in changes) else "warning")
 
 
 def regression_alarms(findings: Iterable[Finding]) -> list[Alarm]:

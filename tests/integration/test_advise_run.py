@@ -15,8 +15,8 @@ from pipeline.advise import KINDS
 
 
 def coldtrace(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], check=False, cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
