@@ -25,6 +25,9 @@ from pipeline.report.fields import (
 from pipeline.sketch import PercentileSketch
 
 FORMAT_VERSION = 1
+# Resolution of the busy-environments timeline: 100 ms tells most back-to-back invocations apart
+# (Lambda durations are tens to hundreds of ms) at ten entries a second per function.
+TICK_MS = 100
 UNKNOWN_VERSION = "$LATEST"  # what Lambda runs when no version is named
 
 
@@ -37,6 +40,17 @@ def _add_counts(into: dict, other: dict) -> None:
         into[k] = into.get(k, 0) + n
 
 
+def _translate(mask: int, bits: list[int]) -> int:
+    """A mask over one numbering of environments, in another: bit k becomes bit ``bits[k]``."""
+    out, k = 0, 0
+    while mask:
+        if mask & 1:
+            out |= 1 << bits[k]
+        mask >>= 1
+        k += 1
+    return out
+
+
 @dataclass
 class Stats:
     """Counts, outcomes and distributions of one slice of a function's invocations."""
@@ -46,6 +60,8 @@ class Stats:
     cold: dict[str, int] = field(default_factory=dict)           # cold-start kind → count
     memory_sizes: dict[int, int] = field(default_factory=dict)
     billed_ms_sum: float = 0.0
+    success_billed_ms_sum: float = 0.0   # successful invocations only: how long they take depends
+    success_billed_n: int = 0            # on memory, while a timeout's or a crash's does not
     duration: PercentileSketch = field(default_factory=PercentileSketch)
     billed: PercentileSketch = field(default_factory=PercentileSketch)
     init: PercentileSketch = field(default_factory=PercentileSketch)   # what a cold start waited
@@ -76,6 +92,9 @@ class Stats:
             billed = float(doc["aws.lambda.billed_duration_ms"])
             self.billed.add(billed)
             self.billed_ms_sum += billed
+            if outcome == "success":
+                self.success_billed_ms_sum += billed
+                self.success_billed_n += 1
         wait = init_wait_ms(doc)
         if wait is not None:
             self.init.add(wait)
@@ -90,6 +109,8 @@ class Stats:
         _add_counts(self.cold, other.cold)
         _add_counts(self.memory_sizes, other.memory_sizes)
         self.billed_ms_sum += other.billed_ms_sum
+        self.success_billed_ms_sum += other.success_billed_ms_sum
+        self.success_billed_n += other.success_billed_n
         for name in ("duration", "billed", "init", "used"):
             getattr(self, name).merge(getattr(other, name))
         if other.first_ms is not None:
@@ -100,14 +121,16 @@ class Stats:
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "outcomes": dict(sorted(self.outcomes.items())), "cold": dict(sorted(self.cold.items())),
                 "memory_sizes": {str(k): v for k, v in sorted(self.memory_sizes.items())},
-                "billed_ms_sum": self.billed_ms_sum, "first_ms": self.first_ms, "last_ms": self.last_ms,
+                "billed_ms_sum": self.billed_ms_sum, "success_billed_ms_sum": self.success_billed_ms_sum,
+                "success_billed_n": self.success_billed_n, "first_ms": self.first_ms, "last_ms": self.last_ms,
                 **{name: _sketch_json(getattr(self, name)) for name in ("duration", "billed", "init", "used")}}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Stats:
         return cls(n=int(d["n"]), outcomes=dict(d["outcomes"]), cold=dict(d["cold"]),
                    memory_sizes={int(k): int(v) for k, v in d["memory_sizes"].items()},
-                   billed_ms_sum=float(d["billed_ms_sum"]), first_ms=d["first_ms"], last_ms=d["last_ms"],
+                   billed_ms_sum=float(d["billed_ms_sum"]), success_billed_ms_sum=float(d["success_billed_ms_sum"]),
+                   success_billed_n=int(d["success_billed_n"]), first_ms=d["first_ms"], last_ms=d["last_ms"],
                    **{name: PercentileSketch.from_dict(d[name]) for name in ("duration", "billed", "init", "used")})
 
 
@@ -136,8 +159,9 @@ class Bucket:
 @dataclass
 class FunctionAgg:
     """One function: overall, per version, per memory size, per (version, runtime version), the
-    version's minute buckets, the architectures its costs imply, and environments busy per second
-    (peak concurrency: an environment runs one invocation at a time)."""
+    version's minute buckets, the architectures its costs imply, and the environments busy in each
+    ``TICK_MS`` (peak concurrency: an environment runs one invocation at a time, so the most
+    environments busy in one tick is the peak, give or take two invocations sharing a tick)."""
 
     overall: Stats = field(default_factory=Stats)
     versions: dict[str, Stats] = field(default_factory=dict)
@@ -145,7 +169,8 @@ class FunctionAgg:
     runtimes: dict[str, dict[str, Stats]] = field(default_factory=dict)   # version → runtime version → cold starts
     buckets: dict[str, dict[int, Bucket]] = field(default_factory=dict)   # version → minute → bucket
     architectures: dict[str, int] = field(default_factory=dict)
-    busy: dict[int, set[str]] = field(default_factory=dict)               # second → environments busy
+    envs: dict[str, int] = field(default_factory=dict)                    # environment → its bit
+    busy: dict[int, int] = field(default_factory=dict)                    # tick → bit mask of environments busy
 
     def add(self, doc: dict[str, Any]) -> None:
         t0 = start_ms(doc)
@@ -168,8 +193,10 @@ class FunctionAgg:
             arch = infer_architecture((doc,))
             self.architectures[arch] = self.architectures.get(arch, 0) + 1
         env = doc.get("faas.instance") or doc.get("log.stream") or doc.get("faas.execution", "?")
-        for second in range(t0 // 1000, t1 // 1000 + 1):
-            self.busy.setdefault(second, set()).add(env)
+        bit = 1 << self.envs.setdefault(env, len(self.envs))
+        busy = self.busy
+        for tick in range(t0 // TICK_MS, t1 // TICK_MS + 1):
+            busy[tick] = busy.get(tick, 0) | bit
 
     @property
     def architecture(self) -> str:
@@ -177,7 +204,7 @@ class FunctionAgg:
 
     @property
     def peak_concurrency(self) -> int:
-        return max((len(envs) for envs in self.busy.values()), default=0)
+        return max((mask.bit_count() for mask in self.busy.values()), default=0)
 
     @property
     def current_memory_mb(self) -> int | None:
@@ -198,8 +225,9 @@ class FunctionAgg:
             for minute, b in buckets.items():
                 self.buckets.setdefault(version, {}).setdefault(minute, Bucket()).merge(b)
         _add_counts(self.architectures, other.architectures)
-        for second, envs in other.busy.items():
-            self.busy.setdefault(second, set()).update(envs)
+        bits = [self.envs.setdefault(env, len(self.envs)) for env in sorted(other.envs, key=other.envs.get)]
+        for tick, mask in other.busy.items():
+            self.busy[tick] = self.busy.get(tick, 0) | _translate(mask, bits)
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -211,7 +239,16 @@ class FunctionAgg:
                 "buckets": {v: {str(m): b.to_json() for m, b in sorted(bs.items())}
                             for v, bs in sorted(self.buckets.items())},
                 "architectures": dict(sorted(self.architectures.items())),
-                "busy": {str(s): sorted(envs) for s, envs in sorted(self.busy.items())}}
+                **self._busy_json()}
+
+    def _busy_json(self) -> dict[str, Any]:
+        """Environments by name and masks in that order: one form however the aggregate was merged
+        (masks as hex: they outgrow JSON's 64-bit integers)."""
+        names = sorted(self.envs)
+        order = {env: k for k, env in enumerate(names)}
+        bits = [order[env] for env in sorted(self.envs, key=self.envs.get)]
+        return {"envs": names,
+                "busy": {str(t): f"{_translate(mask, bits):x}" for t, mask in sorted(self.busy.items())}}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FunctionAgg:
@@ -221,7 +258,8 @@ class FunctionAgg:
                    runtimes={v: {rt: Stats.from_json(s) for rt, s in rts.items()} for v, rts in d["runtimes"].items()},
                    buckets={v: {int(m): Bucket.from_json(b) for m, b in bs.items()} for v, bs in d["buckets"].items()},
                    architectures=dict(d["architectures"]),
-                   busy={int(s): set(envs) for s, envs in d["busy"].items()})
+                   envs={env: k for k, env in enumerate(d["envs"])},
+                   busy={int(t): int(mask, 16) for t, mask in d["busy"].items()})
 
 
 @dataclass

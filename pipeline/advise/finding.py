@@ -70,6 +70,12 @@ def mean_billed_ms(stats: Stats) -> float | None:
     return stats.billed_ms_sum / stats.billed.count if stats.billed.count else None
 
 
+def mean_success_billed_ms(stats: Stats) -> float | None:
+    """Mean billed duration of the successful invocations: what memory can change (a timeout bills
+    the timeout, an error or a crash the time to the bug, at any size)."""
+    return stats.success_billed_ms_sum / stats.success_billed_n if stats.success_billed_n else None
+
+
 def ladder_at_least(mb: float) -> int:
     """The smallest advised memory size of at least ``mb`` (Lambda's maximum if none is)."""
     return next((m for m in MEMORY_LADDER_MB if m >= mb), MEMORY_LADDER_MB[-1])

@@ -15,6 +15,7 @@ from pipeline.advise.finding import (
     cost_per_invocation,
     ladder_at_least,
     mean_billed_ms,
+    mean_success_billed_ms,
     monthly_factor,
     ms,
     usd,
@@ -57,7 +58,7 @@ def memory(name: str, fn: FunctionAgg) -> list[Finding]:
             details={"out_of_memory": now.oom, "invocations": now.n})]
     used_max = max(s.used.max for s in fn.memories.values() if s.used.count)
     need = max(used_max * (1 + MEMORY_HEADROOM), MIN_MEMORY_MB)
-    measured = {m: s for m, s in fn.memories.items() if s.n >= MIN_MEMORY_SAMPLES and mean_billed_ms(s) is not None
+    measured = {m: s for m, s in fn.memories.items() if s.success_billed_n >= MIN_MEMORY_SAMPLES
                 and m >= need and s.oom / s.n < OOM_MIN_RATE}
     if len(measured) >= 2 and current in measured:
         return _from_measured(name, fn, current, measured, used_max, cost_now)
@@ -83,20 +84,22 @@ def memory(name: str, fn: FunctionAgg) -> list[Finding]:
 
 def _from_measured(name: str, fn: FunctionAgg, current: int, measured: dict[int, Stats], used_max: float,
                    cost_now: float) -> list[Finding]:
-    """The function ran at several sizes: the cheapest measured one wins."""
-    costs = {m: _monthly_cost(fn, s, m, mean_billed_ms(s)) for m, s in measured.items()}
+    """The function ran at several sizes: the cheapest measured one wins, compared on the billed
+    duration of successful invocations (timeouts and crashes would otherwise decide it)."""
+    costs = {m: _monthly_cost(fn, s, m, mean_success_billed_ms(s)) for m, s in measured.items()}
     best = min(sorted(costs), key=costs.get)
+    cost_now = costs[current]
     saving = cost_now - costs[best]
     if best == current or saving < max(MIN_MONTHLY_SAVINGS_USD, MEMORY_MIN_SAVING_SHARE * cost_now):
         return []
     sizes = "; ".join(f"{m:,} MB: {s.n:,} invocations, p50 {ms(s.duration.quantile(0.5))}, "
-                      f"mean billed {ms(mean_billed_ms(s))}" for m, s in sorted(measured.items()))
+                      f"mean billed {ms(mean_success_billed_ms(s))}" for m, s in sorted(measured.items()))
     return [Finding(
         name, "memory", current, best, round(saving, 2),
-        f"measured at several sizes ({sizes}) with at most {used_max:,.0f} MB used: {best:,} MB costs "
+        f"measured at several sizes (successful invocations; {sizes}) with at most {used_max:,.0f} MB used: {best:,} MB costs "
         f"{usd(costs[best])} a month against {usd(cost_now)} at {current:,} MB at the observed rate",
         details={"max_memory_used_mb": used_max, "measured": True,
                  "sizes": {str(m): {"invocations": s.n, "duration_p50_ms": s.duration.quantile(0.5),
                                     "duration_p95_ms": s.duration.quantile(0.95),
-                                    "mean_billed_ms": round(mean_billed_ms(s), 3)}
+                                    "mean_success_billed_ms": round(mean_success_billed_ms(s), 3)}
                            for m, s in sorted(measured.items())}})]

@@ -43,9 +43,12 @@ def provisioned_concurrency(name: str, fn: FunctionAgg) -> list[Finding]:
     for advice in coldstarts.advise(row):
         if advice["kind"] != "provisioned-concurrency":
             continue
-        current, peak = row["provisioned"], row["peak_concurrency"]
-        extra = provisioned_cost_per_hour(row["memory_size_mb"], max(peak - current, 0), fn.architecture)
-        out.append(Finding(name, "provisioned-concurrency", current, peak,
+        current = row["provisioned"]       # environments initialised as provisioned
+        # on-demand cold starts beside provisioned environments: demand outran them at some moment,
+        # so at least one more, even where the peak the run saw equals what is provisioned
+        target = max(row["peak_concurrency"], current + 1) if current else row["peak_concurrency"]
+        extra = provisioned_cost_per_hour(row["memory_size_mb"], target - current, fn.architecture)
+        out.append(Finding(name, "provisioned-concurrency", current, target,
                            -round(extra * coldstarts.HOURS_PER_MONTH, 2), advice["text"],
                            caveat="the saving is negative: what the added provisioned environments cost a month",
                            details={k: row[k] for k in ("cold_starts", "cold_start_rate", "init_p95_ms",

@@ -38,8 +38,8 @@ def test_advise_after_the_default_run_gives_every_kind_of_advice(default_run):
     changes = {fn: f["changes"][0] for fn, f in truth["functions"].items() if f.get("changes")}
 
     [deploy] = [f for f in findings if f["kind"] == "version-regression"]
-    assert deploy["function"] == "orders-api"
-    assert (deploy["current"], deploy["recommended"]) == (changes["orders-api"]["to"], changes["orders-api"]["from"])
+    assert changes[deploy["function"]]["kind"] == "deploy"
+    assert (deploy["current"], deploy["recommended"]) == (changes["search"]["to"], changes["search"]["from"])
     assert {"duration_p95_ms", "error_rate"} <= {c["metric"] for c in deploy["details"]["changes"]}
     [update] = [f for f in findings if f["kind"] == "runtime-update"]
     assert update["function"] == "inventory" and update["current"] == changes["inventory"]["to"]
@@ -57,9 +57,9 @@ def test_advise_after_the_default_run_gives_every_kind_of_advice(default_run):
 
 def test_advise_table_the_report_section_and_bad_input(default_run, tmp_path):
     res = coldtrace("advise", "--from", "coldtrace-out", cwd=default_run)
-    assert res.returncode == 0 and "orders-api: version-regression 13 → 12" in res.stdout
+    assert res.returncode == 0 and "search: version-regression 6 → 5" in res.stdout
     page = (default_run / "coldtrace-out" / "report.html").read_text("utf-8")
-    assert '<section id="advice"><h2>Advice</h2>' in page and "version-regression 13 → 12" in page
+    assert '<section id="advice"><h2>Advice</h2>' in page and "search: version-regression 6 → 5" in page
     missing = coldtrace("advise", "--from", "nowhere", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
     out = tmp_path / "bad" / "indices"

@@ -1,9 +1,10 @@
 """Changes mid-run, what operators and Lambda do to a live fleet, so that advice can be held
 against known facts: a memory resize (a configuration change), a deploy that regresses (a new
-function version: p95 x4, errors x15), and a runtime update Lambda applies under the same
+function version: p95 x4, errors x8), and a runtime update Lambda applies under the same
 function version (a new Runtime Version and ARN on INIT_START, followed by errors).
 
-Each change happens at a fraction of the window to a function named in it (a fleet without that
+``FleetConfig.changes`` holds them (``DEFAULT_CHANGES``, or ``()`` for a steady fleet). Each
+change happens at a fraction of the window to a function named in it (a fleet without that
 function has no such change). At that moment the function's spec is replaced and its environments
 are retired, as Lambda does after a configuration change, a deploy or a runtime update: the next
 invocations start new environments (cold starts) under the new configuration. Each change is
@@ -15,8 +16,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-from pipeline.sources.simulate.fleet import _RUNTIME_VERSION
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.engine import _Fleet
@@ -38,8 +37,8 @@ DEFAULT_CHANGES: tuple[Change, ...] = (
     # raised from 256 to 1024 MB by someone who hoped it would be faster: it is, by 5 %; a function
     # that never runs out of memory (so its measured sizes are all candidates)
     Change("audit-log", "memory-resize", 0.4, memory_mb=1024, duration_factor=0.95),
-    # version 12 → 13: a slower query (p95 x4) and a new bug (errors x15)
-    Change("orders-api", "deploy", 0.5, version="13", duration_factor=4.0, error_factor=15.0),
+    # version 5 → 6 (a new SnapStart snapshot): a slower query (p95 x4) and a new bug (errors x8)
+    Change("search", "deploy", 0.5, version="6", duration_factor=4.0, error_factor=8.0),
     # nodejs:20.v33 → v34 under $LATEST, and the code trips on it
     Change("inventory", "runtime-update", 0.6, runtime_version="nodejs:20.v34", error_factor=10.0),
 )
@@ -54,7 +53,10 @@ def _next_runtime_version(current: str) -> str:
 class FleetChanges:
     """The fleet's pending changes, applied in event time by ``apply(t)`` before each invocation."""
 
-    def __init__(self, fleet: _Fleet, changes: tuple[Change, ...] = DEFAULT_CHANGES) -> None:
+    def __init__(self, fleet: _Fleet, changes: tuple[Change, ...]) -> None:
+        # imported here: fleet imports this module (for DEFAULT_CHANGES)
+        from pipeline.sources.simulate.fleet import _RUNTIME_VERSION
+
         # each function's runtime version, read by its INIT_START / RESTORE_START lines
         fleet.runtime_versions = {s.name: _RUNTIME_VERSION[s.runtime] for s in fleet.specs}
         by_name = {s.name: s.index for s in fleet.specs}

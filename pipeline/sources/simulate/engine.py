@@ -49,7 +49,7 @@ class _Fleet(_Environments, _Invocations, _Chains, _Shipping, _Truth):
         self.traces: dict[str, dict] = {}
         self.payload_count = 0
         self.duplicates = 0
-        self.changes = FleetChanges(self)   # also sets self.runtime_versions (a runtime update changes them)
+        self.changes = FleetChanges(self, config.changes)   # also sets self.runtime_versions (a runtime update changes them)
         self.incidents = IncidentBook(config.incidents, self.specs, config.start_ms, config.minutes,
                                       config.seed) if config.incidents else None
 
