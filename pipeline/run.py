@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import Redactor, redactor_for
+from pipeline.sinks.advice_files import WriteAdviceAggregate
 from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, join_index_shards, render_bulk
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.transforms.build_invocations import BuildInvocations, GroupByLogStream
@@ -172,6 +173,7 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         invocations
         | "InvocationDocs" >> RenderDocs(INDEX_INVOCATIONS)
         | "WriteInvocations" >> WriteIndexFile(cfg.out_dir, INDEX_INVOCATIONS),
+        invocations | "AdviceAggregate" >> WriteAdviceAggregate(cfg.out_dir),
         traces | "TraceDocs" >> RenderDocs(INDEX_TRACES) | "WriteTraces" >> WriteIndexFile(cfg.out_dir, INDEX_TRACES),
         points | "MetricDocs" >> RenderDocs(INDEX_METRICS) | "WriteMetrics" >> WriteIndexFile(cfg.out_dir, INDEX_METRICS),
         alarms | "AlarmDocs" >> RenderDocs(INDEX_ALARMS) | "WriteAlarms" >> WriteIndexFile(cfg.out_dir, INDEX_ALARMS),

@@ -274,6 +274,10 @@ class AdviceAggregate:
         self.functions.setdefault(doc.get("faas.name", "?"), FunctionAgg()).add(doc)
         return self
 
+    @property
+    def invocations(self) -> int:
+        return sum(fn.overall.n for fn in self.functions.values())
+
     def merge(self, other: AdviceAggregate) -> AdviceAggregate:
         for name, fn in other.functions.items():
             self.functions.setdefault(name, FunctionAgg()).merge(fn)

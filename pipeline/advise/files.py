@@ -60,13 +60,27 @@ def from_index(path: str) -> Loaded:
     return Loaded(agg, path, bad)
 
 
+def _documents_in(index: str) -> int:
+    """Documents in a bulk-format file: half its lines (an action line before each document)."""
+    lines = 0
+    with open(index, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    return lines // 2
+
+
 def load_aggregate(out_dir: str) -> Loaded:
-    """The run's aggregate; FileNotFoundError (with what to do) when the run has neither file."""
+    """The run's aggregate; FileNotFoundError (with what to do) when the run has neither file.
+
+    The pipeline's aggregate is used when it counts as many invocations as the index holds; one
+    left by an earlier run (a later run in another mode may write none) is stale: the index is read."""
     path = aggregate_path(out_dir)
+    index = os.path.join(out_dir, "indices", f"{INDEX_INVOCATIONS}.ndjson")
     if os.path.exists(path):
         with open(path, "rb") as f:
-            return Loaded(AdviceAggregate.from_json(orjson.loads(f.read())), path)
-    index = os.path.join(out_dir, "indices", f"{INDEX_INVOCATIONS}.ndjson")
+            agg = AdviceAggregate.from_json(orjson.loads(f.read()))
+        if not os.path.exists(index) or agg.invocations == _documents_in(index):
+            return Loaded(agg, path)
     if not os.path.exists(index):
         raise FileNotFoundError(f"neither {path} nor {index} found: is {out_dir!r} the --out of a coldtrace run?")
     return from_index(index)

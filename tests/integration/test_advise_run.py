@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from pipeline.advise import KINDS
+from pipeline.advise.files import from_index, load_aggregate
 
 
 def coldtrace(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -53,6 +54,26 @@ def test_advise_after_the_default_run_gives_every_kind_of_advice(default_run):
     for f in findings:
         if f["kind"] == "architecture":
             assert truth["functions"][f["function"]]["architecture"] == "x86_64" and f["current"] == "x86_64"
+
+
+def test_the_pipeline_writes_the_aggregate_the_index_would_give(default_run):
+    out = default_run / "coldtrace-out"
+    loaded = load_aggregate(str(out))
+    assert loaded.source == str(out / "aggregates" / "advice.json")       # read, not rebuilt
+    rebuilt = from_index(str(out / "indices" / "coldtrace-invocations.ndjson"))
+    assert rebuilt.bad_lines == 0 and loaded.aggregate.to_json() == rebuilt.aggregate.to_json()
+
+
+def test_a_stale_aggregate_is_not_read(default_run, tmp_path):
+    out = tmp_path / "out"
+    (out / "indices").mkdir(parents=True)
+    index = (default_run / "coldtrace-out" / "indices" / "coldtrace-invocations.ndjson").read_bytes()
+    (out / "indices" / "coldtrace-invocations.ndjson").write_bytes(b"\n".join(index.split(b"\n")[:400]) + b"\n")
+    (out / "aggregates").mkdir()
+    (out / "aggregates" / "advice.json").write_bytes(
+        (default_run / "coldtrace-out" / "aggregates" / "advice.json").read_bytes())   # another run's
+    loaded = load_aggregate(str(out))
+    assert loaded.source.endswith("coldtrace-invocations.ndjson") and loaded.aggregate.invocations == 200
 
 
 def test_advise_table_the_report_section_and_bad_input(default_run, tmp_path):
