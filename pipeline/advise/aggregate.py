@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.advise.thresholds import BUCKET_MS
+from pipeline.model.invocation import Invocation
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
     end_ms,
@@ -24,7 +25,7 @@ from pipeline.report.fields import (
 )
 from pipeline.sketch import PercentileSketch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Resolution of the busy-environments timeline: 100 ms tells most back-to-back invocations apart
 # (Lambda durations are tens to hundreds of ms) at ten entries a second per function.
 TICK_MS = 100
@@ -49,6 +50,63 @@ def _translate(mask: int, bits: list[int]) -> int:
         mask >>= 1
         k += 1
     return out
+
+
+@dataclass(slots=True)
+class Row:
+    """The figures of one invocation the aggregate reads, extracted once (from the model object
+    or from its document) and then counted at every level."""
+
+    function: str
+    version: str
+    outcome: str
+    cold_kind: str
+    t0: int
+    t1: int
+    env: str
+    memory_mb: int | None = None
+    duration_ms: float | None = None
+    billed_ms: float | None = None
+    init_wait_ms: float | None = None
+    used_mb: float | None = None
+    runtime_version: str | None = None
+    architecture: str | None = None
+
+    @classmethod
+    def of_doc(cls, doc: dict[str, Any]) -> Row:
+        t0 = start_ms(doc)
+        mem, cost = doc.get("aws.lambda.memory_size_mb"), doc.get("aws.lambda.estimated_cost_usd")
+        return cls(doc.get("faas.name", "?"), str(doc.get("faas.version") or UNKNOWN_VERSION),
+                   doc.get("aws.lambda.outcome", "unfinished"), doc.get("aws.lambda.cold_start_kind", "none"),
+                   t0, max(end_ms(doc), t0),
+                   doc.get("faas.instance") or doc.get("log.stream") or doc.get("faas.execution", "?"),
+                   int(mem) if mem else None, _float(doc.get("aws.lambda.duration_ms")),
+                   _float(doc.get("aws.lambda.billed_duration_ms")), init_wait_ms(doc),
+                   _float(doc.get("aws.lambda.max_memory_used_mb")), doc.get("aws.lambda.runtime_version"),
+                   None if cost is None else infer_architecture((doc,)))
+
+    @classmethod
+    def of_invocation(cls, inv: Invocation) -> Row:
+        """What ``of_doc(inv.to_doc())`` gives, without building the document."""
+        t0 = inv.start_ms if inv.start_ms is not None else (inv.end_ms or 0)
+        t1 = inv.end_ms if inv.end_ms is not None else t0 + int(inv.duration_ms or 0)
+        wait = None
+        if inv.cold_start:
+            wait = inv.init_duration_ms if inv.init_duration_ms is not None else inv.restore_duration_ms
+        arch = None
+        if inv.estimated_cost_usd is not None:
+            arch = infer_architecture(({"aws.lambda.estimated_cost_usd": inv.estimated_cost_usd,
+                                        "aws.lambda.billed_duration_ms": inv.billed_duration_ms,
+                                        "aws.lambda.memory_size_mb": inv.memory_size_mb},))
+        return cls(inv.function_name, str(inv.function_version or UNKNOWN_VERSION), inv.outcome, inv.cold_start_kind,
+                   t0, max(t1, t0), inv.instance_id or inv.log_stream or inv.request_id,
+                   int(inv.memory_size_mb) if inv.memory_size_mb else None, _float(inv.duration_ms),
+                   _float(inv.billed_duration_ms), _float(wait), _float(inv.max_memory_used_mb),
+                   inv.runtime_version, arch)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass
@@ -77,31 +135,29 @@ class Stats:
     def oom(self) -> int:
         return self.outcomes.get("out_of_memory", 0)
 
-    def add(self, doc: dict[str, Any], t0: int, t1: int) -> None:
+    def add(self, r: Row) -> None:
         self.n += 1
-        outcome = doc.get("aws.lambda.outcome", "unfinished")
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        kind = doc.get("aws.lambda.cold_start_kind", "none")
-        self.cold[kind] = self.cold.get(kind, 0) + 1
-        mem = doc.get("aws.lambda.memory_size_mb")
-        if mem:
-            self.memory_sizes[int(mem)] = self.memory_sizes.get(int(mem), 0) + 1
-        if doc.get("aws.lambda.duration_ms") is not None:
-            self.duration.add(float(doc["aws.lambda.duration_ms"]))
-        if doc.get("aws.lambda.billed_duration_ms") is not None:
-            billed = float(doc["aws.lambda.billed_duration_ms"])
-            self.billed.add(billed)
-            self.billed_ms_sum += billed
-            if outcome == "success":
-                self.success_billed_ms_sum += billed
+        outcomes, cold = self.outcomes, self.cold
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+        cold[r.cold_kind] = cold.get(r.cold_kind, 0) + 1
+        if r.memory_mb:
+            self.memory_sizes[r.memory_mb] = self.memory_sizes.get(r.memory_mb, 0) + 1
+        if r.duration_ms is not None:
+            self.duration.add(r.duration_ms)
+        if r.billed_ms is not None:
+            self.billed.add(r.billed_ms)
+            self.billed_ms_sum += r.billed_ms
+            if r.outcome == "success":
+                self.success_billed_ms_sum += r.billed_ms
                 self.success_billed_n += 1
-        wait = init_wait_ms(doc)
-        if wait is not None:
-            self.init.add(wait)
-        if doc.get("aws.lambda.max_memory_used_mb") is not None:
-            self.used.add(float(doc["aws.lambda.max_memory_used_mb"]))
-        self.first_ms = t0 if self.first_ms is None else min(self.first_ms, t0)
-        self.last_ms = t1 if self.last_ms is None else max(self.last_ms, t1)
+        if r.init_wait_ms is not None:
+            self.init.add(r.init_wait_ms)
+        if r.used_mb is not None:
+            self.used.add(r.used_mb)
+        if self.first_ms is None or r.t0 < self.first_ms:
+            self.first_ms = r.t0
+        if self.last_ms is None or r.t1 > self.last_ms:
+            self.last_ms = r.t1
 
     def merge(self, other: Stats) -> Stats:
         self.n += other.n
@@ -163,7 +219,6 @@ class FunctionAgg:
     ``TICK_MS`` (peak concurrency: an environment runs one invocation at a time, so the most
     environments busy in one tick is the peak, give or take two invocations sharing a tick)."""
 
-    overall: Stats = field(default_factory=Stats)
     versions: dict[str, Stats] = field(default_factory=dict)
     memories: dict[int, Stats] = field(default_factory=dict)
     runtimes: dict[str, dict[str, Stats]] = field(default_factory=dict)   # version → runtime version → cold starts
@@ -172,31 +227,42 @@ class FunctionAgg:
     envs: dict[str, int] = field(default_factory=dict)                    # environment → its bit
     busy: dict[int, int] = field(default_factory=dict)                    # tick → bit mask of environments busy
 
-    def add(self, doc: dict[str, Any]) -> None:
-        t0 = start_ms(doc)
-        t1 = max(end_ms(doc), t0)
-        version = str(doc.get("faas.version") or UNKNOWN_VERSION)
-        self.overall.add(doc, t0, t1)
-        self.versions.setdefault(version, Stats()).add(doc, t0, t1)
-        mem = doc.get("aws.lambda.memory_size_mb")
-        if mem:
-            self.memories.setdefault(int(mem), Stats()).add(doc, t0, t1)
-        runtime = doc.get("aws.lambda.runtime_version")
-        if runtime:   # known on the invocation that paid the init: the environment's runtime
-            self.runtimes.setdefault(version, {}).setdefault(runtime, Stats()).add(doc, t0, t1)
-        bucket = self.buckets.setdefault(version, {}).setdefault(t0 // BUCKET_MS, Bucket())
+    def add(self, r: Row) -> None:
+        stats = self.versions.get(r.version)
+        if stats is None:
+            stats = self.versions[r.version] = Stats()
+        stats.add(r)
+        if r.memory_mb:
+            stats = self.memories.get(r.memory_mb)
+            if stats is None:
+                stats = self.memories[r.memory_mb] = Stats()
+            stats.add(r)
+        if r.runtime_version:   # known on the invocation that paid the init: the environment's runtime
+            self.runtimes.setdefault(r.version, {}).setdefault(r.runtime_version, Stats()).add(r)
+        minutes = self.buckets.get(r.version)
+        if minutes is None:
+            minutes = self.buckets[r.version] = {}
+        bucket = minutes.get(r.t0 // BUCKET_MS)
+        if bucket is None:
+            bucket = minutes[r.t0 // BUCKET_MS] = Bucket()
         bucket.n += 1
-        bucket.failed += doc.get("aws.lambda.outcome") in FAILED_OUTCOMES
-        if doc.get("aws.lambda.duration_ms") is not None:
-            bucket.duration.add(float(doc["aws.lambda.duration_ms"]))
-        if doc.get("aws.lambda.estimated_cost_usd") is not None:
-            arch = infer_architecture((doc,))
-            self.architectures[arch] = self.architectures.get(arch, 0) + 1
-        env = doc.get("faas.instance") or doc.get("log.stream") or doc.get("faas.execution", "?")
-        bit = 1 << self.envs.setdefault(env, len(self.envs))
+        bucket.failed += r.outcome in FAILED_OUTCOMES
+        if r.duration_ms is not None:
+            bucket.duration.add(r.duration_ms)
+        if r.architecture is not None:
+            self.architectures[r.architecture] = self.architectures.get(r.architecture, 0) + 1
+        bit = 1 << self.envs.setdefault(r.env, len(self.envs))
         busy = self.busy
-        for tick in range(t0 // TICK_MS, t1 // TICK_MS + 1):
+        for tick in range(r.t0 // TICK_MS, r.t1 // TICK_MS + 1):
             busy[tick] = busy.get(tick, 0) | bit
+
+    @property
+    def overall(self) -> Stats:
+        """Every invocation of the function: its versions merged."""
+        out = Stats()
+        for stats in self.versions.values():
+            out.merge(stats)
+        return out
 
     @property
     def architecture(self) -> str:
@@ -214,7 +280,6 @@ class FunctionAgg:
         return max(self.memories, key=lambda m: (self.memories[m].last_ms or 0, m))
 
     def merge(self, other: FunctionAgg) -> FunctionAgg:
-        self.overall.merge(other.overall)
         for mine, theirs in ((self.versions, other.versions), (self.memories, other.memories)):
             for key, stats in theirs.items():
                 mine.setdefault(key, Stats()).merge(stats)
@@ -231,8 +296,7 @@ class FunctionAgg:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"overall": self.overall.to_json(),
-                "versions": {k: s.to_json() for k, s in sorted(self.versions.items())},
+        return {"versions": {k: s.to_json() for k, s in sorted(self.versions.items())},
                 "memories": {str(k): s.to_json() for k, s in sorted(self.memories.items())},
                 "runtimes": {v: {rt: s.to_json() for rt, s in sorted(rts.items())}
                              for v, rts in sorted(self.runtimes.items())},
@@ -252,8 +316,7 @@ class FunctionAgg:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FunctionAgg:
-        return cls(overall=Stats.from_json(d["overall"]),
-                   versions={k: Stats.from_json(s) for k, s in d["versions"].items()},
+        return cls(versions={k: Stats.from_json(s) for k, s in d["versions"].items()},
                    memories={int(k): Stats.from_json(s) for k, s in d["memories"].items()},
                    runtimes={v: {rt: Stats.from_json(s) for rt, s in rts.items()} for v, rts in d["runtimes"].items()},
                    buckets={v: {int(m): Bucket.from_json(b) for m, b in bs.items()} for v, bs in d["buckets"].items()},
@@ -270,13 +333,16 @@ class AdviceAggregate:
 
     def add(self, invocation: Any) -> AdviceAggregate:
         """Count one invocation: an ``Invocation`` or its document (``Invocation.to_doc()``)."""
-        doc = invocation if isinstance(invocation, dict) else invocation.to_doc()
-        self.functions.setdefault(doc.get("faas.name", "?"), FunctionAgg()).add(doc)
+        row = Row.of_doc(invocation) if isinstance(invocation, dict) else Row.of_invocation(invocation)
+        fn = self.functions.get(row.function)
+        if fn is None:
+            fn = self.functions[row.function] = FunctionAgg()
+        fn.add(row)
         return self
 
     @property
     def invocations(self) -> int:
-        return sum(fn.overall.n for fn in self.functions.values())
+        return sum(s.n for fn in self.functions.values() for s in fn.versions.values())
 
     def merge(self, other: AdviceAggregate) -> AdviceAggregate:
         for name, fn in other.functions.items():
