@@ -73,14 +73,21 @@ def load_aggregate(out_dir: str) -> Loaded:
     """The run's aggregate; FileNotFoundError (with what to do) when the run has neither file.
 
     The pipeline's aggregate is used when it counts as many invocations as the index holds; one
-    left by an earlier run (a later run in another mode may write none) is stale: the index is read."""
+    left by an earlier run (a later run in another mode may write none), or of another format, is
+    stale: the index is read."""
     path = aggregate_path(out_dir)
     index = os.path.join(out_dir, "indices", f"{INDEX_INVOCATIONS}.ndjson")
     if os.path.exists(path):
         with open(path, "rb") as f:
-            agg = AdviceAggregate.from_json(orjson.loads(f.read()))
-        if not os.path.exists(index) or agg.invocations == _documents_in(index):
-            return Loaded(agg, path)
+            text = f.read()
+        try:
+            agg = AdviceAggregate.from_json(orjson.loads(text))
+        except (ValueError, KeyError, TypeError):   # another version's format, or cut short
+            if not os.path.exists(index):
+                raise ValueError(f"{path} is not an advice aggregate this coldtrace reads") from None
+        else:
+            if not os.path.exists(index) or agg.invocations == _documents_in(index):
+                return Loaded(agg, path)
     if not os.path.exists(index):
         raise FileNotFoundError(f"neither {path} nor {index} found: is {out_dir!r} the --out of a coldtrace run?")
     return from_index(index)
