@@ -9,7 +9,8 @@ import os
 
 import apache_beam as beam
 
-from pipeline.advise import AdviceAggregate
+from pipeline.advise import AdviceAggregate, advise
+from pipeline.advise.alarms import regression_alarms
 from pipeline.advise.files import write_aggregate
 
 
@@ -34,13 +35,19 @@ class AdviceCombineFn(beam.CombineFn):
 
 
 class WriteAdviceAggregate(beam.PTransform):
-    """Invocations → ``<out>/aggregates/advice.json`` (one file, rewritten whole: a retry is safe)."""
+    """Invocations → ``<out>/aggregates/advice.json`` (one file, rewritten whole: a retry is safe).
 
-    def __init__(self, out_dir: str) -> None:
+    With ``alarms`` the output is the regression findings as Alarms (``pipeline.advise.alarms``),
+    for the alarms index and its notifiers; without, the path written."""
+
+    def __init__(self, out_dir: str, alarms: bool = False) -> None:
         super().__init__()
         self.out_dir = os.path.abspath(out_dir)
+        self.alarms = alarms
 
     def expand(self, invocations):
-        return (invocations
-                | "FoldAdvice" >> beam.CombineGlobally(AdviceCombineFn())
-                | "WriteAdviceJson" >> beam.Map(lambda agg, out_dir: write_aggregate(out_dir, agg), self.out_dir))
+        aggregate = invocations | "FoldAdvice" >> beam.CombineGlobally(AdviceCombineFn())
+        written = aggregate | "WriteAdviceJson" >> beam.Map(lambda agg, out: write_aggregate(out, agg), self.out_dir)
+        if not self.alarms:
+            return written
+        return aggregate | "RegressionAlarms" >> beam.FlatMap(lambda agg: regression_alarms(advise(agg)))
