@@ -28,3 +28,9 @@ def top_findings_lines(out_dir: str, n: int = 5) -> list[str]:
     lines = [f"advice ({len(found)} finding(s); all of them: coldtrace advise --from {out_dir}):"]
     lines += [f"  {finding_line(f)}" for f in found[:n]]
     return lines
+
+
+def print_top_findings(out_dir: str, n: int = 5) -> None:
+    """``coldtrace run``'s hook after its summary: the top findings, or nothing at all."""
+    for line in top_findings_lines(out_dir, n):
+        print(line)

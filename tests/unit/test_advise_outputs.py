@@ -12,7 +12,7 @@ from pipeline.advise.alarms import (
     regression_alarms,
 )
 from pipeline.advise.files import load_aggregate, write_aggregate
-from pipeline.advise.summary_lines import top_findings_lines
+from pipeline.advise.summary_lines import print_top_findings, top_findings_lines
 from pipeline.model import iso_ms
 from tests.unit.test_advise import T0, fleet
 
@@ -48,11 +48,15 @@ def test_regression_alarms_are_on_in_streaming_and_off_in_batch_unless_told():
         advice_alarms_enabled("sometimes")
 
 
-def test_run_prints_the_top_findings_from_the_aggregate_file(tmp_path):
+def test_run_prints_the_top_findings_from_the_aggregate_file(tmp_path, capsys):
     assert top_findings_lines(str(tmp_path)) == []                    # no run there: nothing to print
+    print_top_findings(str(tmp_path))
+    assert capsys.readouterr().out == ""
     write_aggregate(str(tmp_path), _regressed())
     assert load_aggregate(str(tmp_path)).aggregate.to_json() == _regressed().to_json()
     lines = top_findings_lines(str(tmp_path), n=2)
     assert lines[0].startswith("advice (") and f"coldtrace advise --from {tmp_path}" in lines[0]
     assert lines[1] == "  orders: version-regression 13 → 12"        # most urgent first
     assert len(lines) == 3 and "saves $" in lines[2]
+    print_top_findings(str(tmp_path), n=2)
+    assert capsys.readouterr().out == "\n".join(lines) + "\n"
