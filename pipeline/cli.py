@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "report": "pipeline.commands.report",
     "analyze-cold-starts": "pipeline.commands.analyze_cold_starts",
     "replay": "pipeline.commands.replay",
+    "advise": "pipeline.commands.advise",
 }
 
 

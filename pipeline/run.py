@@ -30,6 +30,7 @@ from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, IN
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import Redactor, redactor_for
 from pipeline.progress_channel import progress_dir
+from pipeline.sinks.advice_files import WriteAdviceAggregate
 from pipeline.sinks.index_files import join_index_shards
 from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_ledger
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
@@ -164,7 +165,8 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
     report = ({"invocations": graph.invocations, "traces": shell.stitch.whole_traces, "points": graph.points,
                "alarms": graph.alarms}
               | "AggregateForReport" >> AggregateForReport(cfg.out_dir))
-    graph.finish([ledger, report])
+    advice = graph.invocations | "AdviceAggregate" >> WriteAdviceAggregate(cfg.out_dir)
+    graph.finish([ledger, report, advice])
 
 
 def run(cfg: RunConfig):

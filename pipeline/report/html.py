@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from pipeline.report.advice import advice_section
+
 Column = tuple[str, str, str]  # (key, header, format: text, int, ms, pct, usd, num, mb)
 
 
@@ -194,6 +196,7 @@ def _sections(d: dict[str, Any]) -> list[tuple[str, str, str]]:
         body += chart("waterfall", f"trace {t['trace_id']} — {t['duration_ms']:,} ms, {t['spans']} spans, "
                                    f"{t['cold_starts']} cold start(s)", trace=k)
     out.append(("traces", "Slowest traces", body))
+    out.append(("advice", "Advice", advice_section(d.get("advice"))))
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.model import INDEX_ALARMS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES, iso_ms
 from pipeline.report import alarms as alarm_view
 from pipeline.report import coldstarts, series, traces
+from pipeline.report.advice import advice_view
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.fields import FAILED_OUTCOMES, OUTCOME_ORDER, sketch_percentiles
 from pipeline.report.load import RunDocs
@@ -195,4 +196,5 @@ def build_report(run: ReportAggregate | RunDocs, title: str = "coldtrace report"
         "cold_starts": cold,
         "alarms": alarms_view(run, hi),
         "traces": traces_view(run),
+        "advice": advice_view(run),
     }

@@ -138,19 +138,26 @@ def _docs_with_ids(out: Path, index: str):
 
 @pytest.mark.parametrize("seed", [3, 7, 11])
 def test_a_steady_fleet_raises_no_alarm(tmp_path, seed):
-    cfg = FleetConfig(seed=seed, functions=8, minutes=20, invocations_per_minute=30, files=2)
+    cfg = FleetConfig(seed=seed, functions=8, minutes=20, invocations_per_minute=30, files=2, changes=())
     truth = write_fleet(tmp_path, cfg)
     points, alarms = pure_alarms(tmp_path, truth)
     assert len(points) > 100 and sum(p.values["invocations"] for p in points) == len(truth["invocations"])
     assert alarms == []
 
 
-def test_the_default_fleet_raises_only_its_oom_prone_function(tmp_path):
-    """What ``coldtrace run`` shows: image-resize is OOM-killed about 2 % of the time, and nothing
-    else in the default fleet deserves an alarm."""
+def test_the_default_fleet_raises_only_its_oom_prone_function_and_its_regressions(tmp_path):
+    """What ``coldtrace run`` shows: image-resize is OOM-killed about 2 % of the time, and the deploy
+    and the runtime update that raise their function's errors (sources/simulate/changes.py) raise its
+    error rate after the change; nothing else in the default fleet deserves an alarm."""
     truth = write_fleet(tmp_path, FleetConfig())
     _, alarms = pure_alarms(tmp_path, truth)
-    assert [(a.function_name, a.rule, a.state) for a in alarms] == [("image-resize", "out-of-memory", "ALARM")]
+    regressed = {fn: f["changes"][0]["at_ms"] for fn, f in truth["functions"].items()
+                 if f.get("changes") and f["changes"][0]["kind"] in ("deploy", "runtime-update")}
+    assert sorted(regressed) == ["inventory", "search"]
+    assert sorted((a.function_name, a.rule, a.state) for a in alarms) == [
+        ("image-resize", "out-of-memory", "ALARM"), ("inventory", "error-rate", "ALARM"),
+        ("search", "error-rate", "ALARM")]
+    assert all(a.time_ms >= regressed[a.function_name] // 60_000 * 60_000 for a in alarms if a.rule == "error-rate")
     assert truth["functions"]["image-resize"]["out_of_memory"] / truth["functions"]["image-resize"]["invocations"] > 0.015
 
 

@@ -19,8 +19,10 @@ import orjson
 
 from pipeline.sources.incidents import METRICS_FILE, IncidentBook
 from pipeline.sources.simulate.chains import _Chains
+from pipeline.sources.simulate.changes import FleetChanges
 from pipeline.sources.simulate.environments import _Environments, _Instance, _Pool
 from pipeline.sources.simulate.fleet import FleetConfig, FunctionSpec, _traffic_start, fleet_functions
+from pipeline.sources.simulate.spec import _RUNTIME_VERSION
 from pipeline.sources.simulate.invocations import _Invocations
 from pipeline.sources.simulate.payloads import CHECKPOINT_MS, _control, _payload_line, _Shipping
 from pipeline.sources.simulate.truth import _stats, _Truth
@@ -51,6 +53,7 @@ class _Fleet(_Environments, _Invocations, _Chains, _Shipping, _Truth):
         self.traces: dict[str, dict] = {}
         self.payload_count = 0
         self.duplicates = 0
+        self.changes = FleetChanges(self, config.changes, _RUNTIME_VERSION)   # also sets self.runtime_versions (a runtime update changes them)
         self.incidents = IncidentBook(config.incidents, self.specs, config.start_ms, config.minutes,
                                       config.seed) if config.incidents else None
 
@@ -94,6 +97,7 @@ class _Fleet(_Environments, _Invocations, _Chains, _Shipping, _Truth):
                     yield len(controls) % c.files, _control(controls.pop(0))
                 yield from self._checkpoint(checkpoint)
                 checkpoint += CHECKPOINT_MS
+            self.changes.apply(self, t)
             self._invoke(fi, t, ctx)
             if ctx is None:
                 self._next_root(self.specs[fi], t)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pipeline.sources.simulate.lines import _platform, _second, iso
-from pipeline.sources.simulate.spec import _INIT_MS, _RUNTIME_VERSION
+from pipeline.sources.simulate.spec import _INIT_MS
 
 if TYPE_CHECKING:
     from pipeline.sources.simulate.spec import FunctionSpec
@@ -60,7 +60,7 @@ class _Environments:
 
     def _restore(self, spec: FunctionSpec, inst: _Instance, t: int) -> int:
         """SnapStart resumes a snapshot taken at publish time: a restore instead of an init."""
-        rv, arn = _RUNTIME_VERSION[spec.runtime], self.arns[spec.name]
+        rv, arn = self.runtime_versions[spec.name], self.arns[spec.name]
         restore = round(self.rng.uniform(150, 700), 2)
         billed_restore = math.ceil(restore * self.rng.uniform(0.4, 0.8))
         done = t + int(restore)
@@ -79,7 +79,7 @@ class _Environments:
 
     def _init(self, spec: FunctionSpec, inst: _Instance, t: int, kind: str) -> int:
         """INIT_START (+ extension lines); in JSON also initReport, as text has no init report."""
-        rv, arn, js = _RUNTIME_VERSION[spec.runtime], self.arns[spec.name], spec.log_format == "json"
+        rv, arn, js = self.runtime_versions[spec.name], self.arns[spec.name], spec.log_format == "json"
         init = round(self.rng.uniform(*_INIT_MS[spec.runtime]), 2)
         done = t + int(init)
         init_type = "provisioned-concurrency" if kind == "provisioned" else "on-demand"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.sources.incidents import Incident
+from pipeline.sources.simulate.changes import DEFAULT_CHANGES, Change
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class FleetConfig:
     account: str = "123456789012"
     region: str = "eu-west-1"
     incidents: tuple[Incident, ...] = ()    # injected incidents (pipeline/sources/incidents.py)
+    changes: tuple[Change, ...] = DEFAULT_CHANGES   # mid-run changes (simulate/changes.py); () for a steady fleet
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class _Truth:
     def truth(self) -> dict:
         """The ground truth; complete once `payloads()` is exhausted."""
         config = asdict(self.c)
+        config["changes"] = list(config["changes"])       # as JSON reads it back
         if not self.c.incidents:
             del config["incidents"]                       # the steady fleet's truth is unchanged
         out = {"config": config, "events": self.events, "payloads": self.payload_count,
