@@ -7,19 +7,28 @@ The forwarder is invoked three ways, and each has its own failure contract:
 - ``sqs``: a replay queue (the forwarder's own dead-letter messages, or Lambda's async DLQ).
 
 A ``Unit`` keeps the original payload (for the dead-letter queue) and the item id that
-``batchItemFailures`` reports. Decoding itself is ``pipeline.parse.awslogs`` — one decoder for
-the forwarder and the pipeline.
+``batchItemFailures`` reports. Base64 is decoded up front (a bad one fails the unit at once);
+the gunzipped JSON is parsed a window of events at a time (``open_payload``), so a 6 MiB
+payload is never a tree of Python objects whole: ``orjson.loads`` of the whole document peaks at
+~14x its size, which for a full CloudWatch payload is ~85 MiB. Gunzip and validation are
+``pipeline.parse.awslogs`` — one decoder for the forwarder and the pipeline.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
-from pipeline.parse.awslogs import PayloadError, decode_data
+from pipeline.parse.awslogs import PayloadError, gunzip
+
+WINDOW_BYTES = 256 << 10   # JSON of log events parsed at a time (~900 Lambda lines)
+WINDOW_EVENTS = 1000       # events per window when the document had to be parsed whole
+_KEY = b'"logEvents":['
+_NEXT = b'},{"'
 
 
 @dataclass
@@ -29,7 +38,8 @@ class Unit:
     source: str                       # "subscription" | "kinesis" | "sqs"
     item_id: str | None               # sequence number (Kinesis) or message id (SQS)
     original: str                     # base64(gzip(json)) as delivered, or the raw body
-    obj: dict[str, Any] | None = None
+    obj: dict[str, Any] | None = None   # a payload delivered as JSON (SQS), already parsed
+    raw: bytes | None = None            # else the payload's bytes (gzip JSON), parsed when handled
     error: str | None = None
     only_ids: frozenset[str] | None = None   # a replay of a partial failure: just these events
     size: int = 0                     # bytes as delivered
@@ -69,9 +79,9 @@ def _from_data(data: Any, source: str, item_id: str | None, only_ids: frozenset[
         return Unit(source, item_id, raw, error="awslogs.data is not a string", size=len(raw))
     unit = Unit(source, item_id, data, only_ids=only_ids, size=len(data))
     try:
-        unit.obj = decode_data(data)
-    except PayloadError as exc:
-        unit.error = str(exc)
+        unit.raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        unit.error = f"invalid base64: {exc}"
     return unit
 
 
@@ -103,3 +113,86 @@ def _sqs(record: dict[str, Any]) -> Unit:
         return Unit("sqs", item_id, base64.b64encode(body.encode()).decode(), obj=obj, size=len(body))
     return Unit("sqs", item_id, body, error="SQS message is neither {'awslogs': …} nor a subscription message",
                 size=len(body))
+
+
+Windows = Iterator[list[Any]]
+
+
+def open_payload(unit: Unit) -> tuple[dict[str, Any], Windows]:
+    """(the payload without its events — ``logEvents`` is ``[]`` —, its events a window at a time).
+
+    Raises ``PayloadError`` for bytes that are not gzip JSON; a window can raise it too, for a
+    document that turns out invalid past its first windows."""
+    if unit.obj is not None:
+        return _split_parsed(unit.obj)
+    raw = unit.raw or b""
+    body = gunzip(raw) if raw[:2] == b"\x1f\x8b" else raw
+    return split_events(body)
+
+
+def split_events(body: bytes | bytearray) -> tuple[dict[str, Any], Windows]:
+    """A subscription JSON document → (header, windows of its events), parsing one window at a time.
+
+    A window ends before a ``},{"`` whose next byte is not one of ``,:]}``. That ``"`` is not
+    escaped (a ``{`` precedes it) and cannot close a string (a closing quote is followed by one
+    of ``,:]}``), so it opens one: the ``},{`` around it is structure, not text. If it separates
+    objects deeper than the event list, the window that ends there is unbalanced and fails to
+    parse; then the whole document is parsed and the events not yet yielded follow from it.
+    """
+    start = body.find(_KEY, 0, 1 << 16)
+    end = body.rfind(b"}]")
+    if start < 0 or end < start:
+        return _split_parsed(_whole(body))
+    first = start + len(_KEY)
+    try:
+        header = orjson.loads(body[:first] + body[end + 1:])  # '…"logEvents":[' + ']…}'
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("logEvents") != []:
+        return _split_parsed(_whole(body))
+    return header, _windows(body, first, end + 1)
+
+
+def _windows(body: bytes | bytearray, lo: int, hi: int) -> Windows:
+    pos, done = lo, 0
+    while pos < hi:
+        stop, cut = hi, pos + WINDOW_BYTES
+        while cut < hi:
+            j = body.find(_NEXT, cut, hi)
+            if j < 0:
+                break
+            if body[j + 4:j + 5] not in (b",", b":", b"]", b"}"):
+                stop = j + 1
+                break
+            cut = j + 1
+        try:
+            events = orjson.loads(b"[" + body[pos:stop] + b"]")
+        except orjson.JSONDecodeError:
+            rest = _whole(body).get("logEvents")
+            yield from _slices(rest[done:] if isinstance(rest, list) else [])
+            return
+        done += len(events)
+        yield events
+        pos = stop + 1  # past the comma
+
+
+def _whole(body: bytes | bytearray) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"payload is not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise PayloadError(f"payload is a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def _split_parsed(obj: dict[str, Any]) -> tuple[dict[str, Any], Windows]:
+    events = obj.get("logEvents")
+    header = {k: v for k, v in obj.items() if k != "logEvents"}
+    header["logEvents"] = [] if isinstance(events, list) else events  # not a list: validation says so
+    return header, _slices(events if isinstance(events, list) else [])
+
+
+def _slices(events: list[Any]) -> Windows:
+    for i in range(0, len(events), WINDOW_EVENTS):
+        yield events[i:i + WINDOW_EVENTS]

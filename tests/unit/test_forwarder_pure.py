@@ -13,7 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from forwarder.decode import units_of
+from forwarder.decode import open_payload, split_events, units_of
 from forwarder.filters import Rules, sampled_in, select
 from forwarder.handler import Forwarder
 from forwarder.metrics import Stats, emf
@@ -77,18 +77,24 @@ def _data(obj: dict) -> str:
     return base64.b64encode(gzip.compress(orjson.dumps(obj))).decode()
 
 
+def _whole(unit) -> dict:
+    """A unit's payload put back together from its header and windows."""
+    header, windows = open_payload(unit)
+    return dict(header, logEvents=[e for w in windows for e in w])
+
+
 def test_event_sources_become_units_with_their_item_ids():
     obj = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP, "logStream": STREAM,
            "logEvents": [{"id": "1", "timestamp": 1, "message": "hi"}]}
     source, units = units_of({"awslogs": {"data": _data(obj)}})
-    assert source == "subscription" and units[0].obj == obj and units[0].item_id is None
+    assert source == "subscription" and _whole(units[0]) == obj and units[0].item_id is None
     source, units = units_of({"Records": [{"eventSource": "aws:kinesis", "kinesis": {"sequenceNumber": "42",
                                                                                    "data": _data(obj)}}]})
-    assert source == "kinesis" and units[0].item_id == "42" and units[0].obj == obj
+    assert source == "kinesis" and units[0].item_id == "42" and _whole(units[0]) == obj
     dlq_body = orjson.dumps({"awslogs": {"data": _data(obj)}, "coldtrace": {"event_ids": ["1"]}}).decode()
     source, units = units_of({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": dlq_body},
                                           {"eventSource": "aws:sqs", "messageId": "n", "body": "%%%"}]})
-    assert source == "sqs" and units[0].only_ids == frozenset({"1"}) and units[0].obj == obj
+    assert source == "sqs" and units[0].only_ids == frozenset({"1"}) and _whole(units[0]) == obj
     assert units[1].item_id == "n" and "base64" in units[1].error
     _, units = units_of({"httpMethod": "GET"})
     assert "unrecognised event" in units[0].error and '"httpMethod"' in units[0].original
