@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import orjson
 
-from pipeline.parse.awslogs import PayloadError, gunzip
+from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, gunzip
 
-WINDOW_BYTES = 256 << 10   # JSON of log events parsed at a time (~900 Lambda lines)
+WINDOW_BYTES = 64 << 10    # JSON of log events parsed at a time (~230 Lambda lines)
 WINDOW_EVENTS = 1000       # events per window when the document had to be parsed whole
 _KEY = b'"logEvents":['
 _NEXT = b'},{"'
@@ -126,8 +127,101 @@ def open_payload(unit: Unit) -> tuple[dict[str, Any], Windows]:
     if unit.obj is not None:
         return _split_parsed(unit.obj)
     raw = unit.raw or b""
-    body = gunzip(raw) if raw[:2] == b"\x1f\x8b" else raw
-    return split_events(body)
+    return split_gzip(raw) if raw[:2] == b"\x1f\x8b" else split_events(raw)
+
+
+def _inflate(raw: bytes, step: int) -> Iterator[bytes]:
+    """gzip → pieces of at most ``step`` bytes, refusing more than MAX_DECOMPRESSED in all."""
+    d = zlib.decompressobj(wbits=47)
+    total, pending = 0, raw
+    while True:
+        try:
+            piece = d.decompress(pending, step)
+        except zlib.error as exc:
+            raise PayloadError(f"not valid gzip data: {exc}") from None
+        total += len(piece)
+        if total > MAX_DECOMPRESSED:
+            raise PayloadError(f"decompressed payload exceeds the {MAX_DECOMPRESSED} byte cap (gzip bomb?)")
+        if piece:
+            yield piece
+        pending = d.unconsumed_tail
+        if d.eof:
+            return
+        if not piece and not pending:
+            raise PayloadError("truncated gzip data (stream ended before its end marker)")
+
+
+def split_gzip(raw: bytes) -> tuple[dict[str, Any], Windows]:
+    """``split_events`` of gzip bytes, inflated as the windows are read: the decoded document is
+    never whole in memory (unless it has to be parsed whole, see ``split_events``)."""
+    pieces = _inflate(raw, WINDOW_BYTES)
+    buf = bytearray()
+    for piece in pieces:
+        buf += piece
+        if _KEY in buf or len(buf) >= 1 << 16:
+            break
+    start = buf.find(_KEY, 0, 1 << 16)
+    header = None
+    if start >= 0:
+        first = start + len(_KEY)
+        try:  # the keys before the events; CloudWatch puts nothing after them that is read here
+            header = orjson.loads(buf[:first] + b"]}")
+        except orjson.JSONDecodeError:
+            header = None
+    if not isinstance(header, dict) or header.get("logEvents") != []:
+        return split_events(bytes(buf + b"".join(pieces)))
+    del buf[:first]
+    return header, _inflated_windows(buf, pieces, raw)
+
+
+def _boundary(buf: bytearray, cut: int) -> int:
+    """Where the first window boundary at or after ``cut`` is (the ``}``), -1 if not in ``buf`` yet."""
+    j = buf.find(_NEXT, cut)
+    while j >= 0 and j + 4 < len(buf) and buf[j + 4] in b",:]}":
+        j = buf.find(_NEXT, j + 1)
+    return j if j >= 0 and j + 4 < len(buf) else -1
+
+
+def _inflated_windows(buf: bytearray, pieces: Iterator[bytes], raw: bytes) -> Windows:
+    done = 0
+    while True:
+        cut, stop = WINDOW_BYTES, -1
+        while (stop := _boundary(buf, cut)) < 0:
+            piece = next(pieces, None)
+            if piece is None:
+                break
+            cut = max(cut, len(buf) - 4)
+            buf += piece
+        if stop < 0:  # the end: the last window, ']', and what follows the events
+            end = buf.rfind(b"}]")
+            events: list[Any] | None = []
+            try:
+                if end >= 0:
+                    events = orjson.loads(b"[" + buf[:end + 1] + b"]")
+                rest = buf[end + 1:] if end >= 0 else buf
+                if not isinstance(orjson.loads(b'{"logEvents":[' + rest), dict):
+                    events = None
+            except orjson.JSONDecodeError:
+                events = None
+            if events is None:
+                yield from _rest_of(raw, done)
+            elif events:
+                yield events
+            return
+        try:
+            events = orjson.loads(b"[" + buf[:stop + 1] + b"]")
+        except orjson.JSONDecodeError:
+            yield from _rest_of(raw, done)
+            return
+        done += len(events)
+        yield events
+        del buf[:stop + 2]  # the window and the comma after it
+
+
+def _rest_of(raw: bytes, done: int) -> Windows:
+    """The events after the first ``done``, from the whole document (which decides what is valid)."""
+    events = _whole(gunzip(raw)).get("logEvents")
+    yield from _slices(events[done:] if isinstance(events, list) else [])
 
 
 def split_events(body: bytes | bytearray) -> tuple[dict[str, Any], Windows]:

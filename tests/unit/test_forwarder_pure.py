@@ -257,3 +257,118 @@ def test_importing_the_handler_loads_neither_beam_nor_boto3():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert "import" not in (ROOT / "pipeline" / "__init__.py").read_text()  # would drag Beam into the Lambda
+
+
+# --- payloads a window at a time ----------------------------------------------------------------
+
+_TRICKY = st.lists(st.sampled_from(list('ab {}[],:"\\\n\u00fc\U0001F680') + ['},{"id":', '},{"', '"}]', '\\"']),
+                   max_size=40).map("".join)
+
+
+def _gz_payload(events: list, **extra) -> bytes:
+    obj = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP, "logStream": STREAM,
+           "subscriptionFilters": ["coldtrace"], "logEvents": events, **extra}
+    return gzip.compress(orjson.dumps(obj), 1)
+
+
+def _read_windows(raw: bytes) -> dict:
+    from forwarder.decode import split_gzip
+
+    header, windows = split_gzip(raw)
+    return dict(header, logEvents=[e for w in windows for e in w])
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(messages=st.lists(_TRICKY, max_size=30), window=st.sampled_from([1, 16, 64, 4096]))
+def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages, window):
+    import forwarder.decode as decode
+
+    events = [{"id": f"{n:056d}", "timestamp": 1714557600000 + n, "message": m} for n, m in enumerate(messages)]
+    raw = _gz_payload(events, policyLevel="ACCOUNT_LEVEL_POLICY")
+    saved = decode.WINDOW_BYTES
+    decode.WINDOW_BYTES = window   # tiny windows: a boundary after nearly every event
+    try:
+        got = _read_windows(raw)
+    finally:
+        decode.WINDOW_BYTES = saved
+    whole = orjson.loads(gzip.decompress(raw))
+    assert got["logEvents"] == whole["logEvents"]
+    assert {k: v for k, v in got.items() if k != "policyLevel"} == {k: v for k, v in whole.items() if k != "policyLevel"}
+
+
+def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
+    import forwarder.decode as decode
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 8)
+    nested = [{"id": str(n), "timestamp": n, "message": "m", "extracted": [{"id": "a"}, {"id": "b"}]} for n in range(50)]
+    assert _read_windows(_gz_payload(nested))["logEvents"] == nested
+    assert _read_windows(_gz_payload([]))["logEvents"] == []
+
+
+def test_bad_gzip_and_bad_json_past_the_first_window_are_payload_errors(monkeypatch):
+    import forwarder.decode as decode
+    from pipeline.parse.awslogs import PayloadError
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 64)
+    good = [{"id": str(n), "timestamp": n, "message": "x" * 40} for n in range(40)]
+    raw = _gz_payload(good)
+    with pytest.raises(PayloadError, match="truncated|not valid gzip"):
+        _read_windows(raw[:len(raw) // 2])
+    body = orjson.dumps({"messageType": "DATA_MESSAGE", "logGroup": GROUP, "logStream": STREAM, "logEvents": good})
+    broken = gzip.compress(body.replace(b'"id":"30"', b'"id":"30",,'))
+    header, windows = decode.split_gzip(broken)
+    assert header["logGroup"] == GROUP
+    with pytest.raises(PayloadError, match="not JSON"):
+        list(windows)
+
+
+def test_packer_records_stay_under_the_limit_as_windows_arrive():
+    from forwarder.records import Packer, lines_of
+
+    events = [ev(n, f"[INFO]\t2024-05-01T10:00:00.000Z\t{n * 7919 % 100003:08d}\tstep {n} " + "y" * (n % 700) + "\n")
+              for n in range(6000)]
+    packer = Packer(partition_key(GROUP, STREAM), 0, 20_000, level=6)
+    records = []
+    for i in range(0, len(events), 250):
+        window = events[i:i + 250]
+        records += packer.add(lines_of(window), [e.id for e in window])
+    records += packer.close()
+    assert len(records) > 3 and all(r.error is None and r.size <= 20_000 for r in records)
+    assert min(r.size for r in records[:-1]) > 15_000     # full records, not a window each
+    assert gzip.decompress(b"".join(r.data for r in records)) == b"".join(lines_of(events))
+    assert [i for r in records for i in r.ids] == [e.id for e in events]
+    assert all(gzip.decompress(r.data).count(b"\n") == len(r.ids) for r in records)  # each a whole member
+
+
+def test_compression_is_the_default_and_its_level_a_setting():
+    s = Settings.from_env({"COLDTRACE_SHIPPER": "null"})
+    assert s.compress and s.compress_level == 6
+    s = Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_COMPRESS": "false", "COLDTRACE_COMPRESS_LEVEL": "1"})
+    assert not s.compress and s.compress_level == 1
+    with pytest.raises(SettingsError, match="COLDTRACE_COMPRESS_LEVEL"):
+        Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_COMPRESS_LEVEL": "12"})
+
+
+def test_handling_a_full_payload_holds_less_than_the_payload_decoded():
+    """Peak Python memory: a window of events and one record, never the payload's lines or tree."""
+    import tracemalloc
+
+    events = [{"id": f"{37 * 10 ** 50 + n:056d}", "timestamp": 1714557600000 + n,
+               "message": f"[INFO]\t2024-05-01T10:00:00.000Z\t{n % 977:08d}-aaaa-4bbb-8ccc-dddddddddddd\t"
+                          f"order {n * 7919 % 100003} shipped to warehouse {n % 13} " + "z" * (n % 200) + "\n"}
+              for n in range(22_000)]
+    body = orjson.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+                         "logStream": STREAM, "subscriptionFilters": ["x"], "logEvents": events})
+    event = {"awslogs": {"data": base64.b64encode(gzip.compress(body, 1)).decode()}}
+    del events
+    fwd = Forwarder(Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_METRICS": "false"}))
+    fwd.handle(event, None)
+    tracemalloc.start()
+    try:
+        fwd.handle(event, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    s = fwd.last_stats
+    assert s.events_shipped == 22_000 and s.balanced and s.bytes_out < len(body) / 5
+    assert peak < len(body) + (1 << 20), f"peak {peak:,} B for a {len(body):,} B payload"
