@@ -322,8 +322,16 @@ def test_bad_gzip_and_bad_json_past_the_first_window_are_payload_errors(monkeypa
         list(windows)
 
 
-def test_packer_records_stay_under_the_limit_as_windows_arrive():
+@pytest.mark.parametrize("implementation", ["zlib_ng", "zlib"])
+def test_packer_records_stay_under_the_limit_as_windows_arrive(implementation, monkeypatch):
+    """With zlib-ng, or the stdlib's zlib it falls back to: the same gzip, read by the stdlib."""
+    import forwarder.records as records_module
     from forwarder.records import Packer, lines_of
+
+    if implementation == "zlib":
+        monkeypatch.setattr(records_module, "deflate", zlib)
+    else:
+        assert records_module.deflate.__name__ == "zlib_ng.zlib_ng"   # a declared dependency: installed
 
     events = [ev(n, f"[INFO]\t2024-05-01T10:00:00.000Z\t{n * 7919 % 100003:08d}\tstep {n} " + "y" * (n % 700) + "\n")
               for n in range(6000)]
