@@ -149,9 +149,9 @@ def build(out: str | Path, arch: str = "arm64", python: str = "3.12", strict: bo
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="dist/forwarder.zip", help="where to write the zip")
     p.add_argument("--arch", default="arm64", choices=("arm64", "x86_64", "local"),
-                   help="Lambda architecture of the orjson and zlib-ng wheels to bundle (local: this machine's)")
+                   help="Lambda architecture of the orjson wheel to bundle (local: this machine's orjson)")
     p.add_argument("--python", default="3.12", help="Lambda Python version (runtime python3.12 → 3.12)")
-    p.add_argument("--strict", action="store_true", help="fail instead of falling back to the local orjson or leaving zlib-ng out")
+    p.add_argument("--strict", action="store_true", help="fail instead of falling back to the local orjson")
 
 
 def main(argv: list[str] | None = None) -> int:
