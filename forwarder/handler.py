@@ -90,7 +90,7 @@ class Forwarder:
         source, units = units_of(event)
         deadline = Deadline(context, self.settings.reserve_ms)
         letters: list[Letter] = []
-        packed = [0]  # events put in records, counted as the records are built
+        packed = [0]  # events in the records handed to the shipper, counted as they are built
         records = self._records(units, stats, letters, account_of(context, self.settings.account), now_ms, packed)
         ship_stats = ShipStats()
         failed = self.shipper.send(records, deadline, ship_stats)
@@ -101,8 +101,8 @@ class Forwarder:
             reasons.setdefault(rec.unit, reason)
         for i, ids in failed_ids.items():
             letters.append(Letter(units[i], "ship", reasons[i], ids))
-        stats.events_failed = sum(len(ids) for ids in failed_ids.values())
-        stats.events_shipped = packed[0] - stats.events_failed
+        stats.events_failed += sum(len(ids) for ids in failed_ids.values())
+        stats.events_shipped = packed[0] - sum(len(ids) for ids in failed_ids.values())
         stats.records_out, stats.bytes_out = ship_stats.records, ship_stats.bytes
         stats.put_records_calls, stats.retries, stats.throttled = ship_stats.calls, ship_stats.retries, ship_stats.throttled
         try:
@@ -123,14 +123,23 @@ class Forwarder:
             if unit.error is not None:
                 letters.append(Letter(unit, "decode", unit.error))
                 continue
+            before = (stats.events_in, stats.events_loop_dropped, stats.events_filtered, stats.events_sampled_out)
+            sent = 0
             try:
-                yield from self._unit_records(i, unit, stats, account, now_ms, packed)
+                for rec in self._unit_records(i, unit, stats, account, now_ms):
+                    sent += len(rec.ids)
+                    yield rec
             except PayloadError as exc:
                 letters.append(Letter(unit, "decode", str(exc)))
+                # invalid past its first windows: what was read and not sent is in the dead letter
+                read = stats.events_in - before[0]
+                set_aside = (stats.events_loop_dropped - before[1]) + (stats.events_filtered - before[2]) \
+                    + (stats.events_sampled_out - before[3])
+                stats.events_failed += read - set_aside - sent
+            packed[0] += sent
             unit.obj = unit.raw = None  # handled: its memory goes before the next unit's
 
-    def _unit_records(self, i: int, unit: Unit, stats: Stats, account: str | None, now_ms: int,
-                      packed: list[int]) -> Iterator[Record]:
+    def _unit_records(self, i: int, unit: Unit, stats: Stats, account: str | None, now_ms: int) -> Iterator[Record]:
         s = self.settings
         header, windows = open_payload(unit)
         head = payload_of(header, account, s.region, now_ms)
@@ -156,7 +165,7 @@ class Forwarder:
             elif self.rules.active:
                 held.extend(events)
             else:
-                yield from self._pack(events, i, level, packers, stats, packed, redactor)
+                yield from self._pack(events, i, level, packers, stats, redactor)
         header["logEvents"] = []
         if held:
             chosen = select(held, self.rules)
@@ -165,18 +174,17 @@ class Forwarder:
             stats.events_sampled_out += chosen.sampled_out
             kept = chosen.kept
             for n in range(0, len(kept), WINDOW_EVENTS):
-                yield from self._pack(kept[n:n + WINDOW_EVENTS], i, level, packers, stats, packed, redactor)
+                yield from self._pack(kept[n:n + WINDOW_EVENTS], i, level, packers, stats, redactor)
         for packer in packers.values():
             yield from packer.close()
 
     def _pack(self, events: list[LogEvent], unit: int, level: int | None, packers: dict[str, Packer],
-              stats: Stats, packed: list[int], redactor: Redactor | None) -> Iterator[Record]:
+              stats: Stats, redactor: Redactor | None) -> Iterator[Record]:
         """Redact a window of events and feed it to its partition key's packer."""
         if not events or redactor is None:
             return
         for name, n in redactor.redact_events(events).items():
             stats.redacted[name] = stats.redacted.get(name, 0) + n
-        packed[0] += len(events)
         probe = events[0]
         key = partition_key(probe.log_group, probe.log_stream)
         if all(e.log_group == probe.log_group and e.log_stream == probe.log_stream for e in events):

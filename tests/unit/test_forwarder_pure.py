@@ -380,3 +380,26 @@ def test_handling_a_full_payload_holds_less_than_the_payload_decoded():
     s = fwd.last_stats
     assert s.events_shipped == 22_000 and s.balanced and s.bytes_out < len(body) / 5
     assert peak < len(body) + (1 << 20), f"peak {peak:,} B for a {len(body):,} B payload"
+
+
+def test_a_payload_invalid_past_its_first_windows_is_reported_whole_and_the_ledger_balances(monkeypatch):
+    import forwarder.decode as decode
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 256)
+    import hashlib
+
+    good = [{"id": str(n), "timestamp": 1714557600000 + n, "message": hashlib.sha256(b"%d" % n).hexdigest()}
+            for n in range(60)]
+    body = orjson.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+                         "logStream": STREAM, "logEvents": good})
+    broken = base64.b64encode(gzip.compress(body.replace(b'"id":"50"', b'"id":"50",,'))).decode()
+    fwd = Forwarder(Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_METRICS": "false"}),
+                    shipper=NullShipper(compress=True, max_record_bytes=900), out=io.BytesIO())
+    result = fwd.handle({"Records": [{"eventSource": "aws:sqs", "messageId": "bad", "body": broken},
+                                     {"eventSource": "aws:sqs", "messageId": "ok", "body": _data(
+                                         {"messageType": "DATA_MESSAGE", "logGroup": GROUP, "logStream": STREAM,
+                                          "logEvents": good[:5]})}]}, None)
+    s = fwd.last_stats
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    # the records completed before the bad window were shipped; the rest of what was read is failed
+    assert s.balanced and s.events_failed > 0 and s.events_shipped > 5 and s.records_out >= 3
