@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from forwarder.decode import WINDOW_EVENTS, Letter, Unit, open_payload, units_of
 from forwarder.enrich import account_of, oldest_timestamp, payload_of

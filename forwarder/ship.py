@@ -13,11 +13,13 @@ the pipeline orders lines by event time, so that reordering is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any, Callable
 
 from forwarder import aws
 from forwarder.records import Record
@@ -199,21 +201,19 @@ class SpoolShipper(Shipper):
         suffix = ".ndjson.gz" if self.compress else ".ndjson"
         path = os.path.join(self.directory, f"spool-{int(time.time() * 1000)}-{os.urandom(6).hex()}{suffix}")
         size = 0
-        fh = None
         try:
-            for r in _shippable(records, failed):
-                if fh is None:
-                    os.makedirs(self.directory, exist_ok=True)
-                    fh = open(path + ".tmp", "wb")
-                fh.write(r.data)
-                size += len(r.data)
-                written.append(Record(r.key, b"", r.unit, r.ids))
-            if fh is not None:
-                fh.close()
+            with contextlib.ExitStack() as files:
+                fh = None
+                for r in _shippable(records, failed):
+                    if fh is None:  # opened for the first record: no empty file when nothing ships
+                        os.makedirs(self.directory, exist_ok=True)
+                        fh = files.enter_context(open(path + ".tmp", "wb"))
+                    fh.write(r.data)
+                    size += len(r.data)
+                    written.append(Record(r.key, b"", r.unit, r.ids))
+            if written:
                 os.replace(path + ".tmp", path)
         except OSError as exc:
-            if fh is not None:
-                fh.close()
             return failed + [(r, f"spool write failed: {exc}") for r in written]
         if written:
             stats.calls += 1

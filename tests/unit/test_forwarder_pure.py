@@ -11,9 +11,11 @@ import zlib
 
 import orjson
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from forwarder.decode import open_payload, split_events, units_of
+from forwarder.decode import open_payload, units_of
 from forwarder.filters import Rules, sampled_in, select
 from forwarder.handler import Forwarder
 from forwarder.metrics import Stats, emf
@@ -281,7 +283,7 @@ def _read_windows(raw: bytes) -> dict:
 @hsettings(max_examples=150, deadline=None)
 @given(messages=st.lists(_TRICKY, max_size=30), window=st.sampled_from([1, 16, 64, 4096]))
 def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages, window):
-    import forwarder.decode as decode
+    from forwarder import decode
 
     events = [{"id": f"{n:056d}", "timestamp": 1714557600000 + n, "message": m} for n, m in enumerate(messages)]
     raw = _gz_payload(events, policyLevel="ACCOUNT_LEVEL_POLICY")
@@ -297,7 +299,7 @@ def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages
 
 
 def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
-    import forwarder.decode as decode
+    from forwarder import decode
 
     monkeypatch.setattr(decode, "WINDOW_BYTES", 8)
     nested = [{"id": str(n), "timestamp": n, "message": "m", "extracted": [{"id": "a"}, {"id": "b"}]} for n in range(50)]
@@ -306,7 +308,7 @@ def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
 
 
 def test_bad_gzip_and_bad_json_past_the_first_window_are_payload_errors(monkeypatch):
-    import forwarder.decode as decode
+    from forwarder import decode
     from pipeline.parse.awslogs import PayloadError
 
     monkeypatch.setattr(decode, "WINDOW_BYTES", 64)
@@ -383,7 +385,7 @@ def test_handling_a_full_payload_holds_less_than_the_payload_decoded():
 
 
 def test_a_payload_invalid_past_its_first_windows_is_reported_whole_and_the_ledger_balances(monkeypatch):
-    import forwarder.decode as decode
+    from forwarder import decode
 
     monkeypatch.setattr(decode, "WINDOW_BYTES", 256)
     import hashlib
