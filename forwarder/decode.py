@@ -31,6 +31,7 @@ WINDOW_BYTES = 64 << 10    # JSON of log events parsed at a time (~230 Lambda li
 WINDOW_EVENTS = 1000       # events per window when the document had to be parsed whole
 _KEY = b'"logEvents":['
 _NEXT = b'},{"'
+_HEAD = frozenset(("messageType", "owner", "logGroup", "logStream"))  # read before the events
 
 
 @dataclass
@@ -152,6 +153,20 @@ def _inflate(raw: bytes, step: int) -> Iterator[bytes]:
             raise PayloadError("truncated gzip data (stream ended before its end marker)")
 
 
+def whole_payload(unit: Unit) -> dict[str, Any] | None:
+    """The unit's payload as one object, None if it does not decode: for the dead-letter path only
+    (it holds every event at once)."""
+    if unit.obj is not None:
+        return unit.obj
+    if unit.raw is None:
+        return None
+    try:
+        header, windows = open_payload(unit)
+        return dict(header, logEvents=[e for w in windows for e in w])
+    except PayloadError:
+        return None
+
+
 def split_gzip(raw: bytes) -> tuple[dict[str, Any], Windows]:
     """``split_events`` of gzip bytes, inflated as the windows are read: the decoded document is
     never whole in memory (unless it has to be parsed whole, see ``split_events``)."""
@@ -165,12 +180,12 @@ def split_gzip(raw: bytes) -> tuple[dict[str, Any], Windows]:
     header = None
     if start >= 0:
         first = start + len(_KEY)
-        try:  # the keys before the events; CloudWatch puts nothing after them that is read here
+        try:  # the keys before the events: CloudWatch writes every key it reads here before them
             header = orjson.loads(buf[:first] + b"]}")
         except orjson.JSONDecodeError:
             header = None
-    if not isinstance(header, dict) or header.get("logEvents") != []:
-        return split_events(bytes(buf + b"".join(pieces)))
+    if not isinstance(header, dict) or header.get("logEvents") != [] or not _HEAD <= header.keys():
+        return split_events(bytes(buf + b"".join(pieces)))  # another order: the end of the document is needed
     del buf[:first]
     return header, _inflated_windows(buf, pieces, raw)
 

@@ -138,7 +138,6 @@ class Forwarder:
                     + (stats.events_sampled_out - before[3])
                 stats.events_failed += read - set_aside - sent
             packed[0] += sent
-            unit.obj = unit.raw = None  # handled: its memory goes before the next unit's
 
     def _unit_records(self, i: int, unit: Unit, stats: Stats, account: str | None, now_ms: int) -> Iterator[Record]:
         s = self.settings

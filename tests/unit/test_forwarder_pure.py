@@ -298,6 +298,20 @@ def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages
     assert {k: v for k, v in got.items() if k != "policyLevel"} == {k: v for k, v in whole.items() if k != "policyLevel"}
 
 
+def test_keys_after_the_events_are_read_too(monkeypatch):
+    """moto's subscription deliveries put logEvents first; CloudWatch puts it last."""
+    from forwarder import decode
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 32)
+    events = [{"id": str(n), "timestamp": n, "message": f"m{n}"} for n in range(20)]
+    obj = {"logEvents": events, "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+           "logStream": STREAM}
+    assert _read_windows(gzip.compress(orjson.dumps(obj))) == obj
+    late_owner = {"messageType": "DATA_MESSAGE", "logGroup": GROUP, "logStream": STREAM, "logEvents": events,
+                  "owner": "123456789012"}
+    assert _read_windows(gzip.compress(orjson.dumps(late_owner))) == late_owner
+
+
 def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
     from forwarder import decode
 
