@@ -147,7 +147,7 @@ class Forwarder:
             stats.control_messages += 1
             return
         own = bool(s.own_log_group) and head.log_group == s.own_log_group
-        redactor = None if own else self.redactor()
+        redactor: Redactor | None = None   # fetched (its key maybe from SSM) once there is a line to redact
         level = s.compress_level if self.shipper.compress else None
         packers: dict[str, Packer] = {}
         held: list[LogEvent] = []   # with rules on, a payload's events are selected together
@@ -164,7 +164,9 @@ class Forwarder:
                 stats.events_loop_dropped += len(events)  # shipping our own logs would feed on itself
             elif self.rules.active:
                 held.extend(events)
-            else:
+            elif events:
+                if redactor is None:
+                    redactor = self.redactor()
                 yield from self._pack(events, i, level, packers, stats, redactor)
         header["logEvents"] = []
         if held:
@@ -173,15 +175,16 @@ class Forwarder:
             stats.events_filtered += chosen.filtered
             stats.events_sampled_out += chosen.sampled_out
             kept = chosen.kept
+            redactor = self.redactor()
             for n in range(0, len(kept), WINDOW_EVENTS):
                 yield from self._pack(kept[n:n + WINDOW_EVENTS], i, level, packers, stats, redactor)
         for packer in packers.values():
             yield from packer.close()
 
     def _pack(self, events: list[LogEvent], unit: int, level: int | None, packers: dict[str, Packer],
-              stats: Stats, redactor: Redactor | None) -> Iterator[Record]:
+              stats: Stats, redactor: Redactor) -> Iterator[Record]:
         """Redact a window of events and feed it to its partition key's packer."""
-        if not events or redactor is None:
+        if not events:
             return
         for name, n in redactor.redact_events(events).items():
             stats.redacted[name] = stats.redacted.get(name, 0) + n
