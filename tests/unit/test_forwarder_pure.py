@@ -212,11 +212,15 @@ def test_oversized_lines_are_flagged_and_gzip_records_stay_under_the_limit():
     assert gzip.decompress(b"".join(r.data for r in gz)).count(b"\n") == 5000     # all members
 
 
-def test_records_read_back_through_the_pipeline_spool_reader():
+@pytest.mark.parametrize("compress", [False, True])
+def test_records_read_back_through_the_pipeline_spool_reader(compress):
+    """Plain or gzip (members concatenated, as a spool file or a Kinesis record holds them)."""
     events = [ev(98, "a long first line " * 300)] + invocation(RID_OK, None, 5, 0) + [ev(99, "x")]
     other = LogEvent(id="o1", timestamp=5, message="other stream", log_group="/aws/lambda/b",
                      log_stream="2024/05/01/[$LATEST]abc")
-    data = b"".join(r.data for r in encode(events + [other], 0, max_bytes=None))
+    records = encode(events + [other], 0, max_bytes=2000 if compress else None, compress=compress)
+    assert all((r.data[:2] == b"\x1f\x8b") == compress for r in records) and len(records) >= 2
+    data = b"".join(r.data for r in records)
     got = [e for batch in read_stream(io.BytesIO(data), "spool") for e in batch]
     assert sorted(e.to_record().items() for e in got if e.id != "o1") == sorted(e.to_record().items() for e in events)
     assert {e.doc_id() for e in got} == {e.doc_id() for e in events + [other]}
