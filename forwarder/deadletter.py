@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from forwarder import aws
-from forwarder.decode import Letter
+from forwarder.decode import Letter, whole_payload
 
 
 def messages(letter: Letter, max_bytes: int) -> list[bytes] | None:
@@ -31,20 +31,21 @@ def messages(letter: Letter, max_bytes: int) -> list[bytes] | None:
                             "time_ms": int(time.time() * 1000)}
     if u.item_id is not None:
         meta["item_id"] = u.item_id
-    if u.obj is not None:
-        meta["log_group"] = u.obj.get("logGroup")
-        meta["log_stream"] = u.obj.get("logStream")
+    obj = whole_payload(u)
+    if obj is not None:
+        meta["log_group"] = obj.get("logGroup")
+        meta["log_stream"] = obj.get("logStream")
     if letter.event_ids is not None:
         meta["event_ids"] = letter.event_ids
     body = orjson.dumps({"awslogs": {"data": u.original}, "coldtrace": meta})
     if len(body) <= max_bytes:
         return [body]
-    if u.obj is None or not isinstance(u.obj.get("logEvents"), list):
+    if obj is None or not isinstance(obj.get("logEvents"), list):
         return None
     wanted = set(letter.event_ids) if letter.event_ids is not None else None
-    events = [e for e in u.obj["logEvents"] if wanted is None or str(e.get("id")) in wanted]
+    events = [e for e in obj["logEvents"] if wanted is None or str(e.get("id")) in wanted]
     meta.pop("event_ids", None)
-    return _split(u.obj, events, meta, max_bytes)
+    return _split(obj, events, meta, max_bytes)
 
 
 def _split(obj: dict[str, Any], events: list[Any], meta: dict[str, Any], max_bytes: int) -> list[bytes] | None:

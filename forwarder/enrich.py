@@ -27,12 +27,13 @@ def account_of(context: Any, default: str | None) -> str | None:
 
 
 def payload_of(obj: dict[str, Any], account: str | None, region: str | None, arrival_ms: int,
-               only_ids: frozenset[str] | None = None) -> Payload:
+               only_ids: frozenset[str] | None = None, first: int = 0) -> Payload:
     """Validate and enrich; a replay of a partial failure keeps only the events it names.
 
+    ``first``: the index of ``obj``'s first event in the payload (events come a window at a time).
     Raises ``PayloadError`` for a payload that is not a subscription message.
     """
-    payload = to_payload(obj, account=account, region=region, arrival_ms=arrival_ms)
+    payload = to_payload(obj, account=account, region=region, arrival_ms=arrival_ms, first=first)
     if only_ids is not None:
         payload.events = [e for e in payload.events if e.id in only_ids]
     return payload

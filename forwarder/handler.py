@@ -1,6 +1,9 @@
 """The Lambda entry point: ``forwarder.handler.handler(event, context)``.
 
-decode → enrich → filter/sample → redact → pack into records → ship → account for the rest.
+decode → enrich → filter/sample → redact → pack into records → ship → account for the rest,
+a window of events at a time: records are built as the events are read and shipped as they fill,
+so the handler holds one window of events and the records of one PutRecords call, never a
+payload's lines or records whole.
 Every event ends shipped, filtered by a rule (counted), or failed — and a failure is either a
 dead-letter message (direct subscription invocations; Kinesis records that cannot be decoded)
 or an entry in ``batchItemFailures`` (Kinesis and SQS event sources), so the event source
@@ -19,17 +22,19 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import IO, Any
 
-from forwarder.decode import Letter, Unit, units_of
+from forwarder.decode import WINDOW_EVENTS, Letter, Unit, open_payload, units_of
 from forwarder.enrich import account_of, oldest_timestamp, payload_of
 from forwarder.filters import Rules, select
 from forwarder.metrics import Stats, emf, log
-from forwarder.records import Record, encode
-from pipeline.parse.redact import Redactor
+from forwarder.records import Packer, Record, lines_of, partition_key
 from forwarder.settings import Settings
 from forwarder.ship import Deadline, Shipper, ShipStats, shipper_for
+from pipeline.model import LogEvent
 from pipeline.parse.awslogs import PayloadError
+from pipeline.parse.redact import Redactor
 
 
 class ForwardingError(RuntimeError):
@@ -85,9 +90,11 @@ class Forwarder:
         stats = self.last_stats = Stats()
         source, units = units_of(event)
         deadline = Deadline(context, self.settings.reserve_ms)
-        letters, records = self._prepare(units, stats, account_of(context, self.settings.account), now_ms)
+        letters: list[Letter] = []
+        packed = [0]  # events in the records handed to the shipper, counted as they are built
+        records = self._records(units, stats, letters, account_of(context, self.settings.account), now_ms, packed)
         ship_stats = ShipStats()
-        failed = self.shipper.send(records, deadline, ship_stats) if records else []
+        failed = self.shipper.send(records, deadline, ship_stats)
         failed_ids: dict[int, list[str]] = {}
         reasons: dict[int, str] = {}
         for rec, reason in failed:
@@ -95,8 +102,8 @@ class Forwarder:
             reasons.setdefault(rec.unit, reason)
         for i, ids in failed_ids.items():
             letters.append(Letter(units[i], "ship", reasons[i], ids))
-        stats.events_failed = sum(len(ids) for ids in failed_ids.values())
-        stats.events_shipped = sum(len(r.ids) for r in records) - stats.events_failed
+        stats.events_failed += sum(len(ids) for ids in failed_ids.values())
+        stats.events_shipped = packed[0] - sum(len(ids) for ids in failed_ids.values())
         stats.records_out, stats.bytes_out = ship_stats.records, ship_stats.bytes
         stats.put_records_calls, stats.retries, stats.throttled = ship_stats.calls, ship_stats.retries, ship_stats.throttled
         try:
@@ -105,43 +112,95 @@ class Forwarder:
             stats.duration_ms = (time.perf_counter() - started) * 1000.0
             self._report(stats, failed and ship_stats.errors)
 
-    def _prepare(self, units: list[Unit], stats: Stats, account: str | None,
-                 now_ms: int) -> tuple[list[Letter], list[Record]]:
-        s = self.settings
-        letters: list[Letter] = []
-        records: list[Record] = []
-        redactor: Redactor | None = None
+    def _records(self, units: list[Unit], stats: Stats, letters: list[Letter], account: str | None,
+                 now_ms: int, packed: list[int]) -> Iterator[Record]:
+        """The records of every unit, built a window of events at a time as the shipper asks for them.
+
+        A payload that turns out undecodable part way is dead-lettered whole: the lines of it
+        already shipped ship again on replay, under the same document ids."""
         for i, unit in enumerate(units):
             stats.payloads_in += 1
             stats.bytes_in += unit.size
-            if unit.error is not None or unit.obj is None:
-                letters.append(Letter(unit, "decode", unit.error or "undecodable"))
+            if unit.error is not None:
+                letters.append(Letter(unit, "decode", unit.error))
                 continue
+            before = (stats.events_in, stats.events_loop_dropped, stats.events_filtered, stats.events_sampled_out)
+            sent = 0
             try:
-                payload = payload_of(unit.obj, account, s.region, now_ms, unit.only_ids)
+                for rec in self._unit_records(i, unit, stats, account, now_ms):
+                    sent += len(rec.ids)
+                    yield rec
             except PayloadError as exc:
                 letters.append(Letter(unit, "decode", str(exc)))
-                continue
-            if payload.is_control:
-                stats.control_messages += 1
-                continue
-            events = payload.events
+                # invalid past its first windows: what was read and not sent is in the dead letter
+                read = stats.events_in - before[0]
+                set_aside = (stats.events_loop_dropped - before[1]) + (stats.events_filtered - before[2]) \
+                    + (stats.events_sampled_out - before[3])
+                stats.events_failed += read - set_aside - sent
+            packed[0] += sent
+
+    def _unit_records(self, i: int, unit: Unit, stats: Stats, account: str | None, now_ms: int) -> Iterator[Record]:
+        s = self.settings
+        header, windows = open_payload(unit)
+        head = payload_of(header, account, s.region, now_ms)
+        if head.is_control:
+            stats.control_messages += 1
+            return
+        own = bool(s.own_log_group) and head.log_group == s.own_log_group
+        redactor: Redactor | None = None   # fetched (its key maybe from SSM) once there is a line to redact
+        level = s.compress_level if self.shipper.compress else None
+        packers: dict[str, Packer] = {}
+        held: list[LogEvent] = []   # with rules on, a payload's events are selected together
+        offset = 0
+        for raw_events in windows:
+            header["logEvents"] = raw_events
+            events = payload_of(header, account, s.region, now_ms, unit.only_ids, offset).events
+            offset += len(raw_events)
             stats.events_in += len(events)
             oldest = oldest_timestamp(events)
             if oldest is not None:
                 stats.oldest_event_ms = oldest if stats.oldest_event_ms is None else min(oldest, stats.oldest_event_ms)
-            if s.own_log_group and payload.log_group == s.own_log_group:
+            if own:
                 stats.events_loop_dropped += len(events)  # shipping our own logs would feed on itself
-                continue
-            chosen = select(events, self.rules)
+            elif self.rules.active:
+                held.extend(events)
+            elif events:
+                if redactor is None:
+                    redactor = self.redactor()
+                yield from self._pack(events, i, level, packers, stats, redactor)
+        header["logEvents"] = []
+        if held:
+            chosen = select(held, self.rules)
+            del held
             stats.events_filtered += chosen.filtered
             stats.events_sampled_out += chosen.sampled_out
-            if redactor is None:
-                redactor = self.redactor()
-            for name, n in redactor.redact_events(chosen.kept).items():
-                stats.redacted[name] = stats.redacted.get(name, 0) + n
-            records.extend(encode(chosen.kept, i, self.shipper.max_record_bytes, self.shipper.compress))
-        return letters, records
+            kept = chosen.kept
+            redactor = self.redactor()
+            for n in range(0, len(kept), WINDOW_EVENTS):
+                yield from self._pack(kept[n:n + WINDOW_EVENTS], i, level, packers, stats, redactor)
+        for packer in packers.values():
+            yield from packer.close()
+
+    def _pack(self, events: list[LogEvent], unit: int, level: int | None, packers: dict[str, Packer],
+              stats: Stats, redactor: Redactor) -> Iterator[Record]:
+        """Redact a window of events and feed it to its partition key's packer."""
+        if not events:
+            return
+        for name, n in redactor.redact_events(events).items():
+            stats.redacted[name] = stats.redacted.get(name, 0) + n
+        probe = events[0]
+        key = partition_key(probe.log_group, probe.log_stream)
+        if all(e.log_group == probe.log_group and e.log_stream == probe.log_stream for e in events):
+            by_key = {key: events}
+        else:
+            by_key = {}
+            for e in events:
+                by_key.setdefault(partition_key(e.log_group, e.log_stream), []).append(e)
+        for key, evs in by_key.items():
+            packer = packers.get(key)
+            if packer is None:
+                packer = packers[key] = Packer(key, unit, self.shipper.max_record_bytes, level)
+            yield from packer.add(lines_of(evs), [e.id for e in evs])
 
     def _settle(self, source: str, letters: list[Letter], stats: Stats) -> dict[str, Any]:
         """Dead-letter or report what was not shipped, per the event source's contract."""

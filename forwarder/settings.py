@@ -14,6 +14,7 @@ from typing import Mapping
 
 import orjson
 
+from forwarder.records import GZIP_LEVEL
 from pipeline.parse.redact import BUILTIN_NAMES
 
 SHIPPERS = ("kinesis", "spool", "stdout", "null")
@@ -40,7 +41,8 @@ class Settings:
     redact_patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
     redact_key_ref: str | None = None
     secret_ttl_s: float = 300.0
-    compress: bool = False
+    compress: bool = True
+    compress_level: int = GZIP_LEVEL
     max_record_bytes: int = 1_000_000
     max_attempts: int = 8
     backoff_base_ms: int = 50
@@ -77,7 +79,8 @@ class Settings:
             redact_patterns=r.patterns("COLDTRACE_REDACT_PATTERNS"),
             redact_key_ref=r.secret_ref("COLDTRACE_REDACT_KEY"),
             secret_ttl_s=r.number("COLDTRACE_SECRET_TTL_S", 300.0, low=0.0, high=86400.0),
-            compress=r.flag("COLDTRACE_COMPRESS", False),
+            compress=r.flag("COLDTRACE_COMPRESS", True),
+            compress_level=int(r.number("COLDTRACE_COMPRESS_LEVEL", GZIP_LEVEL, low=1, high=9)),
             max_record_bytes=int(r.number("COLDTRACE_MAX_RECORD_BYTES", 1_000_000, low=1024,
                                           high=KINESIS_MAX_RECORD - 256)),
             max_attempts=int(r.number("COLDTRACE_MAX_ATTEMPTS", 8, low=1, high=100)),

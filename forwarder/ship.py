@@ -2,7 +2,9 @@
 
 ``send(records, deadline)`` returns the records it could not ship, each with its reason; the
 handler turns those into ``batchItemFailures`` or dead-letter messages, so every line is either
-shipped or reported. Kinesis specifics: PutRecords takes ≤ 500 records and ≤ 5 MiB (data +
+shipped or reported. ``records`` is an iterable the handler fills as it reads the events: a
+shipper sends as records come (Kinesis: a PutRecords call as soon as one is full) and keeps
+only what it must retry or report. Kinesis specifics: PutRecords takes ≤ 500 records and ≤ 5 MiB (data +
 keys) per call and ≤ 1 MiB per record; a call can partly fail (throttled shards), and only the
 failed subset is retried, with exponential backoff and full jitter, while the invocation has
 time left. A retried record lands after records of its key that succeeded in the same call;
@@ -11,9 +13,11 @@ the pipeline orders lines by event time, so that reordering is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable
 
@@ -67,13 +71,17 @@ class Shipper:
     max_record_bytes: int | None = None   # None: a record may hold a whole payload
     compress = False
 
-    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed:
+    def send(self, records: Iterable[Record], deadline: Deadline, stats: ShipStats) -> Failed:
         raise NotImplementedError
 
 
-def _unshippable(records: list[Record]) -> tuple[list[Record], Failed]:
-    ok = [r for r in records if r.error is None]
-    return ok, [(r, r.error) for r in records if r.error is not None]  # type: ignore[misc]
+def _shippable(records: Iterable[Record], failed: Failed) -> Iterable[Record]:
+    """The records that can be shipped; the others go to ``failed`` with their reason."""
+    for r in records:
+        if r.error is None:
+            yield r
+        else:
+            failed.append((r, r.error))
 
 
 class KinesisShipper(Shipper):
@@ -89,33 +97,39 @@ class KinesisShipper(Shipper):
         self.region, self.endpoint_url, self.sleep = region, endpoint_url, sleep
         self.slowest_call_ms = 50.0
 
-    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed:
-        pending, failed = _unshippable(records)
+    def send(self, records: Iterable[Record], deadline: Deadline, stats: ShipStats) -> Failed:
+        failed: Failed = []
         reasons: dict[int, str] = {}
-        attempt = 0
+        pending: list[Record] = []
+        for call in _calls(_shippable(records, failed)):  # first attempt: each call as soon as it fills
+            pending.extend(self._attempt(call, deadline, stats, reasons, failed))
+        attempt = 1
         while pending:
-            attempt += 1
-            retry: list[Record] = []
-            for call in _calls(pending):
-                if deadline.remaining_ms() < self.slowest_call_ms:
-                    retry.extend(call)
-                    for r in call:
-                        reasons.setdefault(id(r), "invocation ran out of time before this record was sent")
-                    continue
-                retry.extend(self._put(call, stats, reasons, failed))
-            if not retry:
-                break
             import random  # only a retry needs it: 1 ms off the cold start of every invocation
 
             pause_ms = random.uniform(0, min(self.cap_ms, self.base_ms * (2 ** attempt)))
             if attempt >= self.max_attempts or deadline.remaining_ms() < pause_ms + self.slowest_call_ms:
                 why = "attempts exhausted" if attempt >= self.max_attempts else "out of time"
-                failed.extend((r, f"{reasons.get(id(r), 'failed')} ({why} after {attempt} attempts)") for r in retry)
+                failed.extend((r, f"{reasons.get(id(r), 'failed')} ({why} after {attempt} attempts)")
+                              for r in pending)
                 break
-            stats.retries += len(retry)
+            stats.retries += len(pending)
             self.sleep(pause_ms / 1000.0)
+            attempt += 1
+            retry: list[Record] = []
+            for call in _calls(pending):
+                retry.extend(self._attempt(call, deadline, stats, reasons, failed))
             pending = retry
         return failed
+
+    def _attempt(self, call: list[Record], deadline: Deadline, stats: ShipStats, reasons: dict[int, str],
+                 failed: Failed) -> list[Record]:
+        """One PutRecords call if time allows; returns the records to retry."""
+        if deadline.remaining_ms() < self.slowest_call_ms:
+            for r in call:
+                reasons.setdefault(id(r), "invocation ran out of time before this record was sent")
+            return call
+        return self._put(call, stats, reasons, failed)
 
     def _put(self, call: list[Record], stats: ShipStats, reasons: dict[int, str], failed: Failed) -> list[Record]:
         """One PutRecords call; returns the records to retry, appends hard failures to ``failed``."""
@@ -158,49 +172,53 @@ class KinesisShipper(Shipper):
         return retry
 
 
-def _calls(records: list[Record]) -> list[list[Record]]:
-    """Split into PutRecords calls of ≤ 500 records and ≤ 5 MiB, keeping order."""
-    calls: list[list[Record]] = []
+def _calls(records: Iterable[Record]) -> Iterable[list[Record]]:
+    """PutRecords calls of ≤ 500 records and ≤ 5 MiB, in order, each as soon as it is full."""
     cur: list[Record] = []
     size = 0
     for r in records:
         if cur and (len(cur) >= MAX_CALL_RECORDS or size + r.size > MAX_CALL_BYTES):
-            calls.append(cur)
+            yield cur
             cur, size = [], 0
         cur.append(r)
         size += r.size
     if cur:
-        calls.append(cur)
-    return calls
+        yield cur
 
 
 class SpoolShipper(Shipper):
-    """NDJSON files in a directory: what ``coldtrace run --input DIR`` reads. Written atomically."""
+    """NDJSON files in a directory: what ``coldtrace run --input DIR`` reads. Written atomically:
+    one file per invocation, its records written as they come (gzip members concatenate)."""
 
     name = "spool"
-    max_record_bytes = None
 
-    def __init__(self, directory: str, compress: bool = False) -> None:
-        self.directory, self.compress = directory, compress
+    def __init__(self, directory: str, compress: bool = False, max_record_bytes: int | None = 1_000_000) -> None:
+        self.directory, self.compress, self.max_record_bytes = directory, compress, max_record_bytes
 
-    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed:
-        records, failed = _unshippable(records)
-        if not records:
-            return failed
+    def send(self, records: Iterable[Record], deadline: Deadline, stats: ShipStats) -> Failed:
+        failed: Failed = []
+        written: list[Record] = []   # their ids, to report should the file not be completed
         suffix = ".ndjson.gz" if self.compress else ".ndjson"
-        name = f"spool-{int(time.time() * 1000)}-{os.urandom(6).hex()}{suffix}"
-        path = os.path.join(self.directory, name)
+        path = os.path.join(self.directory, f"spool-{int(time.time() * 1000)}-{os.urandom(6).hex()}{suffix}")
+        size = 0
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(path + ".tmp", "wb") as fh:
-                for r in records:
+            with contextlib.ExitStack() as files:
+                fh = None
+                for r in _shippable(records, failed):
+                    if fh is None:  # opened for the first record: no empty file when nothing ships
+                        os.makedirs(self.directory, exist_ok=True)
+                        fh = files.enter_context(open(path + ".tmp", "wb"))
                     fh.write(r.data)
-            os.replace(path + ".tmp", path)
+                    size += len(r.data)
+                    written.append(Record(r.key, b"", r.unit, r.ids))
+            if written:
+                os.replace(path + ".tmp", path)
         except OSError as exc:
-            return failed + [(r, f"spool write failed: {exc}") for r in records]
-        stats.calls += 1
-        stats.records += len(records)
-        stats.bytes += sum(len(r.data) for r in records)
+            return failed + [(r, f"spool write failed: {exc}") for r in written]
+        if written:
+            stats.calls += 1
+            stats.records += len(written)
+            stats.bytes += size
         return failed
 
 
@@ -208,16 +226,15 @@ class StdoutShipper(Shipper):
     """NDJSON on stdout (or any binary stream): for local runs and piping into ``coldtrace run``."""
 
     name = "stdout"
-    max_record_bytes = None
     compress = False
 
     def __init__(self, stream: IO[bytes] | None = None) -> None:
         self.stream = stream
 
-    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed:
-        records, failed = _unshippable(records)
+    def send(self, records: Iterable[Record], deadline: Deadline, stats: ShipStats) -> Failed:
+        failed: Failed = []
         out = self.stream or sys.stdout.buffer
-        for r in records:
+        for r in _shippable(records, failed):
             out.write(r.data)
             stats.records += 1
             stats.bytes += len(r.data)
@@ -227,16 +244,19 @@ class StdoutShipper(Shipper):
 
 
 class NullShipper(Shipper):
-    """Counts and discards: for benchmarks and dry runs."""
+    """Counts and discards: for benchmarks and dry runs. Built from the settings, it packs and
+    compresses as the Kinesis shipper would, so its byte count is what Kinesis would be sent."""
 
     name = "null"
-    max_record_bytes = None
-    compress = False
 
-    def send(self, records: list[Record], deadline: Deadline, stats: ShipStats) -> Failed:
-        records, failed = _unshippable(records)
-        stats.records += len(records)
-        stats.bytes += sum(len(r.data) for r in records)
+    def __init__(self, compress: bool = False, max_record_bytes: int | None = None) -> None:
+        self.compress, self.max_record_bytes = compress, max_record_bytes
+
+    def send(self, records: Iterable[Record], deadline: Deadline, stats: ShipStats) -> Failed:
+        failed: Failed = []
+        for r in _shippable(records, failed):
+            stats.records += 1
+            stats.bytes += len(r.data)
         return failed
 
 
@@ -251,4 +271,4 @@ def shipper_for(settings: Any) -> Shipper:
         return SpoolShipper(settings.spool_dir, compress=settings.compress)
     if settings.shipper == "stdout":
         return StdoutShipper()
-    return NullShipper()
+    return NullShipper(compress=settings.compress, max_record_bytes=min(settings.max_record_bytes, MAX_RECORD_BYTES))

@@ -128,8 +128,11 @@ def decode_gzip_json(raw: bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any
 
 
 def to_payload(obj: dict[str, Any], account: str | None = None, region: str | None = None,
-               arrival_ms: int | None = None) -> Payload:
-    """Validate a decoded subscription object and turn its events into enriched LogEvents."""
+               arrival_ms: int | None = None, first: int = 0) -> Payload:
+    """Validate a decoded subscription object and turn its events into enriched LogEvents.
+
+    ``first``: the index of ``obj``'s first event in its payload, when the events come a window at
+    a time (the forwarder): an event without an id is named by its index in the whole payload."""
     mtype = obj.get("messageType")
     if mtype not in ("DATA_MESSAGE", "CONTROL_MESSAGE"):
         raise PayloadError(f"unknown messageType {mtype!r} (expected DATA_MESSAGE or CONTROL_MESSAGE)")
@@ -159,7 +162,7 @@ def to_payload(obj: dict[str, Any], account: str | None = None, region: str | No
             raise PayloadError(f"logEvents[{i}] lacks a string message or a numeric timestamp")
         eid = ev.get("id")
         if type(eid) is not str or not eid:
-            eid = str(eid or f"{stream}:{ts}:{i}")
+            eid = str(eid or f"{stream}:{ts}:{i + first}")
         append(new(eid, ts, msg, group, stream, acct, region, fn, version, instance, arrival_ms))
     return Payload(mtype, owner if isinstance(owner, str) else None, group, stream, out)
 

@@ -205,8 +205,9 @@ def test_sqs_replay_ships_only_the_failed_events(moto_reset, fleet):
     victim = payload["logEvents"][len(payload["logEvents"]) // 2]["id"]
     healed = False
     rule = lambda call, i, key, data: not healed and victim.encode() in data  # noqa: E731
-    with ThrottlingProxy(moto_reset, rule) as proxy:
-        fwd = forwarder(env_for(proxy.url, arn, dlq, COLDTRACE_MAX_ATTEMPTS="2", COLDTRACE_MAX_RECORD_BYTES="2048"))
+    with ThrottlingProxy(moto_reset, rule) as proxy:  # plain records: the rule finds the victim's line
+        fwd = forwarder(env_for(proxy.url, arn, dlq, COLDTRACE_MAX_ATTEMPTS="2", COLDTRACE_MAX_RECORD_BYTES="2048",
+                                COLDTRACE_COMPRESS="false"))
         fwd.handle(subscription_event(payload), Context())
         s = fwd.last_stats
         assert 0 < s.events_failed < s.events_in and s.dead_letters == 1

@@ -4,6 +4,7 @@ Also: the deployment zip runs on its own (no site-packages, no Beam, no boto3)."
 
 from __future__ import annotations
 
+import gzip
 import io
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def test_deployment_zip_is_self_sufficient(tmp_path):
     modules = {p.name for p in (ROOT / "forwarder").glob("*.py")} - {"build.py"}
     assert {f"forwarder/{m}" for m in modules} <= set(names)   # lazily imported ones too (deadletter, secrets)
     assert "pipeline/parse/awslogs.py" in names and "forwarder/build.py" not in names
-    assert any(n.startswith("orjson/") for n in names)
+    assert any(n.startswith("orjson/") for n in names) and any(n.startswith("zlib_ng/") for n in names)
     assert not any(n.startswith(("apache_beam", "boto3", "pipeline/run", "pipeline/transforms", "tests/"))
                    for n in names)
     root = tmp_path / "task"
@@ -77,5 +78,5 @@ import forwarder.deadletter, forwarder.secrets  # the rare paths' modules are in
     assert out.returncode == 0, out.stderr
     result, modules = out.stdout.strip().splitlines()
     assert orjson.loads(result) == {"shipped": 1, "dead_lettered": 0} and modules == "[]"
-    (spooled,) = spool.glob("spool-*.ndjson")
-    assert orjson.loads(spooled.read_bytes())["function_name"] == "orders"
+    (spooled,) = spool.glob("spool-*.ndjson.gz")   # records are gzip by default
+    assert orjson.loads(gzip.decompress(spooled.read_bytes()))["function_name"] == "orders"

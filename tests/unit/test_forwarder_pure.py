@@ -11,9 +11,11 @@ import zlib
 
 import orjson
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from forwarder.decode import units_of
+from forwarder.decode import open_payload, units_of
 from forwarder.filters import Rules, sampled_in, select
 from forwarder.handler import Forwarder
 from forwarder.metrics import Stats, emf
@@ -77,18 +79,24 @@ def _data(obj: dict) -> str:
     return base64.b64encode(gzip.compress(orjson.dumps(obj))).decode()
 
 
+def _whole(unit) -> dict:
+    """A unit's payload put back together from its header and windows."""
+    header, windows = open_payload(unit)
+    return dict(header, logEvents=[e for w in windows for e in w])
+
+
 def test_event_sources_become_units_with_their_item_ids():
     obj = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP, "logStream": STREAM,
            "logEvents": [{"id": "1", "timestamp": 1, "message": "hi"}]}
     source, units = units_of({"awslogs": {"data": _data(obj)}})
-    assert source == "subscription" and units[0].obj == obj and units[0].item_id is None
+    assert source == "subscription" and _whole(units[0]) == obj and units[0].item_id is None
     source, units = units_of({"Records": [{"eventSource": "aws:kinesis", "kinesis": {"sequenceNumber": "42",
                                                                                    "data": _data(obj)}}]})
-    assert source == "kinesis" and units[0].item_id == "42" and units[0].obj == obj
+    assert source == "kinesis" and units[0].item_id == "42" and _whole(units[0]) == obj
     dlq_body = orjson.dumps({"awslogs": {"data": _data(obj)}, "coldtrace": {"event_ids": ["1"]}}).decode()
     source, units = units_of({"Records": [{"eventSource": "aws:sqs", "messageId": "m", "body": dlq_body},
                                           {"eventSource": "aws:sqs", "messageId": "n", "body": "%%%"}]})
-    assert source == "sqs" and units[0].only_ids == frozenset({"1"}) and units[0].obj == obj
+    assert source == "sqs" and units[0].only_ids == frozenset({"1"}) and _whole(units[0]) == obj
     assert units[1].item_id == "n" and "base64" in units[1].error
     _, units = units_of({"httpMethod": "GET"})
     assert "unrecognised event" in units[0].error and '"httpMethod"' in units[0].original
@@ -204,11 +212,15 @@ def test_oversized_lines_are_flagged_and_gzip_records_stay_under_the_limit():
     assert gzip.decompress(b"".join(r.data for r in gz)).count(b"\n") == 5000     # all members
 
 
-def test_records_read_back_through_the_pipeline_spool_reader():
+@pytest.mark.parametrize("compress", [False, True])
+def test_records_read_back_through_the_pipeline_spool_reader(compress):
+    """Plain or gzip (members concatenated, as a spool file or a Kinesis record holds them)."""
     events = [ev(98, "a long first line " * 300)] + invocation(RID_OK, None, 5, 0) + [ev(99, "x")]
     other = LogEvent(id="o1", timestamp=5, message="other stream", log_group="/aws/lambda/b",
                      log_stream="2024/05/01/[$LATEST]abc")
-    data = b"".join(r.data for r in encode(events + [other], 0, max_bytes=None))
+    records = encode(events + [other], 0, max_bytes=2000 if compress else None, compress=compress)
+    assert all((r.data[:2] == b"\x1f\x8b") == compress for r in records) and len(records) >= 2
+    data = b"".join(r.data for r in records)
     got = [e for batch in read_stream(io.BytesIO(data), "spool") for e in batch]
     assert sorted(e.to_record().items() for e in got if e.id != "o1") == sorted(e.to_record().items() for e in events)
     assert {e.doc_id() for e in got} == {e.doc_id() for e in events + [other]}
@@ -251,3 +263,163 @@ def test_importing_the_handler_loads_neither_beam_nor_boto3():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert "import" not in (ROOT / "pipeline" / "__init__.py").read_text()  # would drag Beam into the Lambda
+
+
+# --- payloads a window at a time ----------------------------------------------------------------
+
+_TRICKY = st.lists(st.sampled_from(list('ab {}[],:"\\\n\u00fc\U0001F680') + ['},{"id":', '},{"', '"}]', '\\"']),
+                   max_size=40).map("".join)
+
+
+def _gz_payload(events: list, **extra) -> bytes:
+    obj = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP, "logStream": STREAM,
+           "subscriptionFilters": ["coldtrace"], "logEvents": events, **extra}
+    return gzip.compress(orjson.dumps(obj), 1)
+
+
+def _read_windows(raw: bytes) -> dict:
+    from forwarder.decode import split_gzip
+
+    header, windows = split_gzip(raw)
+    return dict(header, logEvents=[e for w in windows for e in w])
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(messages=st.lists(_TRICKY, max_size=30), window=st.sampled_from([1, 16, 64, 4096]))
+def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages, window):
+    from forwarder import decode
+
+    events = [{"id": f"{n:056d}", "timestamp": 1714557600000 + n, "message": m} for n, m in enumerate(messages)]
+    raw = _gz_payload(events, policyLevel="ACCOUNT_LEVEL_POLICY")
+    saved = decode.WINDOW_BYTES
+    decode.WINDOW_BYTES = window   # tiny windows: a boundary after nearly every event
+    try:
+        got = _read_windows(raw)
+    finally:
+        decode.WINDOW_BYTES = saved
+    whole = orjson.loads(gzip.decompress(raw))
+    assert got["logEvents"] == whole["logEvents"]
+    assert {k: v for k, v in got.items() if k != "policyLevel"} == {k: v for k, v in whole.items() if k != "policyLevel"}
+
+
+def test_keys_after_the_events_are_read_too(monkeypatch):
+    """moto's subscription deliveries put logEvents first; CloudWatch puts it last."""
+    from forwarder import decode
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 32)
+    events = [{"id": str(n), "timestamp": n, "message": f"m{n}"} for n in range(20)]
+    obj = {"logEvents": events, "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+           "logStream": STREAM}
+    assert _read_windows(gzip.compress(orjson.dumps(obj))) == obj
+    late_owner = {"messageType": "DATA_MESSAGE", "logGroup": GROUP, "logStream": STREAM, "logEvents": events,
+                  "owner": "123456789012"}
+    assert _read_windows(gzip.compress(orjson.dumps(late_owner))) == late_owner
+
+
+def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
+    from forwarder import decode
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 8)
+    nested = [{"id": str(n), "timestamp": n, "message": "m", "extracted": [{"id": "a"}, {"id": "b"}]} for n in range(50)]
+    assert _read_windows(_gz_payload(nested))["logEvents"] == nested
+    assert _read_windows(_gz_payload([]))["logEvents"] == []
+
+
+def test_bad_gzip_and_bad_json_past_the_first_window_are_payload_errors(monkeypatch):
+    from forwarder import decode
+    from pipeline.parse.awslogs import PayloadError
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 64)
+    good = [{"id": str(n), "timestamp": n, "message": "x" * 40} for n in range(40)]
+    raw = _gz_payload(good)
+    with pytest.raises(PayloadError, match="truncated|not valid gzip"):
+        _read_windows(raw[:len(raw) // 2])
+    body = orjson.dumps({"messageType": "DATA_MESSAGE", "logGroup": GROUP, "logStream": STREAM, "logEvents": good})
+    broken = gzip.compress(body.replace(b'"id":"30"', b'"id":"30",,'))
+    header, windows = decode.split_gzip(broken)
+    assert header["logGroup"] == GROUP
+    with pytest.raises(PayloadError, match="not JSON"):
+        list(windows)
+
+
+@pytest.mark.parametrize("implementation", ["zlib_ng", "zlib"])
+def test_packer_records_stay_under_the_limit_as_windows_arrive(implementation, monkeypatch):
+    """With zlib-ng, or the stdlib's zlib it falls back to: the same gzip, read by the stdlib."""
+    import forwarder.records as records_module
+    from forwarder.records import Packer, lines_of
+
+    if implementation == "zlib":
+        monkeypatch.setattr(records_module, "deflate", zlib)
+    else:
+        assert records_module.deflate.__name__ == "zlib_ng.zlib_ng"   # a declared dependency: installed
+
+    events = [ev(n, f"[INFO]\t2024-05-01T10:00:00.000Z\t{n * 7919 % 100003:08d}\tstep {n} " + "y" * (n % 700) + "\n")
+              for n in range(6000)]
+    packer = Packer(partition_key(GROUP, STREAM), 0, 20_000, level=6)
+    records = []
+    for i in range(0, len(events), 250):
+        window = events[i:i + 250]
+        records += packer.add(lines_of(window), [e.id for e in window])
+    records += packer.close()
+    assert len(records) > 3 and all(r.error is None and r.size <= 20_000 for r in records)
+    assert min(r.size for r in records[:-1]) > 15_000     # full records, not a window each
+    assert gzip.decompress(b"".join(r.data for r in records)) == b"".join(lines_of(events))
+    assert [i for r in records for i in r.ids] == [e.id for e in events]
+    assert all(gzip.decompress(r.data).count(b"\n") == len(r.ids) for r in records)  # each a whole member
+
+
+def test_compression_is_the_default_and_its_level_a_setting():
+    s = Settings.from_env({"COLDTRACE_SHIPPER": "null"})
+    assert s.compress and s.compress_level == 6
+    s = Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_COMPRESS": "false", "COLDTRACE_COMPRESS_LEVEL": "1"})
+    assert not s.compress and s.compress_level == 1
+    with pytest.raises(SettingsError, match="COLDTRACE_COMPRESS_LEVEL"):
+        Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_COMPRESS_LEVEL": "12"})
+
+
+def test_handling_a_full_payload_holds_less_than_the_payload_decoded():
+    """Peak Python memory: a window of events and one record, never the payload's lines or tree."""
+    import tracemalloc
+
+    events = [{"id": f"{37 * 10 ** 50 + n:056d}", "timestamp": 1714557600000 + n,
+               "message": f"[INFO]\t2024-05-01T10:00:00.000Z\t{n % 977:08d}-aaaa-4bbb-8ccc-dddddddddddd\t"
+                          f"order {n * 7919 % 100003} shipped to warehouse {n % 13} " + "z" * (n % 200) + "\n"}
+              for n in range(22_000)]
+    body = orjson.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+                         "logStream": STREAM, "subscriptionFilters": ["x"], "logEvents": events})
+    event = {"awslogs": {"data": base64.b64encode(gzip.compress(body, 1)).decode()}}
+    del events
+    fwd = Forwarder(Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_METRICS": "false"}))
+    fwd.handle(event, None)
+    tracemalloc.start()
+    try:
+        fwd.handle(event, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    s = fwd.last_stats
+    assert s.events_shipped == 22_000 and s.balanced and s.bytes_out < len(body) / 5
+    assert peak < len(body) + (1 << 20), f"peak {peak:,} B for a {len(body):,} B payload"
+
+
+def test_a_payload_invalid_past_its_first_windows_is_reported_whole_and_the_ledger_balances(monkeypatch):
+    from forwarder import decode
+
+    monkeypatch.setattr(decode, "WINDOW_BYTES", 256)
+    import hashlib
+
+    good = [{"id": str(n), "timestamp": 1714557600000 + n, "message": hashlib.sha256(b"%d" % n).hexdigest()}
+            for n in range(60)]
+    body = orjson.dumps({"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
+                         "logStream": STREAM, "logEvents": good})
+    broken = base64.b64encode(gzip.compress(body.replace(b'"id":"50"', b'"id":"50",,'))).decode()
+    fwd = Forwarder(Settings.from_env({"COLDTRACE_SHIPPER": "null", "COLDTRACE_METRICS": "false"}),
+                    shipper=NullShipper(compress=True, max_record_bytes=900), out=io.BytesIO())
+    result = fwd.handle({"Records": [{"eventSource": "aws:sqs", "messageId": "bad", "body": broken},
+                                     {"eventSource": "aws:sqs", "messageId": "ok", "body": _data(
+                                         {"messageType": "DATA_MESSAGE", "logGroup": GROUP, "logStream": STREAM,
+                                          "logEvents": good[:5]})}]}, None)
+    s = fwd.last_stats
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    # the records completed before the bad window were shipped; the rest of what was read is failed
+    assert s.balanced and s.events_failed > 0 and s.events_shipped > 5 and s.records_out >= 3

@@ -141,3 +141,4 @@ def test_forwarder_environment_is_valid_settings():
     s = Settings.from_env({**env, "AWS_REGION": "eu-west-1"})
     assert (s.shipper, s.stream, s.redact_key_ref) == ("kinesis", attrs["IngressStream.Arn"],
                                                       "ssm:/coldtrace/coldtrace/redact-key")
+    assert env["COLDTRACE_COMPRESS"] == "true" and s.compress   # records are gzip unless a deployment says not
