@@ -99,7 +99,8 @@ DESCRIPTIONS = {
     "coldtrace-deadletter": "input that could not be processed or indexed, with the reason",
 }
 
-# Data streams for the time series. Two plain indices: the dead letters (kept until a human
+# Data streams for the time series. Three plain indices: the metric points, which a late
+# invocation corrects in place (the same ``_id``, bulk ``index``: docs/architecture.md), the dead letters (kept until a human
 # has looked at them: no lifecycle deletes them), and the spans, because a streaming run
 # re-emits a trace a late member joins with the bulk ``index`` operation (pipeline.model
 # ``bulk_op``) and a data stream "only accepts index requests with op_type set to create"
@@ -107,7 +108,7 @@ DESCRIPTIONS = {
 # operator's (docs/elasticsearch.md).
 POLICY_OF = {
     "coldtrace-logs": "coldtrace-events", "coldtrace-invocations": "coldtrace-events",
-    "coldtrace-traces": None, "coldtrace-metrics": "coldtrace-metrics",
+    "coldtrace-traces": None, "coldtrace-metrics": None,
     "coldtrace-alarms": "coldtrace-metrics", "coldtrace-deadletter": None,
 }
 

@@ -110,7 +110,7 @@ def summarize_out(out_dir: str, loaded: ReportAggregate | None = None) -> dict[s
                           INDEX_INVOCATIONS: count_docs(index_path(out_dir, INDEX_INVOCATIONS)),
                           INDEX_DEADLETTER: count_docs(index_path(out_dir, INDEX_DEADLETTER)),
                           INDEX_TRACES: agg.traces.spans,
-                          INDEX_METRICS: count_docs(index_path(out_dir, INDEX_METRICS)),
+                          INDEX_METRICS: agg.metric_docs,   # a corrected point once
                           INDEX_ALARMS: count_docs(index_path(out_dir, INDEX_ALARMS))},
             "alarms": summarize_alarms(agg.alarms),
             "traces": summarize_traces(agg.traces)}

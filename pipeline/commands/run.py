@@ -122,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
         return run_streaming(args)
 
     from pipeline.progress import progress
+    from pipeline.advise.summary_lines import print_top_findings
     from pipeline.render import print_summary
     from pipeline.run import auto_workers, run
     from pipeline.summary import summarize_out
@@ -189,6 +190,7 @@ def main(args: argparse.Namespace) -> int:
         return _ledger_exit(ledger)
     if not args.quiet:
         print_summary(summary)
+        print_top_findings(args.out)   # the advice: coldtrace advise --from OUT has them all
         docs = summary["documents"]
         print(f"index files in {os.path.join(args.out, 'indices')}/: "
               + ", ".join(f"{name} {n:,}" for name, n in docs.items()))

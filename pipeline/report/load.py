@@ -26,7 +26,7 @@ from pipeline.model import (
 )
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.traces import invocation_rows
-from pipeline.sinks.index_files import index_path, read_docs
+from pipeline.sinks.index_files import index_path, latest_docs, read_docs
 from pipeline.summary import count_docs
 
 ALL_INDICES = (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS, INDEX_DEADLETTER)
@@ -79,6 +79,8 @@ def load_aggregate(out_dir: str) -> ReportAggregate:
         agg = fold_files(out_dir)
         if counts[INDEX_TRACES] is not None:
             counts[INDEX_TRACES] = agg.traces.spans  # re-emitted versions of a trace count once
+        if counts[INDEX_METRICS] is not None:
+            counts[INDEX_METRICS] = agg.metric_docs  # and so do corrected metric points
     agg.out_dir, agg.counts = out_dir, counts
     return agg
 
@@ -103,10 +105,10 @@ def fold_files(out_dir: str) -> ReportAggregate:
     if os.path.exists(trace_path):
         for spans in latest_traces(trace_path):
             agg.traces.add_trace(spans)
-    for index, add in ((INDEX_METRICS, agg.add_metric), (INDEX_ALARMS, agg.add_alarm)):
+    for index, add, docs in ((INDEX_METRICS, agg.add_metric, latest_docs), (INDEX_ALARMS, agg.add_alarm, read_docs)):
         path = index_file(out_dir, index)
         if os.path.exists(path):
-            for doc in read_docs(path):
+            for doc in docs(path):   # a corrected metric point counts once, in its last version
                 add(doc)
     inv_path = index_file(out_dir, INDEX_INVOCATIONS)
     if os.path.exists(inv_path):

@@ -188,6 +188,29 @@ def read_index(path: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
                 action = None
 
 
+def latest_docs(path: str) -> Iterator[dict[str, Any]]:
+    """Each document of a local index file once, in its last version: a streaming run appends a
+    corrected metric point under the same ``_id`` (bulk ``index``: the last one wins, as in
+    Elasticsearch). The first pass keeps one line number per id, not the documents."""
+    loads = orjson.loads
+    last: dict[str, int] = {}
+    with open(path, "rb") as f:
+        n = 0
+        is_doc = False
+        for line in f:
+            if not line.strip():
+                continue
+            if not is_doc:
+                (meta,) = loads(line).values()
+                last[meta.get("_id")] = n
+                n += 1
+            is_doc = not is_doc
+    keep = set(last.values())
+    for n, doc in enumerate(read_docs(path)):
+        if n in keep:
+            yield doc
+
+
 def read_docs(path: str) -> Iterator[dict[str, Any]]:
     """The documents of a local index file, without decoding the action lines: for readers
     that need no ids (the report and the summary read a million-event run's files)."""
