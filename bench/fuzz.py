@@ -104,7 +104,7 @@ def runtime_line(rnd: random.Random) -> str:
         f"2024-05-01T10:00:03.004Z {RID} Task timed out after {_num(rnd, 3)} seconds\n",
         f"RequestId: {RID} Error: Runtime exited with error: signal: killed\nRuntime.ExitError\n",
         f"START RequestId: {RID} Version: $LATEST\n", f"END RequestId: {RID}\n",
-        f"INIT_START Runtime Version: python:3.12.v38\tRuntime Version ARN: arn:aws:lambda:::runtime:x\n",
+        "INIT_START Runtime Version: python:3.12.v38\tRuntime Version ARN: arn:aws:lambda:::runtime:x\n",
         f"INIT_REPORT Init Duration: {_num(rnd, 180000)} ms\tPhase: invoke\tStatus: timeout\n",
         f"RESTORE_REPORT Restore Duration: {_num(rnd, 571)} ms\n",
         "EXTENSION\tName: x\tState: Ready\tEvents: [INVOKE,SHUTDOWN]\n",

@@ -20,8 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kibana_saved_objects import (count, dashboard, data_view, date_histogram, last_value, metric,  # noqa: E402
-                                  search, table, terms, tile, xy)
+from kibana_saved_objects import count, dashboard, data_view, date_histogram, last_value, metric, search, table, terms, tile, xy  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "kibana"
 

@@ -81,8 +81,9 @@ def commands(marked: bool = False) -> dict[str, argparse.ArgumentParser]:
 
 
 def command_reference() -> list[str]:
-    from pipeline.cli import COMMANDS
     import importlib
+
+    from pipeline.cli import COMMANDS
 
     out: list[str] = []
     for name, p in commands().items():

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 
 class _QuietBeamImport(logging.Filter):
@@ -37,6 +38,10 @@ from pipeline.sources.files import ReadLogFiles, split_dead_letters
 from pipeline.sources.metric_files import ReadMetricFiles
 from pipeline.transforms.metrics_and_alarms import AlarmConfig
 from pipeline.transforms.report_aggregates import AggregateForReport
+
+if TYPE_CHECKING:   # optional sinks: imported only when a run uses them
+    from pipeline.sinks.es_client import EsSettings
+    from pipeline.sinks.otel import OtlpSettings
 
 # The indices this batch pipeline writes locally (joined from shards after the run).
 LOCAL_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS]

@@ -157,9 +157,9 @@ def print_analysis(analysis: dict, origin: str) -> None:
 def main(args: argparse.Namespace) -> int:
     import orjson
 
+    import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
     from pipeline.cli import UsageError
     from pipeline.report.coldstarts import analyze
-    import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
 
     docs, origin = load_docs(args)
     if not docs:

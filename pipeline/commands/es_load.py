@@ -48,8 +48,8 @@ def main(args: argparse.Namespace) -> int:
     from elastic_transport import TransportError
     from elasticsearch import ApiError
 
-    from pipeline.errors import UsageError
     from pipeline.commands.es_options import connect_or_fail, require_settings
+    from pipeline.errors import UsageError
     from pipeline.sinks.es_bulk import BulkError, BulkWriter
     from pipeline.sinks.es_client import make_client
     from pipeline.sinks.es_setup import setup

@@ -121,14 +121,13 @@ def main(args: argparse.Namespace) -> int:
     if wants_streaming(args):
         return run_streaming(args)
 
-    from pipeline.progress import progress
     from pipeline.advise.summary_lines import print_top_findings
+    from pipeline.commands.alarm_options import alarm_config, with_simulation
+    from pipeline.errors import UsageError
+    from pipeline.progress import progress
     from pipeline.render import print_summary
     from pipeline.run import auto_workers, run
     from pipeline.summary import summarize_out
-
-    from pipeline.commands.alarm_options import alarm_config, with_simulation
-    from pipeline.errors import UsageError
 
     alarms = alarm_config(args)
     architectures = parse_architectures(args.architecture)

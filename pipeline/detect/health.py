@@ -14,7 +14,6 @@ from typing import Iterable
 from pipeline.model import MetricPoint
 from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS, window_start
 
-
 # The version that keeps a minute's iterator-age point apart from the same minute's dead-letter
 # point (both are ``coldtrace-pipeline``'s, source ``pipeline``; a point's id hashes the version).
 AGE_VERSION = "iterator-age"

@@ -43,13 +43,30 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and readers: the same names, imported eagerly
     from pipeline.model.common import (  # noqa: F401
-        COLD_START_KINDS, INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS,
-        INDEX_TRACES, MAX_ISO_MS, OUTCOMES, REEMITTED_INDICES, bulk_op, iso_ms, stable_id, xray_to_w3c,
+        COLD_START_KINDS,
+        INDEX_ALARMS,
+        INDEX_DEADLETTER,
+        INDEX_INVOCATIONS,
+        INDEX_LOGS,
+        INDEX_METRICS,
+        INDEX_TRACES,
+        MAX_ISO_MS,
+        OUTCOMES,
+        REEMITTED_INDICES,
+        bulk_op,
+        iso_ms,
+        stable_id,
+        xray_to_w3c,
     )
     from pipeline.model.deadletter import DeadLetter  # noqa: F401
     from pipeline.model.invocation import Invocation  # noqa: F401
     from pipeline.model.logs import (  # noqa: F401
-        LogEvent, ParsedLine, PlatformRecord, pack_events, stream_key, unpack_events,
+        LogEvent,
+        ParsedLine,
+        PlatformRecord,
+        pack_events,
+        stream_key,
+        unpack_events,
     )
     from pipeline.model.telemetry import ALARM_STATES, METRIC_NAMES, Alarm, MetricPoint, Span  # noqa: F401
 

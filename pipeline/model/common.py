@@ -6,7 +6,6 @@ import time
 from functools import lru_cache
 from typing import Any
 
-
 INDEX_LOGS = "coldtrace-logs"
 INDEX_INVOCATIONS = "coldtrace-invocations"
 INDEX_TRACES = "coldtrace-traces"

@@ -7,7 +7,6 @@ from typing import Any
 
 from pipeline.model.common import _put, iso_ms, stable_id
 
-
 # Metric names of a MetricPoint, indexed as ``aws.lambda.metrics.<name>``.
 METRIC_NAMES: tuple[str, ...] = (
     "invocations", "errors", "error_rate", "timeouts", "out_of_memory", "crashes", "throttles",

@@ -356,7 +356,8 @@ class Buckets:
                     target[k] = [total, peak]
 
     def to_json(self) -> dict[str, Any]:
-        ints = lambda m: {n: {str(k): v for k, v in row.items()} for n, row in m.items()}
+        def ints(m):
+            return {n: {str(k): v for k, v in row.items()} for n, row in m.items()}
         return {"interval": self.interval, "invocations": ints(self.invocations), "failed": ints(self.failed),
                 "cold": ints(self.cold), "throttles": ints(self.throttles), "outcomes": ints(self.outcomes),
                 "durations": {n: {str(k): s.to_dict() for k, s in row.items()} for n, row in self.durations.items()},
@@ -365,7 +366,8 @@ class Buckets:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Buckets:
         b = cls(d["interval"])
-        ints = lambda m: {n: {int(k): v for k, v in row.items()} for n, row in m.items()}
+        def ints(m):
+            return {n: {int(k): v for k, v in row.items()} for n, row in m.items()}
         b.invocations, b.failed, b.cold = ints(d["invocations"]), ints(d["failed"]), ints(d["cold"])
         b.throttles, b.outcomes = ints(d["throttles"]), ints(d["outcomes"])
         b.durations = {n: {int(k): PercentileSketch.from_dict(s) for k, s in row.items()}

@@ -26,7 +26,7 @@ from pipeline.model import (
 )
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.traces import invocation_rows
-from pipeline.sinks.index_files import index_path, latest_docs, read_docs
+from pipeline.sinks.index_files import index_path, last_versions, read_docs
 from pipeline.summary import count_docs
 
 ALL_INDICES = (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS, INDEX_DEADLETTER)
@@ -105,7 +105,7 @@ def fold_files(out_dir: str) -> ReportAggregate:
     if os.path.exists(trace_path):
         for spans in latest_traces(trace_path):
             agg.traces.add_trace(spans)
-    for index, add, docs in ((INDEX_METRICS, agg.add_metric, latest_docs), (INDEX_ALARMS, agg.add_alarm, read_docs)):
+    for index, add, docs in ((INDEX_METRICS, agg.add_metric, last_versions), (INDEX_ALARMS, agg.add_alarm, read_docs)):
         path = index_file(out_dir, index)
         if os.path.exists(path):
             for doc in docs(path):   # a corrected metric point counts once, in its last version

@@ -188,7 +188,7 @@ def read_index(path: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
                 action = None
 
 
-def latest_docs(path: str) -> Iterator[dict[str, Any]]:
+def last_versions(path: str) -> Iterator[dict[str, Any]]:
     """Each document of a local index file once, in its last version: a streaming run appends a
     corrected metric point under the same ``_id`` (bulk ``index``: the last one wins, as in
     Elasticsearch). The first pass keeps one line number per id, not the documents."""

@@ -37,10 +37,9 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.model import MetricPoint
-from pipeline.windows import DELIVERY_DELAY_MS, PIPELINE_FUNCTION
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop, decode_records
 from pipeline.sources.kinesis_shards import Cursor, StartPosition, list_shards, resume_cursors
-
+from pipeline.windows import DELIVERY_DELAY_MS, PIPELINE_FUNCTION
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,13 @@ from pipeline.graph import CatchUpShell, Sinks, SourceOut, assemble
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.sinks.index_files import index_path, shard_prefix
 from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
+from pipeline.stitch.keys import trace_keys
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
-from pipeline.stitch.keys import trace_keys
 from pipeline.streaming.round_sources import rounds_for
-from pipeline.windows import END_OF_TIME_MS, WINDOW_MS, window_start
 from pipeline.transforms.redact_lines import RedactLines
+from pipeline.windows import END_OF_TIME_MS, WINDOW_MS, window_start
 
 STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
 CARRIED = ("fold-state", "window-state", "loop-state")   # record files of state handed to the next read

@@ -167,8 +167,8 @@ class _FoldStateful(beam.DoFn):
     """The same fold in keyed state (key: log stream), flushed by an event-time timer."""
 
     from apache_beam.coders import PickleCoder as _PickleCoder
-    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
     from apache_beam.transforms.timeutil import TimeDomain
+    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
     FOLD = ReadModifyWriteStateSpec("fold", _PickleCoder())
     FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)

@@ -14,9 +14,9 @@ import traceback
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.carry.fold import resume_fold
 from pipeline.model import DeadLetter, pack_events, stream_key, unpack_events
 from pipeline.parse import CORRELATION_PATHS
-from pipeline.carry.fold import resume_fold
 from pipeline.transforms.build_invocations import KeyedStream, by_stream
 from pipeline.windows import architecture_lookup
 

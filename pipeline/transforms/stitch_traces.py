@@ -22,8 +22,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.model import Invocation, Span
-from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS
 from pipeline.stitch import components
+from pipeline.stitch.gap import DEFAULT_GAP_MS, DEFAULT_RETENTION_MS
 from pipeline.stitch.keys import segment_key, trace_keys
 from pipeline.stitch.spans import trace_spans
 

@@ -17,8 +17,7 @@ import boto3
 import pytest
 
 from pipeline.model import Alarm
-from pipeline.sinks.alarms import (AlarmSettings, DeliveryError, SnsNotifier, WebhookNotifier, notify, post_json,
-                                   slack_payload)
+from pipeline.sinks.alarms import AlarmSettings, DeliveryError, SnsNotifier, WebhookNotifier, notify, post_json, slack_payload
 from tests.conftest import ROOT, free_port
 
 T0 = 1714557600000

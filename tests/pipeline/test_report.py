@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli import main as coldtrace
 from pipeline.model import INDEX_ALARMS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES
 from pipeline.report.html import write_report
 from pipeline.report.load import load_run
 from pipeline.report.views import build_report
 from pipeline.sketch import RELATIVE_ACCURACY
 from tests.chromium import Chromium, chromium_path, file_url
-from pipeline.cli import main as coldtrace
 
 ROOT = Path(__file__).resolve().parents[2]
 FAILED = {"error", "timeout", "out_of_memory", "crash"}

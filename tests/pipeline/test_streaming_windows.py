@@ -14,8 +14,8 @@ from apache_beam.transforms.window import TimestampedValue
 from pipeline.detect.observation import Observation
 from pipeline.model import LogEvent, MetricPoint
 from pipeline.transforms.build_invocations import BuildInvocationsStreaming
-from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
 from pipeline.transforms.parse_log_events import ParseLogEvents
+from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
 from pipeline.windows import CORRECTION_MS
 
 LATENESS_MS = 120_000

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-
 from collections import Counter
 
 import boto3
@@ -23,10 +22,16 @@ from pipeline.cli import main as cli_main
 from pipeline.model import INDEX_LOGS
 from pipeline.sinks.index_files import index_path, read_index
 from tests.integration.kinesis_proxy import ThrottlingProxy
-from tests.integration.test_forwarder_kinesis import Context, drain, env_for, forwarder, make_queue, make_stream, \
-    subscription_event
-from tests.reliability.support import REGION, Clock, Row, event_keys, record, run_pipeline, stream_to_spool, \
-    write_json
+from tests.integration.test_forwarder_kinesis import (
+    Context,
+    drain,
+    env_for,
+    forwarder,
+    make_queue,
+    make_stream,
+    subscription_event,
+)
+from tests.reliability.support import REGION, Clock, Row, event_keys, record, run_pipeline, stream_to_spool, write_json
 
 
 def peek(endpoint: str, url: str) -> list[dict]:

@@ -28,8 +28,8 @@ from pipeline.sinks.alarms import AlarmSettings
 from pipeline.sinks.index_files import index_path, read_index
 from pipeline.transforms.metrics_and_alarms import AlarmConfig
 from tests.integration.es_support import FaultProxy, es, refresh, reset_coldtrace, self_signed_cert
-from tests.reliability.test_alarm_faults import incident_fleet  # noqa: F401  (fixture)
 from tests.reliability.support import run_pipeline
+from tests.reliability.test_alarm_faults import incident_fleet  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 RID = "0f1e2d3c-4b5a-4697-8877-665544332211"

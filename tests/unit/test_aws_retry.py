@@ -7,8 +7,13 @@ import random
 import socket
 
 import pytest
-from botocore.exceptions import (ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError,
-                                 ResponseStreamingError)
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from pipeline.aws_errors import fault_kind
 from pipeline.sources.aws_retry import Backoff, RetriesExhausted, call_with_backoff, decide, exhausted_in

@@ -17,7 +17,8 @@ import math
 import re
 
 import orjson
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from pipeline.invocations import fold_stream
 from pipeline.model import DeadLetter, LogEvent, PlatformRecord, iso_ms, pack_events, unpack_events

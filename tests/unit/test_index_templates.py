@@ -14,11 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.model import (INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS,
-                            INDEX_TRACES, METRIC_NAMES, Alarm, DeadLetter, Invocation, LogEvent, MetricPoint,
-                            ParsedLine, Span)
-from pipeline.sinks.es_setup import load_policies, load_templates, with_retention, without_data_stream, \
-    without_lifecycle
+from pipeline.model import (
+    INDEX_ALARMS,
+    INDEX_DEADLETTER,
+    INDEX_INVOCATIONS,
+    INDEX_LOGS,
+    INDEX_METRICS,
+    INDEX_TRACES,
+    METRIC_NAMES,
+    Alarm,
+    DeadLetter,
+    Invocation,
+    LogEvent,
+    MetricPoint,
+    ParsedLine,
+    Span,
+)
+from pipeline.sinks.es_setup import load_policies, load_templates, with_retention, without_data_stream, without_lifecycle
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1714557600000

@@ -1,8 +1,16 @@
 """The ledger's arithmetic: rows per source, sources sharing a log stream accounted together, and
 every way the counts can disagree reported in words."""
 
-from pipeline.ledger import DeadLetterCount, Ledger, SourceCounts, StreamCounts, balance, cross_check_elasticsearch, \
-    cross_check_metrics, source_of
+from pipeline.ledger import (
+    DeadLetterCount,
+    Ledger,
+    SourceCounts,
+    StreamCounts,
+    balance,
+    cross_check_elasticsearch,
+    cross_check_metrics,
+    source_of,
+)
 
 LOGS, DEAD = "coldtrace-logs", "coldtrace-deadletter"
 

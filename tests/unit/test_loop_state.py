@@ -5,10 +5,10 @@ emitted in exactly one round."""
 
 from __future__ import annotations
 
+from pipeline.detect.health import age_point
 from pipeline.model import Invocation, MetricPoint
 from pipeline.rules import default_rules, evaluate_points
 from pipeline.stitch import stitch
-from pipeline.detect.health import age_point
 from pipeline.streaming.loop_state import LoopState
 
 T0 = 1714557600000
@@ -83,10 +83,10 @@ def test_alarm_transitions_match_batch_and_each_is_emitted_in_one_round_only():
 
 
 def test_the_pipelines_own_minutes_advance_with_processing_time():
-    from pipeline.rules import load_rules
-
-    import tempfile
     import os
+    import tempfile
+
+    from pipeline.rules import load_rules
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rules.yaml")

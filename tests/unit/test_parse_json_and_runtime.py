@@ -1,7 +1,8 @@
 """The JSON log format's platform records, runtime prefixes, and structured application logs."""
 
 import orjson
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.parse import parse_message
 

@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from pipeline.model import MetricPoint
-from pipeline.rules import (FunctionAlarms, FunctionSettings, Rule, RuleSet, RulesError, default_rules,
-                            evaluate_points, load_rules, merge_window)
+from pipeline.rules import (
+    FunctionAlarms,
+    FunctionSettings,
+    Rule,
+    RulesError,
+    RuleSet,
+    default_rules,
+    evaluate_points,
+    load_rules,
+    merge_window,
+)
 
 T0 = 1714557600000
 MIN = 60_000

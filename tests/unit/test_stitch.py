@@ -190,7 +190,8 @@ def test_the_gap_stitcher_emits_what_the_batch_stitcher_builds_and_forgets_old_t
         out += g.advance(m.start_ms - 2_000)  # the watermark lags the newest event by 2 s
         peak = max(peak, len(g))
     out += g.close()
-    ids = lambda traces: sorted(sorted((s.span_id, s.parent_span_id, s.trace_id) for s in t) for t in traces)
+    def ids(traces):
+        return sorted(sorted((s.span_id, s.parent_span_id, s.trace_id) for s in t) for t in traces)
     assert ids(out) == ids(stitch(members)) and len(out) == 50
     assert peak <= 2 + 2 * gap_ms // 10_000  # memory holds the last gap + retention only
 

@@ -10,6 +10,9 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
+from pipeline.carry.fold import resume_fold
+from pipeline.carry.windows import resume_window
+from pipeline.detect.health import age_point, fold_minutes
 from pipeline.detect.observation import Observation
 from pipeline.model import LogEvent, MetricPoint
 from pipeline.sources.cloudwatch import parse_cloudwatch_uri
@@ -18,15 +21,19 @@ from pipeline.sources.file_watch import watch_pattern
 from pipeline.sources.kinesis import KinesisRestriction, KinesisTracker
 from pipeline.sources.kinesis_reader import ArrivalWatermark, Page, decode_records
 from pipeline.sources.kinesis_shards import (
-    Backoff, Cursor, Shard, StartPosition, call_with_backoff, children_of, initial_cursors, parse_time_ms,
+    Backoff,
+    Cursor,
+    Shard,
+    StartPosition,
+    call_with_backoff,
+    children_of,
+    initial_cursors,
+    parse_time_ms,
     resume_cursors,
 )
 from pipeline.sources.simulate import encode_payload
-from pipeline.carry.fold import resume_fold
 from pipeline.streaming.checkpoint import Checkpoint, load, save
 from pipeline.streaming.config import source_kind
-from pipeline.detect.health import fold_minutes, age_point
-from pipeline.carry.windows import resume_window
 
 T0 = 1714557600000
 TH = StartPosition("TRIM_HORIZON")

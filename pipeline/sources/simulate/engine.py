@@ -22,9 +22,9 @@ from pipeline.sources.simulate.chains import _Chains
 from pipeline.sources.simulate.changes import FleetChanges
 from pipeline.sources.simulate.environments import _Environments, _Instance, _Pool
 from pipeline.sources.simulate.fleet import FleetConfig, FunctionSpec, _traffic_start, fleet_functions
-from pipeline.sources.simulate.spec import _RUNTIME_VERSION
 from pipeline.sources.simulate.invocations import _Invocations
 from pipeline.sources.simulate.payloads import CHECKPOINT_MS, _control, _payload_line, _Shipping
+from pipeline.sources.simulate.spec import _RUNTIME_VERSION
 from pipeline.sources.simulate.truth import _stats, _Truth
 
 
