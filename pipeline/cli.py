@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-from pipeline.errors import describe  # noqa: E402  (re-exported: commands raise it)
+from pipeline.errors import describe  # noqa: E402
 from pipeline.quiet_logs import quiet_logging  # noqa: E402
 
 
