@@ -55,11 +55,6 @@ class Settings:
     own_log_group: str | None = None
     endpoint_url: str | None = None
 
-    @property
-    def filtering(self) -> bool:
-        """True when some rule may drop lines (and lines must therefore be parsed)."""
-        return bool(self.include or self.exclude or self.drop_start_end or self.sample_rate < 1.0)
-
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
         r = _Reader(env)

@@ -84,7 +84,7 @@ class PercentileSketch:
 
     def quantile(self, q: float) -> float | None:
         """The nearest-rank quantile (q in 0..1): the value of rank ``ceil(q * count)`` (1-based),
-        as ``pipeline.summary.percentile`` computes it exactly, within the relative accuracy.
+        as ``pipeline.report.fields.percentile`` computes it exactly, within the relative accuracy.
 
         The extremes are exact: q = 0 gives the minimum and q = 1 the maximum seen."""
         if not 0 <= q <= 1:

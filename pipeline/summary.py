@@ -7,23 +7,14 @@ Duration percentiles come from a sketch (within 0.5 %, ``pipeline.sketch``); the
 from __future__ import annotations
 
 import functools
-import math
 import os
 from typing import Any, Iterable
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.report.aggregates import FunctionFigures, ReportAggregate
-from pipeline.report.fields import sketch_percentiles
+from pipeline.report.fields import percentile, sketch_percentiles
 from pipeline.report.trace_figures import TraceFigures
 from pipeline.sinks.index_files import index_path
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (q in 0..100)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def function_summary(f: FunctionFigures) -> dict[str, Any]:

@@ -39,8 +39,3 @@ def signals_of(text: str, level: str | None) -> tuple[str, ...]:
         return ("oom", "throttle") if oom else ("throttle",)
     return ("oom",) if oom else ()
 
-
-def throttle_name(text: str) -> str | None:
-    """The throttle signature's own text (e.g. ``TooManyRequestsException``), for error.type."""
-    m = THROTTLE.search(text)
-    return m.group(0) if m else None

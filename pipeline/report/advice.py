@@ -1,29 +1,27 @@
-"""The report's Advice section: the findings of ``coldtrace advise`` for the same run, from the
-run's advice aggregate when the pipeline wrote one, else from the invocations already loaded."""
+"""The report's Advice section: the findings of ``coldtrace advise`` for the same run."""
 
 from __future__ import annotations
 
 import html
-import os
 from typing import Any
 
-from pipeline.advise import AdviceAggregate, advise
-from pipeline.advise.files import aggregate_path, load_aggregate
+from pipeline.advise import advise
+from pipeline.advise.files import load_aggregate
 from pipeline.advise.finding import Finding
 from pipeline.advise.summary_lines import finding_line
 from pipeline.report.load import RunDocs
 
 
 def advice_view(run: RunDocs) -> dict[str, Any]:
-    """{"source", "findings": [finding JSON, ...]} for the run."""
-    if os.path.exists(aggregate_path(run.out_dir)):
+    """{"source", "findings": [finding JSON, ...]} for the run: its advice aggregate when the
+    pipeline wrote one, else one folded from its invocations index line by line."""
+    if not getattr(run, "out_dir", None):
+        return {"source": None, "findings": []}
+    try:
         loaded = load_aggregate(run.out_dir)
-        agg, source = loaded.aggregate, loaded.source
-    else:
-        agg, source = AdviceAggregate(), "coldtrace-invocations"
-        for doc in run.invocations:
-            agg.add(doc)
-    return {"source": source, "findings": [f.to_json() for f in advise(agg)]}
+    except (FileNotFoundError, ValueError):
+        return {"source": None, "findings": []}
+    return {"source": loaded.source, "findings": [f.to_json() for f in advise(loaded.aggregate)]}
 
 
 def advice_section(view: dict[str, Any] | None) -> str:

@@ -119,11 +119,6 @@ class Cursor:
         return cls(d["shard"], d.get("after"), StartPosition.parse(d.get("start") or "trim_horizon"))
 
 
-def seq_key(seq: str) -> int:
-    """Sequence numbers are decimal strings of up to 128 bits, ordered as integers within a shard."""
-    return int(seq)
-
-
 def initial_cursors(shards: Iterable[Shard], start: StartPosition) -> list[Cursor]:
     """Cursors of a fresh start. LATEST reads the open shards from now on; TRIM_HORIZON and
     AT_TIMESTAMP read each lineage from its root (a shard whose parent has aged out), and the

@@ -16,7 +16,7 @@ QUANTILES = (0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
 
 
 def exact(sorted_values: list[float], q: float) -> float:
-    """Nearest rank, as pipeline.summary.percentile: the value of 1-based rank ceil(q * n)."""
+    """Nearest rank, as pipeline.report.fields.percentile: the value of 1-based rank ceil(q * n)."""
     return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
 
 
