@@ -15,9 +15,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as PbStatus
 
-from pipeline.cli import UsageError
 from pipeline.cli import main as coldtrace
 from pipeline.commands.otlp_options import otlp_settings
+from pipeline.errors import UsageError
 from pipeline.model import INDEX_TRACES, Invocation
 from pipeline.sinks.otel import OtlpSettings, SpanConverter, export_spans, make_exporter, traces_url
 from pipeline.stitch import stitch
