@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field, fields, replace
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from pipeline.rules.catalog import STATISTICS
 
-DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
+DEFAULTS_PATH = files("pipeline.rules") / "defaults.yaml"   # package data (a Traversable: works from a wheel or a zip)
 OPS = (">", ">=", "<", "<=")
 TREAT_MISSING = ("missing", "notBreaching", "breaching", "ignore")
 RELATIVE_TO = (None, "timeout", "concurrency_limit")
@@ -255,7 +257,7 @@ def merge_document(base: RuleSet, doc: Any, source: str) -> RuleSet:
                    account_concurrency_limit=limit)
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path | Traversable) -> Any:
     import yaml
 
     try:
