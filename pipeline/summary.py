@@ -6,15 +6,13 @@ Duration percentiles come from a sketch (within 0.5 %, ``pipeline.sketch``); the
 
 from __future__ import annotations
 
-import functools
-import os
 from typing import Any, Iterable
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.report.aggregates import FunctionFigures, ReportAggregate
 from pipeline.report.fields import percentile, sketch_percentiles
 from pipeline.report.trace_figures import TraceFigures
-from pipeline.sinks.index_files import index_path
+from pipeline.sinks.index_files import count_docs, index_path  # noqa: F401  (count_docs: re-exported)
 
 
 def function_summary(f: FunctionFigures) -> dict[str, Any]:
@@ -53,20 +51,6 @@ def summarize_traces(docs: Iterable[dict[str, Any]] | TraceFigures) -> dict[str,
     return figures.summary()
 
 
-def count_docs(path: str) -> int:
-    """Documents in a bulk-format file (non-blank lines over two). The ledger and the summary
-    both ask after a run: a file unchanged since (same size and mtime) is read once."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return 0
-    return _count_docs(path, st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=32)
-def _count_docs(path: str, _size: int, _mtime_ns: int) -> int:
-    with open(path, "rb") as f:
-        return sum(1 for line in f if line.strip()) // 2
 
 
 def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -88,7 +72,7 @@ def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def summarize_out(out_dir: str, loaded: ReportAggregate | None = None) -> dict[str, Any]:
     """The summary of a finished run, from its aggregate (``loaded``, the one the report reads
     too, or the one ``pipeline.report.load`` finds or folds from the index files)."""
-    from pipeline.report.load import load_aggregate  # it reads count_docs from this module
+    from pipeline.report.load import load_aggregate  # noqa: I001
 
     agg = loaded if loaded is not None else load_aggregate(out_dir)
     functions = summarize_invocations(agg)

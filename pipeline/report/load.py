@@ -26,8 +26,7 @@ from pipeline.model import (
 )
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.traces import invocation_rows
-from pipeline.sinks.index_files import index_path, last_versions, read_docs
-from pipeline.summary import count_docs
+from pipeline.sinks.index_files import count_docs, index_path, last_versions, read_docs
 
 ALL_INDICES = (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS, INDEX_DEADLETTER)
 AGGREGATE_FILE = os.path.join("aggregates", "report.json")

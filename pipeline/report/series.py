@@ -7,14 +7,14 @@ show the busiest functions by name and the rest summed as ``other``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from pipeline.sketch import PercentileSketch
 
-if TYPE_CHECKING:
-    from pipeline.report.aggregates import ReportAggregate
+# ``agg`` below is a pipeline.report.aggregates.ReportAggregate (not imported: it imports this module).
+ReportAggregate = Any
 
 MAX_BUCKETS = 90
 TOP_FUNCTIONS = 8

@@ -10,6 +10,7 @@ rendered in chunks so the writer handles few, large elements.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Iterable, Iterator, Protocol
 
@@ -234,3 +235,18 @@ def latest_docs(path: str) -> dict[str, dict[str, Any]]:
     """Documents of a local index file by ``_id``, the last version of each (a streaming run
     appends a re-emitted trace's newer documents after the old ones)."""
     return {doc_id_of(action): doc for action, doc in read_index(path)}
+
+def count_docs(path: str) -> int:
+    """Documents in a bulk-format file (non-blank lines over two). The ledger and the summary
+    both ask after a run: a file unchanged since (same size and mtime) is read once."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return 0
+    return _count_docs(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _count_docs(path: str, _size: int, _mtime_ns: int) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip()) // 2

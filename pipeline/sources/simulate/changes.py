@@ -14,34 +14,15 @@ recorded in the truth (``functions[name]["changes"]``).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
-if TYPE_CHECKING:
-    from pipeline.sources.simulate.engine import _Fleet
+from pipeline.sources.simulate.spec import DEFAULT_CHANGES, Change
 
+# ``fleet`` below is the simulator's engine._Fleet (not imported: the engine imports this module).
+_Fleet = Any
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    function: str
-    kind: str                         # "memory-resize" | "deploy" | "runtime-update"
-    at: float                         # fraction of the window
-    memory_mb: int | None = None
-    version: str | None = None
-    runtime_version: str | None = None
-    duration_factor: float = 1.0
-    error_factor: float = 1.0
-
-
-DEFAULT_CHANGES: tuple[Change, ...] = (
-    # raised from 256 to 1024 MB by someone who hoped it would be faster: it is, by 5 %; a function
-    # that never runs out of memory (so its measured sizes are all candidates)
-    Change("audit-log", "memory-resize", 0.4, memory_mb=1024, duration_factor=0.95),
-    # version 5 → 6 (a new SnapStart snapshot): a slower query (p95 x4) and a new bug (errors x8)
-    Change("search", "deploy", 0.5, version="6", duration_factor=4.0, error_factor=8.0),
-    # nodejs:20.v33 → v34 under $LATEST, and the code trips on it
-    Change("inventory", "runtime-update", 0.6, runtime_version="nodejs:20.v34", error_factor=10.0),
-)
+__all__ = ["Change", "DEFAULT_CHANGES", "FleetChanges"]
 
 
 def _next_runtime_version(current: str) -> str:
