@@ -87,7 +87,7 @@ def fleet():
     now = int(time.time() * 1000)
     start = now - now % MIN - 6 * MIN     # logged just now: event time close to arrival time
     payloads, truth = simulate(FleetConfig(
-        seed=4, functions=8, minutes=5, invocations_per_minute=12, files=1, start_ms=start,
+        seed=18, functions=8, minutes=5, invocations_per_minute=12, files=1, start_ms=start,
         duplicate_payload_rate=0.05, incidents=(Incident("error_burst", "api-gateway-handler", 0, 5, 0.6),)))
     outcomes = Counter(inv["outcome"] for inv in truth["invocations"])
     kinds = Counter(inv["cold_start_kind"] for inv in truth["invocations"])
