@@ -44,7 +44,7 @@ def _window_ms(since: str, until: str | None) -> tuple[int, int]:
     import re
     import time
 
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.sources.kinesis_shards import parse_time_ms
 
     now = int(time.time() * 1000)
@@ -90,7 +90,7 @@ def _architectures(args: argparse.Namespace) -> dict[str, str]:
 
 def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
     """(invocation documents, where they came from)."""
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     if args.log_group:
         return _docs_from_log_group(args), "log group(s) " + ", ".join(args.log_group)
@@ -158,7 +158,7 @@ def main(args: argparse.Namespace) -> int:
     import orjson
 
     import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.report.coldstarts import analyze
 
     docs, origin = load_docs(args)

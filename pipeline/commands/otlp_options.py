@@ -21,7 +21,7 @@ def add_otlp_arguments(p: argparse.ArgumentParser) -> None:
 
 def otlp_settings(args: argparse.Namespace):
     """OtlpSettings from the options, or None; a bad option is a UsageError naming it."""
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
     from pipeline.sinks.otel import OtlpSettings, make_exporter
 
     if not args.otlp_endpoint:

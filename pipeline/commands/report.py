@@ -37,7 +37,7 @@ def write(out_dir: str, output: str | None = None, title: str = "coldtrace repor
 
 def main(args: argparse.Namespace) -> int:
     import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
-    from pipeline.cli import UsageError
+    from pipeline.errors import UsageError
 
     try:
         path = write(args.from_dir, args.output, args.title)
