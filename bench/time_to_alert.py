@@ -22,6 +22,11 @@ Variants (``--variant NAME=EXTRA ARGS``, repeatable): by default ``default`` (th
 ``--variant "no-corrections=--no-corrections"`` once the loop has such a switch.
 
 Run: ``python bench/time_to_alert.py [--burst 3] [--timeout 900]`` (about 10-15 minutes: it is live).
+
+Measured (2-core shared machine, ``--warmup 30``, main and the on-time branch run side by side in the
+same minutes): before on-time firing 368.4 s (default rule) and 369.2 s (1-of-1) after the deciding
+minute ended; with on-time firing and corrections 66.7 s and 65.3 s. What remains is mostly the 60 s
+``--delivery-delay`` the watermark is held back by, plus one catch-up round.
 """
 
 from __future__ import annotations

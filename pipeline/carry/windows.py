@@ -1,13 +1,13 @@
 """One-minute metric windows carried across catch-up reads, with allowed lateness. Pure.
 
 The figures of a (function, version, minute) window are ``pipeline.metrics.WindowFigures``
-(the same mergeable accumulator the Beam combine uses). A window stays open while the
-watermark is before its end plus the allowed lateness, so observations that arrive late but
-within the lateness still count; then it is emitted, as one MetricPoint. Its figures are kept
-``CORRECTION_MS`` longer: an observation that arrives after the point was emitted (a crash or
-an unfinished request the fold could only close late) is added, and the point is emitted again,
-corrected, with the same document id (the metrics index is written with ``index``: the last
-version wins). An observation later than that is counted as dropped, never silently.
+(the same mergeable accumulator the Beam combine uses). A window is emitted on time, as one
+MetricPoint, as soon as the watermark passes its end: an alarm is not held back by the allowed
+lateness. Its figures are kept for the allowed lateness plus ``CORRECTION_MS``: an observation
+that arrives after the point was emitted (a late line, a crash or an unfinished request the fold
+could only close late) is added, and the point is emitted again, corrected, with the same
+document id (the metrics index is written with ``index``: the last version wins; the loop
+re-evaluates the minute's alarms, ``pipeline.rules.evaluate``). An observation later than that is counted as dropped, never silently.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def resume_window(key: tuple[str, str | None, int], old_state: bytes | None, obs
         return WindowStep(late=len(observations))
     figures, emitted = _load(old_state)
     figures.add_all(observations)
-    if not window_closed(start, watermark_ms, lateness_ms):
+    if not window_closed(start, watermark_ms, 0):   # on time: at the window's end
         return WindowStep(state=pickle.dumps((figures, False), protocol=pickle.HIGHEST_PROTOCOL))
     step = WindowStep(corrected=emitted and bool(observations))
     if not emitted or observations:

@@ -4,14 +4,20 @@
 MetricPoints (any version, any source, any order); ``advance(until_ms)`` evaluates every period
 that has ended by ``until_ms`` and returns the transitions. Batch runs add everything and
 advance to the end of the data; streaming runs keep the object in keyed state and advance it
-from a watermark timer. Windows arriving for a period already evaluated are counted as late.
+from a watermark timer. Windows arriving for a period already evaluated are counted as late,
+unless the object keeps corrections (``keep_ms``): then a point for a minute evaluated less than
+``keep_ms`` ago replaces its earlier version (same document id), and the next ``advance``
+re-evaluates from that minute (each rule from the state it had there). Only the net change is
+emitted, once, its reason saying it followed late data: a correction that would clear an alarm
+raised on time and raise it again emits nothing (hysteresis and cooldown apply in the replay).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 
-from pipeline.model import Alarm, MetricPoint
+from pipeline.model import Alarm, MetricPoint, iso_ms
 from pipeline.rules.catalog import STATISTICS, Datapoint, aggregate, merge_window
 from pipeline.rules.config import WINDOW_S, Rule, RuleSet
 from pipeline.rules.reasons import reason
@@ -152,9 +158,13 @@ def step(rule: Rule, st: RuleState, dp: Datapoint, limit: float | None, function
 class FunctionAlarms:
     """Every rule of one function, evaluated period by period as windows arrive."""
 
-    def __init__(self, function: str, ruleset: RuleSet) -> None:
+    def __init__(self, function: str, ruleset: RuleSet, keep_ms: int = 0) -> None:
         self.function = function
         self.ruleset = ruleset
+        self.keep_ms = keep_ms     # how long after evaluation a minute can still be corrected
+        self.snapshots: dict[str, dict[int, RuleState]] = {}   # rule → period start → state before it
+        self.dirty_ms: int | None = None   # the earliest corrected minute, to re-evaluate
+        self.until_ms: int | None = None   # how far ``advance`` has evaluated
         self.points: dict[int, list[MetricPoint]] = {}
         self.windows: dict[int, dict[str, float]] = {}
         self.states: dict[str, RuleState] = {}
@@ -164,11 +174,14 @@ class FunctionAlarms:
 
     def add(self, point: MetricPoint) -> None:
         w = point.window_start_ms - point.window_start_ms % WINDOW_MS
-        if self.states and all(st.next_start_ms is not None and w < st.next_start_ms
-                               for st in self.states.values()):
+        evaluated = [st.next_start_ms is not None and w < st.next_start_ms for st in self.states.values()]
+        if self.states and all(evaluated) and not self._correctable(w):
             self.late += 1
             return
-        self.points.setdefault(w, []).append(point)
+        if any(evaluated):
+            self.dirty_ms = w if self.dirty_ms is None else min(self.dirty_ms, w)
+        same = point.doc_id()   # a corrected point replaces the version before it
+        self.points[w] = [p for p in self.points.get(w, []) if p.doc_id() != same] + [point]
         self.windows.pop(w, None)
         self.first_ms = w if self.first_ms is None else min(self.first_ms, w)
         self.last_ms = w if self.last_ms is None else max(self.last_ms, w)
@@ -202,9 +215,64 @@ class FunctionAlarms:
         return max((self._settle_ms(r) for r in self.ruleset.rules_for(self.function)),
                    default=self.last_ms + WINDOW_MS)
 
+    def _correctable(self, w: int) -> bool:
+        """Can an evaluated minute still be corrected: within ``keep_ms``, and every rule has its
+        state from before the minute's period?"""
+        if not self.keep_ms or self.until_ms is None or w + WINDOW_MS + self.keep_ms <= self.until_ms:
+            return False
+        for rule in self.ruleset.rules_for(self.function):
+            st = self.states.get(rule.name)
+            if st is not None and st.next_start_ms is not None and w < st.next_start_ms \
+                    and w - w % rule.period_ms not in self.snapshots.get(rule.name, {}):
+                return False
+        return True
+
+    def _evaluate(self, rule: Rule, st: RuleState, until_ms: int, out: list[Alarm]) -> None:
+        stat = STATISTICS[rule.metric]
+        settle = self._settle_ms(rule)
+        snaps = self.snapshots.setdefault(rule.name, {}) if self.keep_ms else None
+        while st.next_start_ms + rule.period_ms <= min(until_ms, settle):
+            start = st.next_start_ms
+            if snaps is not None:
+                snaps[start] = copy.deepcopy(st)
+            windows = [w for w in (self._window(t) for t in range(start, start + rule.period_ms, WINDOW_MS))
+                       if w is not None]
+            for w in windows:
+                if w.get("timeout_limit_ms"):
+                    st.timeout_ms = w["timeout_limit_ms"]
+            dp = aggregate(stat, windows, start, start + rule.period_ms, rule.min_samples)
+            alarm = step(rule, st, dp, self._limit(rule, st), self.function)
+            if alarm is not None:
+                out.append(alarm)
+            st.next_start_ms = start + rule.period_ms
+
+    def _replay(self, rule: Rule, st: RuleState) -> tuple[RuleState, Alarm | None]:
+        """Re-evaluate a rule from the corrected minute to where it was; the new state, and the
+        one transition to emit (from the state it had to the state it has now), if any."""
+        assert self.dirty_ms is not None and st.next_start_ms is not None
+        start = self.dirty_ms - self.dirty_ms % rule.period_ms
+        snap = self.snapshots.get(rule.name, {}).get(start)
+        if snap is None or start >= st.next_start_ms:
+            return st, None
+        new = copy.deepcopy(snap)
+        replayed: list[Alarm] = []
+        self._evaluate(rule, new, st.next_start_ms, replayed)
+        if new.state == st.state:
+            return new, None   # the correction changed nothing anyone was told: no second notification
+        note = f"re-evaluated after late data corrected the minute of {iso_ms(self.dirty_ms)}"
+        last = replayed[-1] if replayed else None
+        if last is not None and last.state == new.state:
+            return new, replace(last, previous_state=st.state, reason=f"{last.reason} ({note})")
+        # the on-time transition is undone by the correction: the state goes back, once
+        end = new.next_start_ms
+        return new, Alarm(rule=rule.name, function_name=self.function, state=new.state, previous_state=st.state,
+                          time_ms=end, reason=f"{self.function}: {rule.name} is {new.state} again ({note})",
+                          severity=rule.severity, window_start_ms=end - rule.period_ms, window_end_ms=end)
+
     def advance(self, until_ms: int) -> list[Alarm]:
         """Evaluate every period ending at or before ``until_ms``; periods after the last data
-        are evaluated as missing for as long as that can still change a state."""
+        are evaluated as missing for as long as that can still change a state. Corrected
+        minutes are re-evaluated first."""
         if self.first_ms is None:
             return []
         out: list[Alarm] = []
@@ -214,28 +282,35 @@ class FunctionAlarms:
                 st = self.states[rule.name] = RuleState()
             if st.next_start_ms is None:
                 st.next_start_ms = self.first_ms - self.first_ms % rule.period_ms
-            stat = STATISTICS[rule.metric]
-            settle = self._settle_ms(rule)
-            while st.next_start_ms + rule.period_ms <= min(until_ms, settle):
-                start = st.next_start_ms
-                windows = [w for w in (self._window(t) for t in range(start, start + rule.period_ms, WINDOW_MS))
-                           if w is not None]
-                for w in windows:
-                    if w.get("timeout_limit_ms"):
-                        st.timeout_ms = w["timeout_limit_ms"]
-                dp = aggregate(stat, windows, start, start + rule.period_ms, rule.min_samples)
-                alarm = step(rule, st, dp, self._limit(rule, st), self.function)
-                if alarm is not None:
-                    out.append(alarm)
-                st.next_start_ms = start + rule.period_ms
+            told = st.state    # what was last notified
+            corrected = None
+            if self.dirty_ms is not None:
+                st, corrected = self._replay(rule, st)
+                self.states[rule.name] = st
+            ahead: list[Alarm] = []
+            self._evaluate(rule, st, until_ms, ahead)
+            if corrected is not None and ahead and ahead[0].state == told:
+                corrected, ahead = None, ahead[1:]   # cleared by the correction, raised again: no flap
+            out.extend(([corrected] if corrected is not None else []) + ahead)
+        self.dirty_ms = None
+        self.until_ms = until_ms if self.until_ms is None else max(self.until_ms, until_ms)
         self._forget()
         return out
 
     def _forget(self) -> None:
-        """Drop windows every rule has evaluated (streaming state stays small)."""
+        """Drop windows every rule has evaluated and that can no longer be corrected (streaming
+        state stays small)."""
         if not self.states:
             return
         done = min(st.next_start_ms for st in self.states.values() if st.next_start_ms is not None)
+        if self.keep_ms and self.until_ms is not None:
+            rules = self.ruleset.rules_for(self.function)
+            longest = max((r.period_ms for r in rules), default=WINDOW_MS)
+            done = min(done, self.until_ms - self.keep_ms - longest)   # a replay reads from here
+            for rule in rules:
+                snaps = self.snapshots.get(rule.name, {})
+                for s in [s for s in snaps if s + rule.period_ms + self.keep_ms <= self.until_ms]:
+                    del snaps[s]
         for w in [w for w in self.points if w < done]:
             del self.points[w]
             self.windows.pop(w, None)

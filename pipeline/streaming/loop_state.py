@@ -10,7 +10,9 @@ The folds and metric windows are keyed and continue inside each read's Beam pipe
   iterator age per minute, CloudWatch's GetMetricData figures).
 
 Both advance by the watermark the round ran with, so they agree with the windows: a minute is
-evaluated once its window can no longer change (watermark − allowed lateness), and the
+evaluated on time, once the watermark has passed its end (when its window emits its first
+point), and re-evaluated when a corrected point for it arrives within the allowed lateness
+(``FunctionAlarms`` keeps each rule's state from before it; only a net change is emitted); the
 pipeline's own minutes (processing time: its iterator age, and its dead letters, whose windows
 the read closes by the same clock) once they are over. A drain evaluates to the end of
 the data, as a batch run does (not on into minutes nobody logged, which would turn every
@@ -63,7 +65,8 @@ class LoopState:
         for point in points:
             fa = self.functions.get(point.function_name)
             if fa is None:
-                fa = self.functions[point.function_name] = FunctionAlarms(point.function_name, self.ruleset)
+                keep = 0 if point.function_name == PIPELINE_FUNCTION else lateness_ms
+                fa = self.functions[point.function_name] = FunctionAlarms(point.function_name, self.ruleset, keep)
             before = fa.late
             fa.add(point)
             out.late_points += fa.late - before
@@ -79,7 +82,7 @@ class LoopState:
             elif watermark_ms is None:
                 continue
             else:
-                until = watermark_ms - lateness_ms
+                until = watermark_ms   # on time: corrections within the lateness re-evaluate
             out.alarms.extend(fa.advance(until))
         return out
 
@@ -106,5 +109,7 @@ class LoopState:
         state.ruleset = ruleset
         for fa in state.functions.values():
             fa.ruleset = ruleset
+            if not hasattr(fa, "keep_ms"):   # carried by a loop before on-time evaluation
+                fa.keep_ms, fa.snapshots, fa.dirty_ms, fa.until_ms = 0, {}, None, None
         state.stitcher.gap_ms, state.stitcher.retention_ms = gap_ms, retention_ms
         return state

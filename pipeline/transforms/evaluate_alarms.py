@@ -5,9 +5,9 @@ grouped (GroupByKey, portable to every runner) and evaluated to the end of the d
 latest window of any function's logs or metrics (a side input): a function that went quiet
 has its rules evaluated over the missing minutes too. Streaming
 (``EvaluateAlarmsStreaming``): the same object lives in keyed state and advances when an
-event-time timer fires at the end of each minute plus the metric windows' allowed lateness:
-a minute is evaluated only once its window can no longer change (a minute evaluated earlier,
-as missing, would count its late-closing window as late). The catch-up loop advances the
+event-time timer fires at the end of each minute (the windows' on-time pane); a corrected
+point within the allowed lateness is re-evaluated (``FunctionAlarms`` keeps the rules' states
+that long; only a net change is emitted, once). The catch-up loop advances the
 same object by its watermark (``pipeline.streaming.loop_state``).
 """
 
@@ -17,7 +17,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.rules import FunctionAlarms, RuleSet, evaluate_points
-from pipeline.windows import WINDOW_MS, window_start
+from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS, window_start
 
 
 class _MaxEnd(beam.CombineFn):
@@ -86,12 +86,13 @@ class _EvaluateStateful(beam.DoFn):
 
     def process(self, keyed, state=beam.DoFn.StateParam(STATE), tick=beam.DoFn.TimerParam(TICK)):
         function, point = keyed
-        fa = state.read() or FunctionAlarms(function, self.ruleset)
+        keep = 0 if function == PIPELINE_FUNCTION else self.lateness_ms
+        fa = state.read() or FunctionAlarms(function, self.ruleset, keep)
         before = fa.late
         fa.add(point)
         self.late.inc(fa.late - before)
         state.write(fa)
-        tick.set((point.window_end_ms + self.lateness_ms) / 1000.0)
+        tick.set(point.window_end_ms / 1000.0)   # on time; a corrected point re-evaluates at once
 
     @on_timer(TICK)
     def on_tick(self, ts=beam.DoFn.TimestampParam, state=beam.DoFn.StateParam(STATE),
@@ -101,11 +102,11 @@ class _EvaluateStateful(beam.DoFn):
         fa: FunctionAlarms | None = state.read()
         if fa is None or fa.last_ms is None:
             return
-        now_ms = int(ts.micros // 1000) - self.lateness_ms   # every window ending by now is closed
+        now_ms = int(ts.micros // 1000)   # every window ending by now has its on-time point
         alarms = fa.advance(now_ms)
         state.write(fa)
         if now_ms < (fa.settle_ms() or 0):  # evaluate the missing minutes until no state can change
-            tick.set((now_ms + WINDOW_MS + self.lateness_ms) / 1000.0)
+            tick.set((now_ms + WINDOW_MS) / 1000.0)
         for alarm in alarms:
             yield TimestampedValue(alarm, alarm.time_ms / 1000.0)
 

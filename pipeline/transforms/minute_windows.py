@@ -13,6 +13,11 @@ that is dropped by the runner (Beam's dropped-due-to-lateness counter). BundleBa
 Flink and Dataflow all honour it (tests/pipeline/test_streaming_windows.py). The catch-up loop
 does the same by hand (``pipeline.carry.windows``).
 
+``WindowMetrics`` uses it with no close delay (``lateness_ms=0``) and a correction period of the
+allowed lateness plus ``CORRECTION_MS``: the minute's point fires on time, at the minute's end,
+and every late element fires an accumulated, corrected pane (an alarm is not held back by the
+lateness; issue 20). ``IteratorAgePerMinute`` still closes late, once.
+
 The figures themselves are computed in ``pipeline.transforms.window_metrics`` (one
 implementation, batch and streaming); this module is only the windowing shell.
 """

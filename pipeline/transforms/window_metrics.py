@@ -6,8 +6,9 @@ mergeable), so workers combine before the shuffle. The key holds the window's st
 what the batch shell groups by: Beam's DaskRunner groups by key and ignores windows, and a
 keyed combine runs the same on every runner. Streaming (``streaming=True``) first puts the
 observations into ``MinuteWindows`` (pipeline/transforms/minute_windows.py): each minute's
-point is emitted when the watermark has passed the minute plus the allowed lateness, and again,
-corrected (same document id), for an observation that arrives up to ``CORRECTION_MS`` later.
+point is emitted on time, when the watermark has passed the minute's end, and again, corrected
+(same document id, accumulating panes), for an observation that arrives up to the allowed
+lateness plus ``CORRECTION_MS`` later.
 Dead letters are observations too (``pipeline.detect.observe_dead_letter``): they are counted
 here, per minute, as the ``coldtrace-pipeline`` point, in every mode.
 """
@@ -81,7 +82,9 @@ class WindowMetrics(beam.PTransform):
         if self.streaming:
             observations = (observations
                             | "AtWindowStart" >> beam.Map(_at_window_start)
-                            | "Minutes" >> minute_windows(self.lateness_ms, self.correction_ms))
+                            # on time at the minute's end; every late pane up to the lateness
+                            # and the correction period after it is a corrected point (same id)
+                            | "Minutes" >> minute_windows(0, self.lateness_ms + self.correction_ms))
         return (observations
                 | "KeyByWindow" >> beam.Map(_keyed)
                 | "Figures" >> beam.CombinePerKey(FiguresFn())

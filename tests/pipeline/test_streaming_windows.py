@@ -65,13 +65,13 @@ def obs(fn: str, minute: int, outcome: str = "success", cold: bool = False) -> T
     return TimestampedValue(o, start / 1000 + 5)
 
 
-def test_window_metrics_count_late_invocations_within_the_lateness_then_correct():
+def test_window_metrics_fire_on_time_then_correct_for_late_invocations():
     stream = (TestStream()
               .add_elements([obs("orders", 0, cold=True), obs("orders", 0), obs("users", 0, "error")])
-              .advance_watermark_to(T0 + 100)
-              .add_elements([obs("orders", 0, "timeout")])        # late, within the lateness: counted
-              .advance_watermark_to(T0 + 60 + 121)                # minute 0 fires
-              .add_elements([obs("orders", 0, "crash")])          # behind the lateness: a corrected point
+              .advance_watermark_to(T0 + 100)                     # minute 0 fires on time
+              .add_elements([obs("orders", 0, "timeout")])        # late, within the lateness: corrected
+              .advance_watermark_to(T0 + 60 + 121)
+              .add_elements([obs("orders", 0, "crash")])          # behind the lateness: corrected too
               .add_elements([obs("orders", 3)])
               .advance_watermark_to(T0 + 60 + 121 + CORRECTION_MS // 1000 + 1)
               .add_elements([obs("orders", 0, "crash")])          # behind every correction: dropped
@@ -81,8 +81,9 @@ def test_window_metrics_count_late_invocations_within_the_lateness_then_correct(
         figures = points | beam.Map(lambda m: (m.function_name, m.window_start_ms, m.values["invocations"],
                                                m.values["errors"], m.values["timeouts"], m.values["crashes"],
                                                m.values["cold_starts"]))
-        assert_that(figures, equal_to([("orders", T0 * 1000, 3, 1, 1, 0, 1),
-                                       ("orders", T0 * 1000, 4, 2, 1, 1, 1),     # the correction: same id
+        assert_that(figures, equal_to([("orders", T0 * 1000, 2, 0, 0, 0, 1),     # on time
+                                       ("orders", T0 * 1000, 3, 1, 1, 0, 1),     # corrections: same id
+                                       ("orders", T0 * 1000, 4, 2, 1, 1, 1),
                                        ("users", T0 * 1000, 1, 1, 0, 0, 0),
                                        ("orders", (T0 + 180) * 1000, 1, 0, 0, 0, 0)]))
 

@@ -100,3 +100,96 @@ def test_the_pipelines_own_minutes_advance_with_processing_time():
     alarms = state.step([], points, None, 0, T0 + 4 * MIN).alarms
     assert [(a.function_name, a.state, a.window_start_ms) for a in alarms if a.rule == "pipeline-lag"] == [
         ("coldtrace-pipeline", "ALARM", T0 + 2 * MIN)]
+
+
+def _one_of_one_error_rate():
+    import os
+    import tempfile
+
+    from pipeline.rules import load_rules
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "rules.yaml")
+        with open(path, "w") as f:
+            f.write("rules:\n  fast-errors:\n    metric: error_rate\n    threshold: 0.2\n"
+                    "    evaluation_periods: 1\n    datapoints_to_alarm: 1\n")
+        return load_rules(path)
+
+
+def test_an_on_time_alarm_then_a_late_correction_under_the_same_id_notifies_once_per_real_transition():
+    """The windows fire at the watermark (not after the lateness); late lines correct the point
+    under the same id, and the alarm is re-evaluated: one notification per real transition."""
+    from pipeline.carry.windows import resume_window
+    from pipeline.detect.observation import Observation
+
+    def obs(minute: int, outcome: str = "success") -> Observation:
+        return Observation(function_name="orders", window_start_ms=T0 + minute * MIN, outcome=outcome,
+                           duration_ms=5.0)
+
+    lateness, rules = 3 * MIN, _one_of_one_error_rate()
+    state = LoopState.loads(None, rules, GAP)
+    windows: dict[int, bytes | None] = {}
+    emitted: list[MetricPoint] = []
+    notified = []
+
+    def round_(watermark: int, new: dict[int, list[Observation]]):
+        nonlocal state
+        points = []
+        for m in sorted(set(windows) | set(new)):
+            step = resume_window(("orders", None, T0 + m * MIN), windows.get(m), new.get(m, []), watermark, lateness)
+            windows[m] = step.state
+            if step.point is not None:
+                points.append(step.point)
+        emitted.extend(points)
+        alarms = state.step([], points, watermark, lateness, T0).alarms
+        notified.extend(alarms)
+        state = carried(state, rules)
+        return points, alarms
+
+    round_(T0 + 30_000, {0: [obs(0)] * 9, 1: [obs(1)] * 2 + [obs(1, "error")] * 2})
+    points, alarms = round_(T0 + 2 * MIN, {})                 # the watermark passes minute 1's end
+    assert [p.window_start_ms for p in points] == [T0, T0 + MIN]   # on time: no wait for the lateness
+    assert [(a.state, a.window_start_ms) for a in alarms] == [("ALARM", T0 + MIN)]   # 2 of 4 failed
+    on_time = points[1]
+
+    # late lines within the lateness: 8 more successes for minute 1 → 2 of 12 failed, under 20 %
+    points, alarms = round_(T0 + 3 * MIN, {1: [obs(1)] * 8, 2: [obs(2)] * 5})
+    corrected = next(p for p in points if p.window_start_ms == T0 + MIN)
+    assert corrected.doc_id() == on_time.doc_id() and corrected.values["invocations"] == 12
+    assert on_time.values["invocations"] == 4
+    assert [(a.state, a.previous_state) for a in alarms] == [("OK", "ALARM")]
+    assert "late data" in alarms[0].reason
+
+    # another correction that does not change the state: nothing to say
+    points, alarms = round_(T0 + 4 * MIN, {1: [obs(1)]})
+    assert [p.window_start_ms for p in points] == [T0 + MIN]   # corrected again (13 invocations)
+    assert alarms == []
+
+    # a real breach later: one more ALARM
+    round_(T0 + 4 * MIN + 30_000, {4: [obs(4, "error")] * 3})
+    round_(T0 + 5 * MIN, {})
+    assert [(a.state, a.window_start_ms) for a in notified] == [
+        ("ALARM", T0 + MIN), ("OK", T0 + MIN), ("ALARM", T0 + 4 * MIN)]
+    assert len({a.doc_id() for a in notified}) == len(notified)
+    # the last version of each point is the one a batch run over every line would make
+    last = {p.doc_id(): p for p in emitted}
+    assert last[on_time.doc_id()].values["invocations"] == 13
+
+
+def test_a_correction_that_would_clear_and_re_raise_an_alarm_notifies_nothing():
+    """3 of 5 (the default error-rate rule): raised on time; a late correction removes one of the
+    breaching minutes while the next minute breaches too: the replay clears and re-raises, and
+    nobody is told twice."""
+    lateness, rules = 5 * MIN, default_rules()
+    state = LoopState.loads(None, rules, GAP)
+    series = error_series("orders-api", [0.0, 0.0, 0.5, 0.5, 0.5, 0.5])
+    raised = []
+    for m in range(5):
+        raised += state.step([], [series[m]], T0 + (m + 1) * MIN, lateness, T0).alarms
+        state = carried(state, rules)
+    assert [(a.rule, a.state, a.window_start_ms) for a in raised] == [("error-rate", "ALARM", T0 + 4 * MIN)]
+    fixed = MetricPoint(function_name="orders-api", window_start_ms=T0 + 2 * MIN, window_end_ms=T0 + 3 * MIN,
+                        values={"invocations": 400, "errors": 20})     # the same id, corrected: 5 %
+    assert fixed.doc_id() == series[2].doc_id()
+    step = state.step([], [fixed, series[5]], T0 + 6 * MIN, lateness, T0)
+    assert step.alarms == [] and step.late_points == 0

@@ -180,20 +180,20 @@ def obs(minute: int, outcome: str = "success") -> Observation:
     return Observation(function_name="orders", window_start_ms=T0 + minute * 60_000, outcome=outcome, duration_ms=5.0)
 
 
-def test_a_carried_window_is_emitted_after_the_lateness_then_corrected_then_dropped():
+def test_a_carried_window_is_emitted_on_time_then_corrected_then_dropped():
     key = ("orders", None, T0)
     lateness, correction = 120_000, 600_000
     opened = resume_window(key, None, [obs(0)], T0 + 30_000, lateness, correction)
-    assert opened.point is None and opened.state
-    late = resume_window(key, opened.state, [obs(0, "error")], T0 + 150_000, lateness, correction)
-    assert late.point is None                          # past its end, within the lateness: still open
-    closed = resume_window(key, late.state, [], T0 + 181_000, lateness, correction)
-    assert closed.point.values["invocations"] == 2 and closed.point.values["errors"] == 1 and closed.state
-    assert not closed.corrected
-    quiet = resume_window(key, closed.state, [], T0 + 200_000, lateness, correction)
-    assert quiet.point is None and quiet.state         # emitted once: nothing new, nothing again
+    assert opened.point is None and opened.state       # before its end: open
+    on_time = resume_window(key, opened.state, [], T0 + 60_000, lateness, correction)
+    assert on_time.point.values["invocations"] == 1 and not on_time.corrected and on_time.state
+    late = resume_window(key, on_time.state, [obs(0, "error")], T0 + 150_000, lateness, correction)
+    assert late.corrected and late.point.doc_id() == on_time.point.doc_id()   # within the lateness
+    assert late.point.values["invocations"] == 2 and late.point.values["errors"] == 1
+    quiet = resume_window(key, late.state, [], T0 + 200_000, lateness, correction)
+    assert quiet.point is None and quiet.state         # nothing new, nothing again
     crash = resume_window(key, quiet.state, [obs(0, "crash")], T0 + 300_000, lateness, correction)
-    assert crash.corrected and crash.point.doc_id() == closed.point.doc_id()
+    assert crash.corrected and crash.point.doc_id() == on_time.point.doc_id()
     assert crash.point.values["invocations"] == 3 and crash.point.values["crashes"] == 1
     expired = resume_window(key, crash.state, [], T0 + 60_000 + lateness + correction, lateness, correction)
     assert expired.point is None and expired.state is None
