@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, gunzip
+from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, gunzip, load_object
 
 WINDOW_BYTES = 64 << 10    # JSON of log events parsed at a time (~230 Lambda lines)
 WINDOW_EVENTS = 1000       # events per window when the document had to be parsed whole
@@ -287,13 +287,7 @@ def _windows(body: bytes | bytearray, lo: int, hi: int) -> Windows:
 
 
 def _whole(body: bytes | bytearray) -> dict[str, Any]:
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"payload is not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise PayloadError(f"payload is a JSON {type(obj).__name__}, not an object")
-    return obj
+    return load_object(body)
 
 
 def _split_parsed(obj: dict[str, Any]) -> tuple[dict[str, Any], Windows]:

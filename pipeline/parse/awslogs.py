@@ -117,7 +117,11 @@ def decode_data_raw(data: str | bytes, limit: int = MAX_DECOMPRESSED) -> tuple[d
 
 
 def decode_gzip_json(raw: bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any]:
-    body = gunzip(raw, limit) if raw[:2] == b"\x1f\x8b" else raw
+    return load_object(gunzip(raw, limit) if raw[:2] == b"\x1f\x8b" else raw)
+
+
+def load_object(body: bytes | bytearray) -> dict[str, Any]:
+    """A payload's JSON object; PayloadError (one line) when it is not JSON or not an object."""
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
