@@ -2,7 +2,7 @@
 
 ``ReadShards`` is a splittable DoFn. Its element is a ``KinesisSpec`` (the stream and where to
 resume); its restriction a set of shard cursors, split into one restriction per shard. The
-tracker claims records by sequence number, so a runner's checkpoint resumes each shard right
+tracker claims records by sequence number, so a runner's split resumes each shard right
 after the last record emitted; a shard read to its end hands its place over to its children
 (resharding). The watermark estimator follows ApproximateArrivalTimestamp
 (``ArrivalWatermark``). Transient faults (throttling, HTTP 5xx, connection resets, timeouts,
@@ -93,8 +93,8 @@ class KinesisTracker(RestrictionTracker):
     """Claims ``("record", shard, seq)``, ``("end", shard, child cursors)``, ``("park", shard, None)``
     and ``("pin", shard, cursor)`` (see ``ShardsLoop``).
 
-    A checkpoint (``try_split(0)``) hands every active cursor, at its last claimed sequence
-    number, to the residual; claims on those shards then fail and the reader stops them.
+    A split at the current position (``try_split(0)``) hands every active cursor, at its last
+    claimed sequence number, to the residual; claims on those shards then fail and the reader stops them.
     """
 
     def __init__(self, restriction: KinesisRestriction) -> None:
@@ -148,7 +148,7 @@ class KinesisTracker(RestrictionTracker):
     def check_done(self) -> None:
         if self._active:
             raise ValueError(f"shards {sorted(self._active)} were neither read to their tip or end, "
-                             "nor checkpointed")
+                             "nor split off to the residual")
 
     def current_progress(self) -> RestrictionProgress:
         return RestrictionProgress(completed=float(self._claimed), remaining=float(len(self._active)))

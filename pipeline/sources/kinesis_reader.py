@@ -92,7 +92,7 @@ class ShardReader:
         asked = int(self.clock() * 1000)
         resp = self.client.get_shard_iterator(**self.target, **self.cursor.iterator_args())
         if self.cursor.after is None and self.cursor.start.kind == "LATEST":
-            # Pin "latest" to a time, so a checkpoint taken before any record arrived resumes
+            # Pin "latest" to a time, so a split or saved cursor taken before any record arrived resumes
             # here rather than at a later "latest" (which would skip what arrived in between).
             # The time is the service's (its Date header, to the second, less a second), so a
             # skewed local clock cannot skip records; a record read twice is harmless anyway.
@@ -236,7 +236,7 @@ class ShardsLoop:
     Bounded: every shard is read to its tip (parked) or end (its children are read next).
     Unbounded: reads while there is data, for at most ``max_read_s``; shards at their tip rest
     ``idle_poll_s`` between calls; ``remaining`` says what is left to resume. A failed claim
-    means the runner checkpointed the shard away: it is dropped here, and resumed elsewhere
+    means the runner split the shard off: it is dropped here, and resumed elsewhere
     right after the last claimed record.
     """
 
@@ -310,7 +310,7 @@ class ShardsLoop:
         handed_over = False
         for rec in page.records:
             if not self.claim("record", sid, rec["SequenceNumber"]):
-                handed_over = True    # checkpointed away by the runner: the rest is read elsewhere
+                handed_over = True    # split off by the runner: the rest is read elsewhere
                 break
             reader.commit(rec["SequenceNumber"])
             claimed.append(rec)

@@ -1,7 +1,7 @@
 """Kinesis shards, start positions and cursors: where reading starts, resumes and continues.
 
 Pure (boto3 clients are passed in). A *cursor* says where reading of one shard resumes: after
-a checkpointed sequence number, or at a start position when nothing was read yet. Resharding
+a saved (last claimed) sequence number, or at a start position when nothing was read yet. Resharding
 closes shards and opens children (a split: one parent, two children; a merge: two parents,
 one child). Every shard is followed from exactly one place — the lineage of its
 ``ParentShardId`` — so a child is read once, after its parent was read to the end, and

@@ -19,18 +19,18 @@ from pipeline.sources.simulate.engine import simulate, write_fleet
 from pipeline.sources.simulate.fleet import FleetConfig, FunctionSpec, fleet_functions
 from pipeline.sources.simulate.lines import iso, text_report
 from pipeline.sources.simulate.payloads import (
-    CHECKPOINT_MS,
     CONTROL_MESSAGE,
     FLUSH_AGE_MS,
     GZIP_LEVEL,
     MAX_PAYLOAD_BYTES,
+    SHIP_TICK_MS,
     SUBSCRIPTION_FILTER,
     encode_payload,
 )
 from pipeline.sources.simulate.sizing import config_for_events
 
 __all__ = [
-    "CHECKPOINT_MS", "CONTROL_MESSAGE", "FLUSH_AGE_MS", "GZIP_LEVEL", "MAX_PAYLOAD_BYTES", "METRICS_FILE",
+    "SHIP_TICK_MS", "CONTROL_MESSAGE", "FLUSH_AGE_MS", "GZIP_LEVEL", "MAX_PAYLOAD_BYTES", "METRICS_FILE",
     "SUBSCRIPTION_FILTER", "FleetConfig", "FunctionSpec", "Incident", "IncidentBook", "config_for_events",
     "encode_payload", "fleet_functions", "iso", "main", "simulate", "text_report", "write_fleet",
 ]

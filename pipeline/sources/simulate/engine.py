@@ -2,7 +2,7 @@
 payload files plus ground_truth.json (`write_fleet`).
 
 Invocations wait on one heap by arrival time (roots arrive as a Poisson process, children when
-their caller calls them); every CHECKPOINT_MS the streams whose oldest event is FLUSH_AGE_MS old
+their caller calls them); every SHIP_TICK_MS the streams whose oldest event is FLUSH_AGE_MS old
 ship. The parts of one run are mixins over the state set up here: environments, invocations,
 chains, payloads (shipping) and truth.
 """
@@ -23,7 +23,7 @@ from pipeline.sources.simulate.changes import FleetChanges
 from pipeline.sources.simulate.environments import _Environments, _Instance, _Pool
 from pipeline.sources.simulate.fleet import FleetConfig, FunctionSpec, _traffic_start, fleet_functions
 from pipeline.sources.simulate.invocations import _Invocations
-from pipeline.sources.simulate.payloads import CHECKPOINT_MS, _control, _payload_line, _Shipping
+from pipeline.sources.simulate.payloads import SHIP_TICK_MS, _control, _payload_line, _Shipping
 from pipeline.sources.simulate.spec import _RUNTIME_VERSION
 from pipeline.sources.simulate.truth import _stats, _Truth
 
@@ -79,7 +79,7 @@ class _Fleet(_Environments, _Invocations, _Chains, _Shipping, _Truth):
 
     # -- the run ----------------------------------------------------------------------------------
     def _shipments(self) -> Iterator[tuple[int, dict]]:
-        """Invoke in arrival order, shipping at every checkpoint (no duplicate deliveries yet)."""
+        """Invoke in arrival order, shipping at every tick (no duplicate deliveries yet)."""
         c = self.c
         window = self.end_ms - c.start_ms
         controls = [c.start_ms + (k + 1) * window // (c.control_messages + 1) for k in range(c.control_messages)]
@@ -89,14 +89,14 @@ class _Fleet(_Environments, _Invocations, _Chains, _Shipping, _Truth):
                 heapq.heappush(self.pools[spec.index].busy, (inst.free_at, inst.number, inst))
             if spec.parent is None:
                 self._next_root(spec, float(_traffic_start(c, spec)))
-        checkpoint = c.start_ms + CHECKPOINT_MS
+        tick = c.start_ms + SHIP_TICK_MS
         while self.heap:
             t, _, fi, ctx = heapq.heappop(self.heap)
-            while t >= checkpoint:
-                while controls and controls[0] <= checkpoint:
+            while t >= tick:
+                while controls and controls[0] <= tick:
                     yield len(controls) % c.files, _control(controls.pop(0))
-                yield from self._checkpoint(checkpoint)
-                checkpoint += CHECKPOINT_MS
+                yield from self._ship_tick(tick)
+                tick += SHIP_TICK_MS
             self.changes.apply(self, t)
             self._invoke(fi, t, ctx)
             if ctx is None:

@@ -20,7 +20,7 @@ CONTROL_MESSAGE = "CWL CONTROL MESSAGE: Checking health of destination Kinesis s
 SUBSCRIPTION_FILTER = "coldtrace"
 GZIP_LEVEL = 3
 FLUSH_AGE_MS = 2_000      # a stream's events wait this long before CloudWatch ships them
-CHECKPOINT_MS = 1_000
+SHIP_TICK_MS = 1_000     # how often the simulated CloudWatch looks for streams ready to ship
 MAX_PAYLOAD_BYTES = 256_000
 
 
@@ -71,7 +71,7 @@ class _Shipping:
         if not events:
             self.open.pop(inst.number, None)
 
-    def _checkpoint(self, now: float) -> Iterator[tuple[int, dict]]:
+    def _ship_tick(self, now: float) -> Iterator[tuple[int, dict]]:
         ready = [i for i in self.open.values() if i.events[0][0] <= now - FLUSH_AGE_MS]
         ready.sort(key=lambda i: (i.events[0][0], i.number))
         for inst in ready:
