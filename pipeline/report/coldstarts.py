@@ -15,8 +15,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from pipeline.cost import provisioned_cost_per_hour
-from pipeline.report.aggregates import FunctionFigures, Group, ReportAggregate
+from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.fields import percentiles
+from pipeline.report.function_figures import FunctionFigures, Group
 from pipeline.report.series import sweep
 
 # Fewer cold starts than this in a function: too few to advise anything.

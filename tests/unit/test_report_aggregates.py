@@ -9,8 +9,9 @@ import random
 import orjson
 
 from pipeline.model import Alarm, Invocation, MetricPoint, iso_ms
-from pipeline.report.aggregates import ReportAggregate, fsum_add
+from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.load import RunDocs
+from pipeline.report.mergeable import fsum_add
 from pipeline.report.series import concurrency_per_bucket
 from pipeline.report.views import build_report
 from pipeline.stitch import stitch
