@@ -23,19 +23,14 @@ from typing import IO, Any, Callable
 
 from forwarder import aws
 from forwarder.records import Record
+from pipeline.aws_errors import SERVER_CODES, THROTTLE_CODES
 
 MAX_CALL_RECORDS = 500
 MAX_CALL_BYTES = 5 << 20
 MAX_RECORD_BYTES = 1 << 20
 
-# Error codes worth retrying: throttling, transient service and KMS faults.
-RETRYABLE = frozenset((
-    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "LimitExceededException",
-    "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException",
-    "KMSThrottlingException", "KMSInternalException", "RequestTimeout", "RequestTimeoutException",
-))
-THROTTLES = frozenset(("ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
-                       "LimitExceededException", "KMSThrottlingException"))
+# Error codes worth retrying: throttling and transient service and KMS faults (one home: pipeline.aws_errors).
+RETRYABLE = THROTTLE_CODES | SERVER_CODES
 
 
 class Deadline:
@@ -141,7 +136,7 @@ class KinesisShipper(Shipper):
         except Exception as exc:  # botocore ClientError / connection errors: classified below
             code = aws.error_code(exc) or type(exc).__name__
             stats.errors[code] = stats.errors.get(code, 0) + len(call)
-            if code in THROTTLES:
+            if code in THROTTLE_CODES:
                 stats.throttled += len(call)
             retryable = code in RETRYABLE or aws.error_code(exc) is None  # no code: a network error
             if not retryable:
@@ -157,7 +152,7 @@ class KinesisShipper(Shipper):
             code = res.get("ErrorCode")
             if code:
                 stats.errors[code] = stats.errors.get(code, 0) + 1
-                if code in THROTTLES:
+                if code in THROTTLE_CODES:
                     stats.throttled += 1
                 reasons[id(r)] = f"{code}: {res.get('ErrorMessage', '')}".rstrip(": ")
                 if code in RETRYABLE:
