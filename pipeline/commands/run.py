@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='machine-readable stdout: progress lines {"progress": {...}}, then the summary as JSON')
     p.add_argument("--no-report", action="store_true", help="do not write the HTML report <out>/report.html")
     p.add_argument("--no-redact", action="store_true",
-                   help="index lines as read: no redaction of AWS keys, bearer tokens, URL passwords, e-mail "
+                   help="index lines as read: no redaction of private keys, AWS access and secret keys, bearer "
+                        "tokens, JWTs, GitHub/Slack/Stripe tokens, URL and connection-string passwords, e-mail "
                         "addresses and card numbers (redaction is on by default)")
     p.add_argument("--redact-pattern", action="append", default=[], metavar="NAME=REGEX",
                    help="also redact what this regular expression matches, as [REDACTED:NAME] (repeatable)")
