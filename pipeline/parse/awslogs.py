@@ -120,14 +120,15 @@ def decode_gzip_json(raw: bytes, limit: int = MAX_DECOMPRESSED) -> dict[str, Any
     return load_object(gunzip(raw, limit) if raw[:2] == b"\x1f\x8b" else raw)
 
 
-def load_object(body: bytes | bytearray) -> dict[str, Any]:
-    """A payload's JSON object; PayloadError (one line) when it is not JSON or not an object."""
+def load_object(body: bytes | bytearray, what: str = "payload", wanted: str = "an object") -> dict[str, Any]:
+    """A payload's JSON object; PayloadError (one line naming ``what`` was read) when it is not
+    JSON or not an object."""
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"payload is not JSON: {exc}") from None
+        raise PayloadError(f"{what} is not JSON: {exc}") from None
     if not isinstance(obj, dict):
-        raise PayloadError(f"payload is a JSON {type(obj).__name__}, not an object")
+        raise PayloadError(f"{what} is a JSON {type(obj).__name__}, not {wanted}")
     return obj
 
 

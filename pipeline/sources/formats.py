@@ -22,7 +22,15 @@ from typing import IO, Any, Iterator
 import orjson
 
 from pipeline.model import DeadLetter, LogEvent
-from pipeline.parse.awslogs import MAX_DECOMPRESSED, PayloadError, decode_data_raw, decode_gzip_json, enrich, to_payload
+from pipeline.parse.awslogs import (
+    MAX_DECOMPRESSED,
+    PayloadError,
+    decode_data_raw,
+    decode_gzip_json,
+    enrich,
+    load_object,
+    to_payload,
+)
 
 BATCH = 1000
 MAX_LINE = 16 << 20  # a single line longer than this is dead-lettered, not decoded (nor held whole)
@@ -229,12 +237,7 @@ def read_subscription(f: IO[bytes], source: str, account: str | None, region: st
 def _line_to_payload(line: bytes) -> tuple[dict, bytes | None]:
     """(decoded payload, its gzip bytes when the line carried it compressed)."""
     if line[:1] in (b"{", b"["):
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise PayloadError(f"line is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise PayloadError(f"line is a JSON {type(obj).__name__}, not a subscription payload object")
+        obj = load_object(line, "line", "a subscription payload object")
         awslogs = obj.get("awslogs")
         if isinstance(awslogs, dict):
             data = awslogs.get("data")
