@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
+from pipeline.sinks.counters import beam_counters
 from pipeline.sinks.es_bulk import BulkCounts, BulkWriter
 from pipeline.sinks.es_client import EsSettings, make_client
 
@@ -93,10 +94,4 @@ class WriteToElasticsearch(beam.PTransform):
 
 def es_counters(result) -> dict[str, int]:
     """The sink's counters from a finished pipeline's result (summed over steps)."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    totals = dict.fromkeys(COUNTERS, 0)
-    for c in result.metrics().query(MetricsFilter().with_namespace("coldtrace.es"))["counters"]:
-        if c.key.metric.name in totals:
-            totals[c.key.metric.name] += c.committed or c.attempted or 0
-    return totals
+    return beam_counters(result, "coldtrace.es", COUNTERS)

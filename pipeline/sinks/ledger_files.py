@@ -41,17 +41,3 @@ class WriteLedger(beam.PTransform):
         return (records
                 | "CountLines" >> beam.Map(lambda r: orjson.dumps(r.to_record()).decode())
                 | "WriteCounts" >> beam.ParDo(_WriteShards(self.prefix)))
-
-
-def beam_counters(result, namespace: str = "coldtrace") -> dict[str, int] | None:
-    """Counters of a finished run by name, or None when the runner reports none (DaskRunner)."""
-    try:
-        from apache_beam.metrics.metric import MetricsFilter
-
-        found = result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]
-    except (NotImplementedError, AttributeError):
-        return None
-    totals: dict[str, int] = {}
-    for c in found:
-        totals[c.key.metric.name] = totals.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
-    return totals

@@ -24,6 +24,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.model import Span
+from pipeline.sinks.counters import beam_counters
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +178,4 @@ class ExportSpans(beam.PTransform):
 
 def otlp_counters(result) -> dict[str, int]:
     """The exporter's counters from a finished pipeline's result."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    totals = dict.fromkeys(COUNTERS, 0)
-    for c in result.metrics().query(MetricsFilter().with_namespace("coldtrace.otlp"))["counters"]:
-        if c.key.metric.name in totals:
-            totals[c.key.metric.name] += c.committed or c.attempted or 0
-    return totals
+    return beam_counters(result, "coldtrace.otlp", COUNTERS)
