@@ -15,6 +15,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "max_concurrency", "iterator_age_max_ms", "estimated_cost_usd", "dead_letters",
     "downstream_throttles", "completed_duration_p99_ms", "timeout_limit_ms",
     "dead_letter_errors", "async_event_age_max_ms",   # CloudWatch's DeadLetterErrors, AsyncEventAge
+    "delivery_delay_ms",   # coldtrace's own: the measured delivery delay its watermark is held back by
 )
 
 
