@@ -204,8 +204,20 @@ class ArrivalWatermarkEstimator(WatermarkEstimator):
         if self._watermark is None or timestamp > self._watermark:
             self._watermark = timestamp
 
+    def measured_delays(self) -> dict[str, DelayWindow]:
+        """The live per-shard delays, observed in place by the read (a method: Beam hands the
+        DoFn a thread-safe wrapper that forwards method calls only)."""
+        return self.delays
+
     def get_estimator_state(self):
-        return self._watermark, {sid: w.to_json() for sid, w in self.delays.items()}
+        # A runner may checkpoint from another thread while the read observes more delays:
+        # a dict changed mid-copy is copied again.
+        for _ in range(5):
+            try:
+                return self._watermark, {sid: w.to_json() for sid, w in list(self.delays.items())}
+            except RuntimeError:
+                continue
+        return self._watermark, {}
 
 
 class _ArrivalWatermarkProvider(WatermarkEstimatorProvider):
@@ -247,7 +259,8 @@ class ReadShards(beam.DoFn):
                 watermark=beam.DoFn.WatermarkEstimatorParam(_WATERMARK)):
         started = time.time()
         client = self._client(spec)
-        marks = ArrivalWatermark(spec.delivery_delay_ms, _ms(watermark.current_watermark()), watermark.delays)
+        marks = ArrivalWatermark(spec.delivery_delay_ms, _ms(watermark.current_watermark()),
+                                 watermark.measured_delays())
         held: int | None = None
         loop = ShardsLoop(client, spec.stream, list(tracker.current_restriction().cursors),
                           lambda kind, sid, value: tracker.try_claim((kind, sid, value)), bounded=spec.bounded,
