@@ -32,7 +32,8 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
                    help="the most delivery latency the watermark allows for (default 60): each Kinesis shard's "
                         "watermark is held back by the p99 of the delays measured on it (at least 5 s), never more")
     g.add_argument("--allowed-lateness", type=float, default=300.0, metavar="SECONDS",
-                   help="one-minute metric windows wait this long past the watermark for late lines (default 300)")
+                   help="late lines still correct a minute's metric point (same id) and re-evaluate its alarms this "
+                        "long after the watermark passed it (default 300)")
     g.add_argument("--no-corrections", action="store_true",
                    help="alarm rules evaluate a minute only after the allowed lateness, once (the behaviour before "
                         "on-time firing, for comparison; local catch-up loop only): alerts come minutes later")

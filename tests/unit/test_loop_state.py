@@ -246,3 +246,14 @@ def test_without_corrections_an_alarm_waits_for_the_lateness_and_sees_the_late_l
     told = state.step([], [], T0 + 5 * MIN + lateness, lateness, T0, corrections=False).alarms
     assert [(a.state, a.window_start_ms) for a in told] == [("ALARM", T0 + 4 * MIN)]
     assert state.step([], [], T0 + 5 * MIN + lateness, lateness, T0).late_points == 0
+
+
+def test_no_corrections_is_refused_for_the_endless_graph_in_one_line(tmp_path, capsys):
+    from pipeline.cli import main
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    assert main(["run", "-q", "--streaming", "--input", str(spool), "--out", str(tmp_path / "out"),
+                 "--runner", "FlinkRunner", "--no-corrections"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert "--no-corrections" in err and "catch-up loop" in err
