@@ -30,7 +30,7 @@ METRIC_TYPES: dict[str, str] = {
     "init_p50_ms": DOUBLE, "init_p95_ms": DOUBLE, "init_p99_ms": DOUBLE, "max_memory_utilization": DOUBLE,
     "max_concurrency": LONG, "iterator_age_max_ms": DOUBLE, "estimated_cost_usd": DOUBLE, "dead_letters": LONG,
     "downstream_throttles": LONG, "completed_duration_p99_ms": DOUBLE, "timeout_limit_ms": DOUBLE,
-    "dead_letter_errors": LONG, "async_event_age_max_ms": DOUBLE,
+    "dead_letter_errors": LONG, "async_event_age_max_ms": DOUBLE, "delivery_delay_ms": DOUBLE,
 }
 
 COMMON = {"@timestamp": DATE, "event.dataset": KW}

@@ -29,9 +29,14 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--endpoint-url", default=None, metavar="URL",
                    help="AWS endpoint for Kinesis, CloudWatch Logs and CloudWatch (e.g. a local emulator)")
     g.add_argument("--delivery-delay", type=float, default=60.0, metavar="SECONDS",
-                   help="the watermark allows CloudWatch this much delivery latency (default 60)")
+                   help="the most delivery latency the watermark allows for (default 60): each Kinesis shard's "
+                        "watermark is held back by the p99 of the delays measured on it (at least 5 s), never more")
     g.add_argument("--allowed-lateness", type=float, default=300.0, metavar="SECONDS",
-                   help="one-minute metric windows wait this long past the watermark for late lines (default 300)")
+                   help="late lines still correct a minute's metric point (same id) and re-evaluate its alarms this "
+                        "long after the watermark passed it (default 300)")
+    g.add_argument("--no-corrections", action="store_true",
+                   help="alarm rules evaluate a minute only after the allowed lateness, once (the behaviour before "
+                        "on-time firing, for comparison; local catch-up loop only): alerts come minutes later")
     g.add_argument("--poll", type=float, default=5.0, metavar="SECONDS",
                    help="pause after a read that found nothing new (default 5)")
     g.add_argument("--max-rounds", type=int, default=None, metavar="N", help="stop after N reads")
@@ -77,6 +82,7 @@ def _config(args: argparse.Namespace):
         return StreamConfig(args.input[0], run, start=start, endpoint_url=args.endpoint_url,
                             delivery_delay_ms=int(args.delivery_delay * 1000),
                             lateness_ms=int(args.allowed_lateness * 1000), poll_s=args.poll,
+                            corrections=not args.no_corrections,
                             kinesis_io=args.kinesis_io, checkpoint_dir=args.checkpoint,
                             poll_metrics=args.poll_metrics, metrics_functions=tuple(args.metrics_function))
     except ValueError as exc:
@@ -122,6 +128,9 @@ def run_streaming(args: argparse.Namespace) -> int:
 
         setup(cfg.run.es)
     if cfg.run.runner not in LOCAL_RUNNERS:
+        if not cfg.corrections:
+            raise UsageError("--no-corrections is for the local catch-up loop (--runner fnapi or direct): the "
+                             "endless graph always fires on time and corrects")
         _say(args, f"submitting the endless streaming graph to {cfg.run.runner} (Ctrl-C stops waiting, not the job)")
         try:
             run_endless(cfg).wait_until_finish()

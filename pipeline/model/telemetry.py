@@ -15,6 +15,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "max_concurrency", "iterator_age_max_ms", "estimated_cost_usd", "dead_letters",
     "downstream_throttles", "completed_duration_p99_ms", "timeout_limit_ms",
     "dead_letter_errors", "async_event_age_max_ms",   # CloudWatch's DeadLetterErrors, AsyncEventAge
+    "delivery_delay_ms",   # coldtrace's own: the measured delivery delay its watermark is held back by
 )
 
 
@@ -78,8 +79,14 @@ class Alarm:
     severity: str = "warning"
     window_start_ms: int | None = None
     window_end_ms: int | None = None
+    correction: int = 0   # n > 0: the n-th transition late data's corrections made for this rule
 
     def doc_id(self) -> str:
+        # A correction may re-raise an alarm at the very minute of the first one: a new id, so
+        # the second transition neither overwrites the first nor is taken for it (issue 20).
+        n = getattr(self, "correction", 0)   # unset on an Alarm pickled before the field existed
+        if n:
+            return stable_id("alarm", self.rule, self.function_name, self.time_ms, self.state, "correction", n)
         return stable_id("alarm", self.rule, self.function_name, self.time_ms, self.state)
 
     def to_doc(self) -> dict[str, Any]:

@@ -55,6 +55,7 @@ STATISTICS: dict[str, Stat] = {
                                    words="memory use (of memory size)"),
     "max_concurrency": Stat("max", "max_concurrency", words="concurrency"),
     "iterator_age_max_ms": Stat("max", "iterator_age_max_ms", unit="ms", words="iterator age"),
+    "delivery_delay_ms": Stat("max", "delivery_delay_ms", unit="ms", words="measured delivery delay"),
     "estimated_cost_usd": Stat("sum", "estimated_cost_usd", unit="usd", words="estimated cost"),
     "dead_letters": Stat("sum", "dead_letters", words="dead letters"),
 }

@@ -171,6 +171,7 @@ class FunctionAlarms:
         self.first_ms: int | None = None
         self.last_ms: int | None = None
         self.late = 0
+        self.corrections: dict[str, int] = {}   # rule → transitions emitted after late data (their ids)
 
     def add(self, point: MetricPoint) -> None:
         w = point.window_start_ms - point.window_start_ms % WINDOW_MS
@@ -291,6 +292,10 @@ class FunctionAlarms:
             self._evaluate(rule, st, until_ms, ahead)
             if corrected is not None and ahead and ahead[0].state == told:
                 corrected, ahead = None, ahead[1:]   # cleared by the correction, raised again: no flap
+            if corrected is not None:   # numbered: its id differs from every transition told before
+                counts = self.__dict__.setdefault("corrections", {})   # (state pickled before the count)
+                counts[rule.name] = counts.get(rule.name, 0) + 1
+                corrected = replace(corrected, correction=counts[rule.name])
             out.extend(([corrected] if corrected is not None else []) + ahead)
         self.dirty_ms = None
         self.until_ms = until_ms if self.until_ms is None else max(self.until_ms, until_ms)

@@ -4,8 +4,9 @@
 resume); its restriction a set of shard cursors, split into one restriction per shard. The
 tracker claims records by sequence number, so a runner's split resumes each shard right
 after the last record emitted; a shard read to its end hands its place over to its children
-(resharding). The watermark estimator follows ApproximateArrivalTimestamp
-(``ArrivalWatermark``). Transient faults (throttling, HTTP 5xx, connection resets, timeouts,
+(resharding). The watermark estimator follows ApproximateArrivalTimestamp, held back per shard
+by the delivery delay measured on it (``ArrivalWatermark``, ``pipeline.sources.delivery_delay``;
+the measurements are the estimator's state, checkpointed with the restriction). Transient faults (throttling, HTTP 5xx, connection resets, timeouts,
 expired iterators) are retried in ``ShardReader`` as ``pipeline.sources.aws_retry`` decides.
 
 Two modes, one DoFn:
@@ -17,7 +18,8 @@ Two modes, one DoFn:
 
 Outputs: batches of one log stream's LogEvents (main), ``dead`` DeadLetters, ``health``
 MetricPoints of the pipeline's own iterator age (one per process call: now − the oldest
-ApproximateArrivalTimestamp read), ``progress`` ShardProgress records (bounded mode).
+ApproximateArrivalTimestamp read) and of the delivery delay its watermark was held back by,
+``progress`` ShardProgress records (bounded mode).
 
 ``ReadKinesis(spec, io="java")`` applies Beam's cross-language ``ReadDataFromKinesis`` instead,
 for runners that have a Java expansion service; it downloads a jar on first use.
@@ -30,13 +32,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
-from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker, WatermarkEstimator
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.core import RestrictionProvider
+from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from pipeline.model import MetricPoint
+from pipeline.sources.delivery_delay import DelayWindow
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop, decode_records
 from pipeline.sources.kinesis_shards import Cursor, StartPosition, list_shards, resume_cursors
 from pipeline.windows import DELIVERY_DELAY_MS, PIPELINE_FUNCTION
@@ -54,7 +56,10 @@ class KinesisSpec:
     region: str | None = None
     endpoint_url: str | None = None
     account: str | None = None
-    delivery_delay_ms: int = DELIVERY_DELAY_MS   # CloudWatch delivery latency allowed for by the watermark
+    delivery_delay_ms: int = DELIVERY_DELAY_MS   # the most delivery latency the watermark allows for
+    # Delivery delays measured so far, per shard (``DelayWindow.to_json``): a catch-up read
+    # continues from the checkpoint's; the watermark is held back by them (kinesis_reader.py).
+    delays: dict[str, Any] = field(default_factory=dict, hash=False)
     max_read_s: float = 5.0               # unbounded mode: read this long per process call
     idle_poll_s: float = 1.0              # unbounded mode: wait this long when every shard is at its tip
     limit: int = 10_000                   # records per GetRecords call
@@ -87,6 +92,7 @@ class ShardProgress:
     mark_ms: int | None         # arrival time up to which the shard was read
     records: int = 0            # records read from the shard in this read
     throttled: int = 0          # GetRecords calls answered with a throttling error (then retried)
+    delays: dict[str, Any] | None = None   # the shard's measured delivery delays (DelayWindow.to_json)
 
 
 class KinesisTracker(RestrictionTracker):
@@ -177,8 +183,54 @@ class _ShardsProvider(RestrictionProvider):
         return None   # draining an unbounded read: stop reading, nothing is left to finish
 
 
+class ArrivalWatermarkEstimator(WatermarkEstimator):
+    """The reader's watermark as Beam holds it between process calls: the value the reader set
+    (``ArrivalWatermark``: each shard's arrival mark held back by its measured delivery delay)
+    and the shards' measured delays, checkpointed with the restriction so a resumed read keeps
+    what it learnt. State: ``(watermark Timestamp or None, {shard: DelayWindow.to_json()})``."""
+
+    def __init__(self, state: Any = None) -> None:
+        watermark, delays = state if isinstance(state, tuple) else (state, {})
+        self._watermark: Timestamp | None = watermark
+        self.delays: dict[str, DelayWindow] = {sid: DelayWindow.from_json(d) for sid, d in (delays or {}).items()}
+
+    def observe_timestamp(self, timestamp) -> None:
+        pass
+
+    def current_watermark(self) -> Timestamp | None:
+        return self._watermark
+
+    def set_watermark(self, timestamp: Timestamp) -> None:
+        if self._watermark is None or timestamp > self._watermark:
+            self._watermark = timestamp
+
+    def measured_delays(self) -> dict[str, DelayWindow]:
+        """The live per-shard delays, observed in place by the read (a method: Beam hands the
+        DoFn a thread-safe wrapper that forwards method calls only)."""
+        return self.delays
+
+    def get_estimator_state(self):
+        # A runner may checkpoint from another thread while the read observes more delays:
+        # a dict changed mid-copy is copied again.
+        for _ in range(5):
+            try:
+                return self._watermark, {sid: w.to_json() for sid, w in list(self.delays.items())}
+            except RuntimeError:
+                continue
+        return self._watermark, {}
+
+
+class _ArrivalWatermarkProvider(WatermarkEstimatorProvider):
+    def initial_estimator_state(self, spec: KinesisSpec, restriction: KinesisRestriction):
+        shards = {c.shard_id for c in restriction.cursors}
+        return None, {sid: d for sid, d in spec.delays.items() if sid in shards}
+
+    def create_watermark_estimator(self, estimator_state) -> ArrivalWatermarkEstimator:
+        return ArrivalWatermarkEstimator(estimator_state)
+
+
 _PROVIDER = _ShardsProvider()
-_WATERMARK = ManualWatermarkEstimator.default_provider()
+_WATERMARK = _ArrivalWatermarkProvider()
 
 
 def _ms(ts: Timestamp | None) -> int | None:
@@ -207,7 +259,9 @@ class ReadShards(beam.DoFn):
                 watermark=beam.DoFn.WatermarkEstimatorParam(_WATERMARK)):
         started = time.time()
         client = self._client(spec)
-        marks = ArrivalWatermark(spec.delivery_delay_ms, _ms(watermark.current_watermark()))
+        marks = ArrivalWatermark(spec.delivery_delay_ms, _ms(watermark.current_watermark()),
+                                 watermark.measured_delays())
+        held: int | None = None
         loop = ShardsLoop(client, spec.stream, list(tracker.current_restriction().cursors),
                           lambda kind, sid, value: tracker.try_claim((kind, sid, value)), bounded=spec.bounded,
                           watermark=marks, list_shards=lambda: list_shards(client, spec.stream),
@@ -217,14 +271,16 @@ class ReadShards(beam.DoFn):
             yield from self._route(step.decoded)
             self.throttled.inc(step.throttled)
             self.retried.inc(step.retried)
+            if step.hold_ms is not None:
+                held = step.hold_ms if held is None else max(held, step.hold_ms)
             if spec.bounded and (step.parked or step.ended):
                 yield beam.pvalue.TaggedOutput("progress", ShardProgress(
                     step.shard_id, None if step.ended else step.cursor, step.ended, step.mark_ms,
-                    step.records_read, step.throttled))
+                    step.records_read, step.throttled, None if step.delays is None else step.delays.to_json()))
             value = marks.advance()
             if value is not None:
                 watermark.set_watermark(Timestamp(micros=value * 1000))
-        point = iterator_age_point(started, time.time(), loop.oldest_arrival_ms)
+        point = iterator_age_point(started, time.time(), loop.oldest_arrival_ms, held)
         self.age.update(point.value.values["iterator_age_max_ms"])
         yield beam.pvalue.TaggedOutput("health", point)
         if loop.remaining:   # unbounded: the runner resumes the rest (after a pause when caught up)
@@ -261,7 +317,8 @@ class ReadShardsPlain(ReadShards):
 
     def process(self, element: tuple[KinesisSpec, KinesisRestriction]):
         spec, restriction = element
-        yield from ReadShards.process(self, spec, KinesisTracker(restriction), ManualWatermarkEstimator(None))
+        estimator = ArrivalWatermarkEstimator(_WATERMARK.initial_estimator_state(spec, restriction))
+        yield from ReadShards.process(self, spec, KinesisTracker(restriction), estimator)
 
 
 def _per_shard(spec: KinesisSpec):
@@ -269,15 +326,20 @@ def _per_shard(spec: KinesisSpec):
     return [(spec, r) for r in _PROVIDER.split(spec, restriction)]
 
 
-def iterator_age_point(started_s: float, ended_s: float, oldest_arrival_ms: int | None) -> Any:
+def iterator_age_point(started_s: float, ended_s: float, oldest_arrival_ms: int | None,
+                       delivery_delay_ms: int | None = None) -> Any:
     """The pipeline's own iterator age over one read: now − the oldest ApproximateArrivalTimestamp
-    read (0 when nothing was waiting), as a MetricPoint timestamped at the read's end."""
+    read (0 when nothing was waiting), and the delivery delay its watermark was held back by
+    (the highest shard's; none when no shard was read), as a MetricPoint timestamped at the read's end."""
     from apache_beam.transforms.window import TimestampedValue
 
     end_ms = int(ended_s * 1000)
     age = 0 if oldest_arrival_ms is None else max(0, end_ms - oldest_arrival_ms)
+    values = {"iterator_age_max_ms": age}
+    if delivery_delay_ms is not None:
+        values["delivery_delay_ms"] = int(delivery_delay_ms)
     point = MetricPoint(function_name=PIPELINE_FUNCTION, window_start_ms=int(started_s * 1000), window_end_ms=end_ms,
-                        source="pipeline", values={"iterator_age_max_ms": age})
+                        source="pipeline", values=values)
     return TimestampedValue(point, ended_s)
 
 

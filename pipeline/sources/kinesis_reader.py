@@ -23,6 +23,7 @@ from typing import Any, Callable
 from pipeline.aws_errors import THROTTLED
 from pipeline.model import DeadLetter, LogEvent, stream_key
 from pipeline.sources.aws_retry import Backoff, Retry, call_with_backoff
+from pipeline.sources.delivery_delay import FLOOR_MS, DelayWindow, shard_hold_ms, watermark_ms
 from pipeline.sources.formats import read_stream
 from pipeline.sources.kinesis_shards import Cursor, StartPosition
 
@@ -140,10 +141,11 @@ class Decoded:
 
 
 def decode_records(records: list[dict[str, Any]], source: str, account: str | None = None,
-                   region: str | None = None) -> Decoded:
+                   region: str | None = None, delays: DelayWindow | None = None) -> Decoded:
     """Records of one shard → per-stream batches (events of a stream gathered across records).
 
-    An event with no arrival time takes its record's ApproximateArrivalTimestamp."""
+    An event with no arrival time takes its record's ApproximateArrivalTimestamp. ``delays``
+    (the shard's) observes each record's delivery delays: its arrival less its lines' timestamps."""
     out = Decoded()
     by_stream: dict[str, list[LogEvent]] = {}
     for rec in records:
@@ -163,6 +165,8 @@ def decode_records(records: list[dict[str, Any]], source: str, account: str | No
                 if ev.arrival_ms is None:
                     ev.arrival_ms = arrived
                 by_stream.setdefault(stream_key(ev), []).append(ev)
+            if delays is not None and arrived and item:
+                delays.observe(arrived, (ev.timestamp for ev in item))
             out.events += len(item)
     out.batches = list(by_stream.values())
     return out
@@ -175,17 +179,33 @@ class ArrivalWatermark:
 
     A shard's mark is the arrival time up to which it has been read: the newest arrival seen,
     or the time of a call that found it at its tip (everything that arrived before was read).
-    The watermark is the lowest mark minus ``delay_ms`` (CloudWatch delivers a line some time
-    after it was logged), and never goes back.
+    Each shard's mark is held back by the delivery delay measured on it
+    (``pipeline.sources.delivery_delay``: the p99 of its recent records' arrival − event time,
+    within [``floor_ms``, ``delay_ms``]; ``delay_ms`` until enough was measured). The
+    watermark is the lowest held-back mark, and never goes back. ``delays`` (per shard) is the
+    measured state; the caller keeps it between reads (the endless graph's watermark estimator
+    state, the catch-up loop's checkpoint).
     """
 
-    def __init__(self, delay_ms: int = 60_000, start_ms: int | None = None) -> None:
-        self.delay_ms = delay_ms
+    def __init__(self, delay_ms: int = 60_000, start_ms: int | None = None,
+                 delays: dict[str, DelayWindow] | None = None, floor_ms: int = FLOOR_MS) -> None:
+        self.delay_ms, self.floor_ms = delay_ms, floor_ms
         self.marks: dict[str, int | None] = {}
+        self.delays: dict[str, DelayWindow] = delays if delays is not None else {}
         self.value: int | None = start_ms
 
-    def track(self, shard_id: str, mark_ms: int | None = None) -> None:
+    def track(self, shard_id: str, mark_ms: int | None = None, delays: DelayWindow | None = None) -> None:
+        """Read ``shard_id`` too; a child shard starts from its parent's mark and delays."""
         self.marks.setdefault(shard_id, mark_ms)
+        if delays is not None and shard_id not in self.delays:
+            self.delays[shard_id] = DelayWindow().merge(delays)
+
+    def window(self, shard_id: str) -> DelayWindow:
+        """The shard's measured delays (observed in place as its records are decoded)."""
+        found = self.delays.get(shard_id)
+        if found is None:
+            found = self.delays[shard_id] = DelayWindow()
+        return found
 
     def observe(self, page: Page, newest_arrival_ms: int | None) -> None:
         mark = page.called_ms if page.at_tip else newest_arrival_ms
@@ -193,15 +213,19 @@ class ArrivalWatermark:
         if mark is not None and (old is None or mark > old):
             self.marks[page.shard_id] = mark
 
-    def drop(self, shard_id: str) -> None:
+    def hold_ms(self, shard_id: str) -> int:
+        """How far the shard's mark is held back now."""
+        return shard_hold_ms(self.delays.get(shard_id), self.delay_ms, self.floor_ms)
+
+    def drop(self, shard_id: str) -> DelayWindow | None:
+        """Stop reading ``shard_id``; returns its measured delays (for its children)."""
         self.marks.pop(shard_id, None)
+        return self.delays.pop(shard_id, None)
 
     def advance(self) -> int | None:
         """The watermark after what was observed (None until every tracked shard has a mark)."""
-        if not self.marks or any(m is None for m in self.marks.values()):
-            return self.value
-        low = min(m for m in self.marks.values() if m is not None) - self.delay_ms
-        if self.value is None or low > self.value:
+        low = watermark_ms(self.marks, {s: self.hold_ms(s) for s in self.marks})
+        if low is not None and (self.value is None or low > self.value):
             self.value = low
         return self.value
 
@@ -223,6 +247,8 @@ class Step:
     cursor: Cursor              # the shard's cursor after the page
     mark_ms: int | None         # arrival time up to which the shard was read
     throttled: int = 0
+    hold_ms: int | None = None  # how far the shard's watermark trails its mark (measured delay)
+    delays: DelayWindow | None = None   # the shard's measured delivery delays after the page
     records_read: int = 0       # records read from the shard so far in this loop
     retried: int = 0            # transient faults retried for this page (throttling included)
     ended: bool = False         # read to its end; ``children`` continue it
@@ -267,18 +293,17 @@ class ShardsLoop:
     def caught_up(self) -> bool:
         return bool(self.readers) and len(self.rest_until) == len(self.readers)
 
-    def _open(self, cursor: Cursor, mark: int | None) -> None:
+    def _open(self, cursor: Cursor, mark: int | None, delays: DelayWindow | None = None) -> None:
         self.readers[cursor.shard_id] = ShardReader(self.client, self.stream, cursor, limit=self.limit,
                                                     closed=cursor.shard_id in self._closed, clock=self.clock,
                                                     sleep=self.sleep, backoff=self.backoff)
-        self.watermark.track(cursor.shard_id, mark)
+        self.watermark.track(cursor.shard_id, mark, delays)
 
-    def _drop(self, sid: str) -> int | None:
+    def _drop(self, sid: str) -> tuple[int | None, DelayWindow | None]:
         del self.readers[sid]
         self.rest_until.pop(sid, None)
         mark = self.watermark.marks.get(sid)
-        self.watermark.drop(sid)
-        return mark
+        return mark, self.watermark.drop(sid)
 
     def run(self):
         """Yields a ``Step`` per page read; returns when done (bounded) or out of time or data."""
@@ -314,7 +339,8 @@ class ShardsLoop:
                 break
             reader.commit(rec["SequenceNumber"])
             claimed.append(rec)
-        decoded = decode_records(claimed, f"kinesis://{self.stream}/{sid}", self.account, self.region)
+        decoded = decode_records(claimed, f"kinesis://{self.stream}/{sid}", self.account, self.region,
+                                 self.watermark.window(sid))
         if decoded.oldest_arrival_ms is not None:
             old = self.oldest_arrival_ms
             self.oldest_arrival_ms = decoded.oldest_arrival_ms if old is None else min(old, decoded.oldest_arrival_ms)
@@ -322,7 +348,8 @@ class ShardsLoop:
             self.watermark.observe(page, decoded.newest_arrival_ms)
         self.records_read[sid] = self.records_read.get(sid, 0) + len(claimed)
         step = Step(sid, decoded, reader.cursor, self.watermark.marks.get(sid), reader.throttled,
-                    self.records_read[sid], sum(reader.faults.values()))
+                    self.watermark.hold_ms(sid), self.watermark.delays.get(sid), self.records_read[sid],
+                    sum(reader.faults.values()))
         for kind, n in reader.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + n
         reader.throttled = 0
@@ -336,9 +363,9 @@ class ShardsLoop:
                              for s in shards if s.parent == sid]
             self.claim("end", sid, tuple(step.children))
             step.ended = True
-            mark = self._drop(sid)
+            mark, delays = self._drop(sid)
             for child in step.children:
-                self._open(child, mark)
+                self._open(child, mark, delays)
         elif page.at_tip and reader.closed:
             self.rest_until.pop(sid, None)   # a closed shard at its tip: the next (empty) page ends it
         elif page.at_tip:

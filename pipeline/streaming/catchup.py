@@ -180,7 +180,7 @@ class CatchUp:
         state = LoopState.loads(blobs[0] if blobs else None, cfg.run.alarms.rules, cfg.trace_gap_ms,
                                 cfg.trace_retention_ms)
         step = state.step(_records(rdir, "traced"), _records(rdir, "points") + loop_points, watermark,
-                          cfg.lateness_ms, now_ms, drain)
+                          cfg.lateness_ms, now_ms, drain, cfg.corrections)
         write_shard(rdir, INDEX_TRACES, "loop", step.spans)
         write_shard(rdir, INDEX_ALARMS, "loop", step.alarms)
         save_alarms(rdir, step.alarms)

@@ -27,12 +27,13 @@ class Checkpoint:
     cursors: list[Cursor] = field(default_factory=list)        # kinesis: where each shard resumes
     finished: list[str] = field(default_factory=list)          # kinesis: shards read to their end
     marks: dict[str, int] = field(default_factory=dict)        # kinesis: arrival time read up to, per shard
+    delays: dict[str, Any] = field(default_factory=dict)       # kinesis: measured delivery delays, per shard
     seen_files: dict[str, int] = field(default_factory=dict)   # files: path -> size when read
     until_ms: int | None = None                                # cloudwatch: events read up to here
     state_files: list[str] = field(default_factory=list)       # carried folds (record files)
     functions: list[str] = field(default_factory=list)         # functions seen in the logs
     metrics_until_ms: int | None = None                        # GetMetricData polled up to here
-    health: dict[str, int] = field(default_factory=dict)       # open minutes: start ms -> iterator age max
+    health: dict[str, Any] = field(default_factory=dict)       # open minutes: start ms -> {figure: max}
     pending: dict[str, Any] | None = None                      # an index append in progress
     totals: dict[str, int] = field(default_factory=dict)
     version: int = VERSION

@@ -37,6 +37,7 @@ class StreamConfig:
     endpoint_url: str | None = None          # AWS endpoint (else boto3's own, e.g. AWS_ENDPOINT_URL)
     delivery_delay_ms: int = DELIVERY_DELAY_MS        # the watermark allows CloudWatch this much delivery latency
     lateness_ms: int = ALLOWED_LATENESS_MS   # metric windows stay open this long past the watermark
+    corrections: bool = True                 # False: alarms evaluate a minute once, after the lateness
     poll_s: float = 5.0                      # catch-up loop: pause between reads that found nothing new
     kinesis_io: str = "native"               # or "java": Beam's cross-language ReadDataFromKinesis
     checkpoint_dir: str | None = None        # default <out>/checkpoint

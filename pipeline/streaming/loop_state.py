@@ -51,10 +51,12 @@ class LoopState:
         self.data_end_ms: int | None = None    # the latest window end of the functions' own points
 
     def step(self, invocations: Iterable[Invocation], points: Iterable[MetricPoint], watermark_ms: int | None,
-             lateness_ms: int, pipeline_until_ms: int, drain: bool = False) -> LoopStep:
+             lateness_ms: int, pipeline_until_ms: int, drain: bool = False, corrections: bool = True) -> LoopStep:
         """Add the round's invocations and points, then advance: ``watermark_ms`` (event time)
         for traces and the functions' minutes, ``pipeline_until_ms`` for coldtrace's own;
-        ``drain``: everything, to the end of the data."""
+        ``drain``: everything, to the end of the data. ``corrections=False`` (``--no-corrections``)
+        evaluates a function's minute only once the watermark has passed it by ``lateness_ms``,
+        once, complete: the behaviour before on-time firing, kept for comparison."""
         out = LoopStep()
         for inv in invocations:
             self.stitcher.add(inv)
@@ -65,7 +67,7 @@ class LoopState:
         for point in points:
             fa = self.functions.get(point.function_name)
             if fa is None:
-                keep = 0 if point.function_name == PIPELINE_FUNCTION else lateness_ms
+                keep = 0 if point.function_name == PIPELINE_FUNCTION or not corrections else lateness_ms
                 fa = self.functions[point.function_name] = FunctionAlarms(point.function_name, self.ruleset, keep)
             before = fa.late
             fa.add(point)
@@ -81,8 +83,10 @@ class LoopState:
                 until = pipeline_until_ms
             elif watermark_ms is None:
                 continue
-            else:
+            elif corrections:
                 until = watermark_ms   # on time: corrections within the lateness re-evaluate
+            else:
+                until = watermark_ms - lateness_ms   # after the lateness: each minute once, complete
             out.alarms.extend(fa.advance(until))
         return out
 

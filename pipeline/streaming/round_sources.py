@@ -3,8 +3,10 @@
 Each source plans a bounded read from the checkpoint, applies it to a pipeline, and commits
 what the read reports (shard cursors, files read, time read up to) into the next checkpoint,
 with the watermark the read established:
-- Kinesis: every shard to its tip; the watermark is the lowest shard's arrival mark minus the
-  delivery delay (ApproximateArrivalTimestamp).
+- Kinesis: every shard to its tip; the watermark is the lowest shard's arrival mark
+  (ApproximateArrivalTimestamp) minus the delivery delay measured on it (the p99 of arrival −
+  event time, within a floor and ``--delivery-delay``: ``pipeline.sources.delivery_delay``),
+  carried in the checkpoint from read to read.
 - Files: the files that appeared since; event time read so far, capped at now, minus the delay.
 - CloudWatch: FilterLogEvents from where the last read stopped (less an overlap for late
   ingestion) to now; the end of the range minus the delay. A range with an end is a backfill:
@@ -19,6 +21,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from pipeline.sources.delivery_delay import DelayWindow, shard_hold_ms, watermark_ms
 from pipeline.sources.files import split_dead_letters
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig, kinesis_stream
@@ -54,7 +57,7 @@ class KinesisRounds:
         c = self.cfg
         return KinesisSpec(self.stream, start=c.start, cursors=tuple(ck.cursors), finished=tuple(ck.finished),
                            bounded=True, region=c.run.region, endpoint_url=c.endpoint_url, account=c.run.account,
-                           delivery_delay_ms=c.delivery_delay_ms)
+                           delivery_delay_ms=c.delivery_delay_ms, delays=dict(ck.delays))
 
     def read(self, p: beam.Pipeline, plan) -> RoundRead:
         from pipeline.sources.kinesis import ReadKinesis
@@ -68,22 +71,25 @@ class KinesisRounds:
         cursors = {c.shard_id: c for c in ck.cursors}
         finished = list(ck.finished)
         marks = dict(ck.marks)
+        delays = dict(ck.delays)
         records = 0
         for p in progress:
             records += p.records
             if p.finished:
                 cursors.pop(p.shard_id, None)
                 marks.pop(p.shard_id, None)
+                delays.pop(p.shard_id, None)
                 if p.shard_id not in finished:
                     finished.append(p.shard_id)
             else:
                 cursors[p.shard_id] = p.cursor
                 if p.mark_ms is not None:
                     marks[p.shard_id] = max(p.mark_ms, marks.get(p.shard_id, p.mark_ms))
-        ck.cursors, ck.finished, ck.marks = list(cursors.values()), finished, marks
-        open_marks = [marks.get(s) for s in cursors]
-        if open_marks and all(m is not None for m in open_marks):
-            _advance(ck, min(open_marks) - self.cfg.delivery_delay_ms)
+                if getattr(p, "delays", None) is not None:   # (progress written before delays were measured)
+                    delays[p.shard_id] = p.delays
+        ck.cursors, ck.finished, ck.marks, ck.delays = list(cursors.values()), finished, marks, delays
+        holds = {s: shard_hold_ms(DelayWindow.from_json(delays.get(s)), self.cfg.delivery_delay_ms) for s in cursors}
+        _advance(ck, watermark_ms({s: marks.get(s) for s in cursors}, holds))
         ck.add(records=records, throttled=sum(p.throttled for p in progress))
         return records > 0
 

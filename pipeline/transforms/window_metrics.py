@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.detect.health import age_point
+from pipeline.detect.health import HEALTH_FIGURES, max_values, minute_point
 from pipeline.metrics import WindowFigures
 from pipeline.model import MetricPoint
 from pipeline.transforms.minute_windows import minute_windows, window_start_ms
@@ -107,13 +107,17 @@ class WindowMetrics(beam.PTransform):
 
 
 class _AgePoint(beam.DoFn):
-    def process(self, age: int, window=beam.DoFn.WindowParam):
-        yield age_point(window_start_ms(window), age)
+    def process(self, figures: dict, window=beam.DoFn.WindowParam):
+        yield minute_point(window_start_ms(window), figures)
+
+
+def _health_figures(point) -> dict:
+    return {k: point.values[k] for k in HEALTH_FIGURES if point.values.get(k) is not None}
 
 
 class IteratorAgePerMinute(beam.PTransform):
-    """Streaming: the reader's per-bundle iterator-age MetricPoints → the maximum per minute,
-    emitted once (the same minute windows as ``WindowMetrics``)."""
+    """Streaming: the reader's per-bundle health MetricPoints (iterator age, delivery delay) →
+    the maximum of each per minute, emitted once (the same minute windows as ``WindowMetrics``)."""
 
     def __init__(self, lateness_ms: int = ALLOWED_LATENESS_MS) -> None:
         super().__init__()
@@ -121,9 +125,9 @@ class IteratorAgePerMinute(beam.PTransform):
 
     def expand(self, health):
         return (health
-                | "Age" >> beam.Map(lambda p: p.values["iterator_age_max_ms"])
+                | "Age" >> beam.Map(_health_figures)
                 | "Minutes" >> minute_windows(self.lateness_ms)
-                | "Max" >> beam.CombineGlobally(max).without_defaults()
+                | "Max" >> beam.CombineGlobally(max_values).without_defaults()
                 | "ToPoint" >> beam.ParDo(_AgePoint()))
 
 

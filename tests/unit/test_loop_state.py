@@ -193,3 +193,67 @@ def test_a_correction_that_would_clear_and_re_raise_an_alarm_notifies_nothing():
     assert fixed.doc_id() == series[2].doc_id()
     step = state.step([], [fixed, series[5]], T0 + 6 * MIN, lateness, T0)
     assert step.alarms == [] and step.late_points == 0
+
+
+def test_a_replay_that_re_raises_an_alarm_at_its_original_minute_gets_a_new_document_id():
+    """On time, minute 1 breaches (ALARM); a late correction clears it (OK); a second correction
+    of the same minute, before the watermark moved, makes it breach again: the re-raised ALARM is
+    a new transition (a new notification), so it must not share the first ALARM's document id
+    (an index would overwrite the first, a notifier deduplicating by id would skip the second)."""
+    lateness, rules = 3 * MIN, _one_of_one_error_rate()
+    state = LoopState.loads(None, rules, GAP)
+
+    def point(minute: int, n: int, errors: int) -> MetricPoint:
+        return MetricPoint(function_name="orders", window_start_ms=T0 + minute * MIN,
+                           window_end_ms=T0 + (minute + 1) * MIN, values={"invocations": n, "errors": errors})
+
+    notified = []
+    watermark = T0 + 2 * MIN
+    for points in ([point(0, 10, 0), point(1, 4, 2)],    # on time: 2 of 4 failed → ALARM
+                   [point(1, 12, 2)],                    # late successes: 2 of 12 → OK again
+                   [point(1, 14, 4)]):                   # late failures, same minute: 4 of 14 → ALARM again
+        notified += state.step([], points, watermark, lateness, T0).alarms
+        state = carried(state, rules)
+    assert [(a.state, a.previous_state, a.window_start_ms) for a in notified] == [
+        ("ALARM", "OK", T0 + MIN), ("OK", "ALARM", T0 + MIN), ("ALARM", "OK", T0 + MIN)]
+    assert "late data" in notified[2].reason
+    assert len({a.doc_id() for a in notified}) == 3
+    # the on-time transition keeps the id a batch run gives it
+    from pipeline.rules import evaluate_points
+
+    (batch,) = [a for a in evaluate_points("orders", [point(0, 10, 0), point(1, 4, 2)], rules, T0 + 2 * MIN)
+                if a.rule == "fast-errors"]
+    assert batch.doc_id() == notified[0].doc_id()
+
+
+def test_without_corrections_an_alarm_waits_for_the_lateness_and_sees_the_late_lines():
+    """``--no-corrections``: a minute is evaluated once the watermark has passed it by the
+    allowed lateness, complete: the on-time breach that late lines undo is never raised."""
+    lateness, rules = 3 * MIN, _one_of_one_error_rate()
+    state = LoopState.loads(None, rules, GAP)
+
+    def point(minute: int, n: int, errors: int) -> MetricPoint:
+        return MetricPoint(function_name="orders", window_start_ms=T0 + minute * MIN,
+                           window_end_ms=T0 + (minute + 1) * MIN, values={"invocations": n, "errors": errors})
+
+    told = state.step([], [point(0, 10, 0), point(1, 4, 2)], T0 + 2 * MIN, lateness, T0, corrections=False).alarms
+    assert told == []                                          # on time, nothing is evaluated yet
+    state = carried(state, rules)
+    told = state.step([], [point(1, 12, 2), point(4, 10, 5)], T0 + 2 * MIN + lateness, lateness, T0,
+                      corrections=False).alarms
+    assert told == []                                          # minute 1, complete: 2 of 12, fine
+    state = carried(state, rules)
+    told = state.step([], [], T0 + 5 * MIN + lateness, lateness, T0, corrections=False).alarms
+    assert [(a.state, a.window_start_ms) for a in told] == [("ALARM", T0 + 4 * MIN)]
+    assert state.step([], [], T0 + 5 * MIN + lateness, lateness, T0).late_points == 0
+
+
+def test_no_corrections_is_refused_for_the_endless_graph_in_one_line(tmp_path, capsys):
+    from pipeline.cli import main
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    assert main(["run", "-q", "--streaming", "--input", str(spool), "--out", str(tmp_path / "out"),
+                 "--runner", "FlinkRunner", "--no-corrections"]) == 2
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert "--no-corrections" in err and "catch-up loop" in err

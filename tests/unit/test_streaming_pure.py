@@ -225,10 +225,22 @@ def test_health_minutes_take_the_maximum_and_close_when_over():
     assert [(p.window_start_ms, p.window_end_ms, p.values["iterator_age_max_ms"]) for p in points] == [
         (T0, T0 + 60_000, 250)]
     assert points[0].function_name == "coldtrace-pipeline" and points[0].source == "pipeline"
-    assert opened == {str(T0 + 60_000): 5}
+    assert opened == {str(T0 + 60_000): {"iterator_age_max_ms": 5}}
     opened, points = fold_minutes(opened, [read_obs(T0 + 90_000, 7)], now_ms=T0 + 121_000)
     assert opened == {} and [p.values["iterator_age_max_ms"] for p in points] == [7]
     assert age_point(T0, 3).doc_id() != age_point(T0 + 60_000, 3).doc_id()
+
+
+def test_health_minutes_fold_the_delivery_delay_beside_the_age_and_read_old_checkpoints():
+    with_delay = MetricPoint("coldtrace-pipeline", T0 + 500, T0 + 1_000, source="pipeline",
+                             values={"iterator_age_max_ms": 40, "delivery_delay_ms": 5_000})
+    later = MetricPoint("coldtrace-pipeline", T0 + 9_500, T0 + 10_000, source="pipeline",
+                        values={"iterator_age_max_ms": 900, "delivery_delay_ms": 3_100})
+    # a checkpoint written before the delay was measured: a bare iterator age per open minute
+    opened, points = fold_minutes({str(T0): 1_200}, [with_delay, later], now_ms=T0 + 60_000)
+    assert opened == {} and [p.values for p in points] == [{"iterator_age_max_ms": 1_200, "delivery_delay_ms": 5_000}]
+    assert points[0].doc_id() == age_point(T0, 0).doc_id()   # one document per minute, both figures
+    assert points[0].to_doc()["aws.lambda.metrics.delivery_delay_ms"] == 5_000
 
 
 def test_checkpoint_round_trips_and_belongs_to_one_source(tmp_path):
