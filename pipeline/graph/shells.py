@@ -139,4 +139,4 @@ class CatchUpShell:
             return Advised()
         # the read's share: the loop merges it into the carried aggregate and raises each
         # regression once (pipeline.streaming.loop_advice)
-        return Advised(invocations | "FoldAdvice" >> FoldAdvice())
+        return Advised(invocations | "FoldAdvice" >> FoldAdvice(timeline=False))

@@ -24,17 +24,21 @@ from pipeline.advise.thresholds import STREAMING_EVALUATION_S
 
 
 class AdviceCombineFn(beam.CombineFn):
-    """The pure aggregate's ``add`` and ``merge``, as a CombineFn."""
+    """The pure aggregate's ``add`` and ``merge``, as a CombineFn (``timeline``: see
+    ``FunctionAgg.timeline``; streaming folds without it)."""
+
+    def __init__(self, timeline: bool = True) -> None:
+        self.timeline = timeline
 
     def create_accumulator(self) -> AdviceAggregate:
-        return AdviceAggregate()
+        return AdviceAggregate(timeline=self.timeline)
 
     def add_input(self, acc: AdviceAggregate, invocation) -> AdviceAggregate:
         return acc.add(invocation)
 
     def merge_accumulators(self, accumulators) -> AdviceAggregate:
         it = iter(accumulators)
-        out = next(it, None) or AdviceAggregate()
+        out = next(it, None) or AdviceAggregate(timeline=self.timeline)
         for acc in it:
             out.merge(acc)
         return out
@@ -44,8 +48,12 @@ class AdviceCombineFn(beam.CombineFn):
 
 
 class FoldAdvice(beam.PTransform):
+    def __init__(self, timeline: bool = True) -> None:
+        super().__init__()
+        self.timeline = timeline
+
     def expand(self, invocations):
-        return invocations | "Fold" >> beam.CombineGlobally(AdviceCombineFn())
+        return invocations | "Fold" >> beam.CombineGlobally(AdviceCombineFn(self.timeline))
 
 
 class FoldAdvicePerFunction(beam.PTransform):
@@ -61,7 +69,7 @@ class FoldAdvicePerFunction(beam.PTransform):
                 | "Periodically" >> beam.WindowInto(
                     GlobalWindows(), trigger=trigger.AfterWatermark(early=trigger.AfterProcessingTime(self.every_s)),
                     accumulation_mode=trigger.AccumulationMode.ACCUMULATING)
-                | "Fold" >> beam.CombinePerKey(AdviceCombineFn()))
+                | "Fold" >> beam.CombinePerKey(AdviceCombineFn(timeline=False)))
 
 
 class RegressionAlarms(beam.PTransform):

@@ -85,3 +85,16 @@ def test_a_checkpoint_written_before_advice_alarms_still_loads(tmp_path):
     path.write_bytes(orjson.dumps(old))
     ck = load(str(path), "kinesis://s")
     assert ck.round == 4 and ck.advice_raised == [] and ck.state_files == ["rounds/4/fold-state-0.rec"]
+
+
+def test_streaming_folds_without_the_busy_timeline_and_finds_the_same_regressions():
+    """The timeline grows with every busy 100 ms of an endless job; regressions never read it."""
+    lean = AdviceAggregate(timeline=False)
+    for inv in BEFORE:
+        lean.add(inv)
+    lean.merge(AdviceAggregate(timeline=False).add(AFTER[0]))    # a new function version, merged in
+    for inv in AFTER[1:]:
+        lean.add(inv)
+    full = _aggregate(BEFORE + AFTER)
+    assert full.functions["orders"].busy and not lean.functions["orders"].busy
+    assert [f.to_json() for f in regression_findings(lean)] == [f.to_json() for f in regression_findings(full)]
