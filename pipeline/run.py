@@ -31,7 +31,7 @@ from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, IN
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import Redactor, redactor_for
 from pipeline.progress_channel import progress_dir
-from pipeline.sinks.advice_files import WriteAdviceAggregate
+from pipeline.sinks.advice_files import WriteAdviceJson
 from pipeline.sinks.index_files import join_index_shards
 from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_ledger
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
@@ -163,14 +163,14 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
         source.points.append(points)
         source.dead.append(metrics_dead)
     shell = BatchShell(cfg.architectures, cfg.correlation_paths, cfg.alarms.rules, compress=worker_processes(cfg))
-    graph = assemble(p, source, shell, Sinks(cfg.out_dir, cfg.es, cfg.otlp, cfg.alarms.notify))
+    graph = assemble(p, source, shell, Sinks(cfg.out_dir, cfg.es, cfg.otlp, cfg.alarms.notify, cfg.alarms.advice_alarms))
     ledger = ((source_counts, shell.stream_counts, graph.dead | "CountDeadLetters" >> count_dead_letters())
               | "AllCounts" >> beam.Flatten()
               | "WriteLedger" >> WriteLedger(cfg.out_dir))
     report = ({"invocations": graph.invocations, "traces": shell.stitch.whole_traces, "points": graph.points,
                "alarms": graph.alarms}
               | "AggregateForReport" >> AggregateForReport(cfg.out_dir))
-    advice = graph.invocations | "AdviceAggregate" >> WriteAdviceAggregate(cfg.out_dir)
+    advice = graph.advice | "WriteAdvice" >> WriteAdviceJson(cfg.out_dir)
     graph.finish([ledger, report, advice])
 
 

@@ -226,6 +226,9 @@ class FunctionAgg:
     architectures: dict[str, int] = field(default_factory=dict)
     envs: dict[str, int] = field(default_factory=dict)                    # environment → its bit
     busy: dict[int, int] = field(default_factory=dict)                    # tick → bit mask of environments busy
+    # False: no busy timeline (streaming keeps the aggregate only for regressions, which never
+    # read it, and the timeline grows with every busy 100 ms of the job)
+    timeline: bool = True
 
     def add(self, r: Row) -> None:
         stats = self.versions.get(r.version)
@@ -251,6 +254,8 @@ class FunctionAgg:
             bucket.duration.add(r.duration_ms)
         if r.architecture is not None:
             self.architectures[r.architecture] = self.architectures.get(r.architecture, 0) + 1
+        if not self.timeline:
+            return
         bit = 1 << self.envs.setdefault(r.env, len(self.envs))
         busy = self.busy
         for tick in range(r.t0 // TICK_MS, r.t1 // TICK_MS + 1):
@@ -330,13 +335,14 @@ class AdviceAggregate:
     """Every function's ``FunctionAgg``; ``add`` one invocation, ``merge`` another aggregate."""
 
     functions: dict[str, FunctionAgg] = field(default_factory=dict)
+    timeline: bool = True   # see FunctionAgg.timeline
 
     def add(self, invocation: Any) -> AdviceAggregate:
         """Count one invocation: an ``Invocation`` or its document (``Invocation.to_doc()``)."""
         row = Row.of_doc(invocation) if isinstance(invocation, dict) else Row.of_invocation(invocation)
         fn = self.functions.get(row.function)
         if fn is None:
-            fn = self.functions[row.function] = FunctionAgg()
+            fn = self.functions[row.function] = FunctionAgg(timeline=self.timeline)
         fn.add(row)
         return self
 
@@ -346,7 +352,7 @@ class AdviceAggregate:
 
     def merge(self, other: AdviceAggregate) -> AdviceAggregate:
         for name, fn in other.functions.items():
-            self.functions.setdefault(name, FunctionAgg()).merge(fn)
+            self.functions.setdefault(name, FunctionAgg(timeline=self.timeline)).merge(fn)
         return self
 
     def to_json(self) -> dict[str, Any]:

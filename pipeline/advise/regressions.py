@@ -120,11 +120,12 @@ def _compare(before: Stats, after: Stats) -> list[Change]:
 
 
 def _finding(name: str, kind: str, old: str, new: str, at_ms: int, changes: list[Change], what: str,
-             action: str) -> Finding:
+             action: str, **extra: str) -> Finding:
     evidence = (f"{what} {new} first seen at {iso_ms(at_ms)} (before: {old}): "
                 + "; ".join(c.phrase() for c in changes) + f" — {action}")
     return Finding(name, kind, new, old, None, evidence,
-                   details={"from": old, "to": new, "at": iso_ms(at_ms), "changes": [c.to_json() for c in changes]})
+                   details={"from": old, "to": new, **extra, "at": iso_ms(at_ms),
+                            "changes": [c.to_json() for c in changes]})
 
 
 def version_regression(name: str, fn: FunctionAgg) -> list[Finding]:
@@ -167,5 +168,6 @@ def runtime_update(name: str, fn: FunctionAgg) -> list[Finding]:
                 out.append(_finding(
                     name, "runtime-update", old, new, at, changes, f"version {version} on runtime",
                     f"Lambda updated the runtime under the same function version: pin {old} with runtime "
-                    "management controls (manual mode) while you fix the code for the new runtime"))
+                    "management controls (manual mode) while you fix the code for the new runtime",
+                    version=version))
     return out

@@ -72,3 +72,6 @@ BUCKET_MS = 60_000
 # Regression findings become alarms in streaming (an operator wants to hear at once) but not in a
 # batch backfill (a month of history would page someone for last month's deploys).
 ALARMS_BY_DEFAULT = {"batch": False, "streaming": True}
+# The endless graph re-evaluates each function's aggregate this often (processing time): the
+# metrics' window, so a regression is heard about as soon as a minute's alarm would be.
+STREAMING_EVALUATION_S = 60

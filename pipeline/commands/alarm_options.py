@@ -32,6 +32,9 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--webhook-retries", type=int, default=4, metavar="N", help="retries of a failed webhook delivery")
     g.add_argument("--webhook-insecure", action="store_true",
                    help="do not verify the webhook's TLS certificate (tests only; prints a warning)")
+    g.add_argument("--advice-alarms", action=argparse.BooleanOptionalAction, default=None,
+                   help="raise version-regression and runtime-update findings as alarms (coldtrace-alarms, SNS, "
+                        "webhook, --alarms-stdout), each once; default: on with --streaming, off otherwise")
     add_incident_argument(p)
 
 

@@ -11,6 +11,7 @@ import argparse
 import re
 import sys
 
+from pipeline.advise.alarms import advice_alarms_enabled
 from pipeline.errors import UsageError
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import redactor_for
@@ -28,6 +29,7 @@ def run_config(args: argparse.Namespace, inputs: list[str], **overrides):
                   account=args.account, region=args.region, log_group=args.log_group,
                   correlation_paths=CORRELATION_PATHS + tuple(args.correlation_path), beam_args=list(args.beam_args))
     fields.update(overrides)
+    fields["alarms"] = with_advice_alarms(args, fields.get("alarms"))
     if "architectures" not in fields:
         fields["architectures"] = parse_architectures(args.architecture)
     if "redactor" not in fields:
@@ -35,6 +37,18 @@ def run_config(args: argparse.Namespace, inputs: list[str], **overrides):
     if "es" not in fields:
         fields["es"] = es_settings(args)   # last: it probes the server
     return RunConfig(**fields)
+
+
+def with_advice_alarms(args: argparse.Namespace, alarms=None):
+    """The run's AlarmConfig with ``advice_alarms`` decided: ``--advice-alarms`` /
+    ``--no-advice-alarms``, else on with ``--streaming`` and off in a batch or read-once run
+    (a backfill would page someone today for last month's deploys)."""
+    from dataclasses import replace
+
+    from pipeline.transforms.metrics_and_alarms import AlarmConfig
+
+    mode = "streaming" if getattr(args, "streaming", False) else "batch"
+    return replace(alarms or AlarmConfig(), advice_alarms=advice_alarms_enabled(mode, getattr(args, "advice_alarms", None)))
 
 
 def es_settings(args: argparse.Namespace):

@@ -2,9 +2,10 @@
 
     source ─▶ Fold ─▶ logs, invocations, fold dead letters           (the mode's shell)
               invocations ─▶ Traces                                   (the mode's shell)
+              invocations ─▶ Advice: the advice aggregate            (the mode's shell)
               invocations + logs + dead letters ─▶ Detect ─▶ Windows  (the mode's shell)
                   + the source's own metric points ─▶ AllMetricPoints ─▶ Alarms (the mode's shell)
-                  ─▶ NotifyAlarms (failed deliveries: dead letters)
+                  + regressions (``--advice-alarms``) ─▶ NotifyAlarms (failed deliveries: dead letters)
     every index ─▶ WriteIndices: local index files, Elasticsearch, OTLP
 
 Adding an index, a metric or an alarm input is a change here, and every mode has it.
@@ -37,6 +38,7 @@ class Sinks:
     es: Any = None               # pipeline.sinks.es_client.EsSettings: the same documents into Elasticsearch
     otlp: Any = None             # pipeline.sinks.otel.OtlpSettings: the trace spans to a collector
     notify: Any = None           # pipeline.sinks.alarms.AlarmSettings: alarm transitions to SNS, a webhook, stdout
+    advice_alarms: bool = False  # regression findings as alarms too (pipeline.advise.alarms)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Graph:
     points: Any
     alarms: Any
     dead: Any
+    advice: Any = None                           # the advice aggregate(s), as the mode keeps them
     written: list = field(default_factory=list)  # every sink's output: join them last (DaskRunner)
 
     def indices(self) -> dict[str, Any]:
@@ -76,11 +79,14 @@ def assemble(p: beam.Pipeline, source: SourceOut, shell, sinks: Sinks) -> Graph:
     observations = (folded.invocations, folded.logs, dead) | "Detect" >> Detect()
     points = _flatten([shell.windows(tuple(observations)), *source.points], "AllMetricPoints", p)
     alarms = shell.alarms(points)
+    advice = shell.advice(folded.invocations, sinks.advice_alarms)
+    if advice.alarms is not None:   # a regression finding alarms like a rule does
+        alarms = (alarms, advice.alarms) | "AllAlarms" >> beam.Flatten()
     if alarms is not None and sinks.notify is not None and sinks.notify.enabled:
         from pipeline.sinks.alarms import NotifyAlarms  # optional sink
 
         dead = (dead, alarms | "NotifyAlarms" >> NotifyAlarms(sinks.notify)) | "AllDeadLetters" >> beam.Flatten()
-    graph = Graph(folded.logs, folded.invocations, traces, points, alarms, dead)
+    graph = Graph(folded.logs, folded.invocations, traces, points, alarms, dead, advice.aggregate)
     graph.written = write_indices(graph, sinks)
     return graph
 

@@ -1,5 +1,5 @@
 """The three shells a mode chooses between: what differs is only how the fold, the metric
-windows, the traces and the alarms keep their state.
+windows, the traces, the alarms and the advice aggregate keep their state.
 
 - ``BatchShell``: GroupByKey by log stream + the pure fold; keyed combines; grouped traces and
   alarms. Portable to every runner (DaskRunner has no state API).
@@ -23,6 +23,7 @@ from pipeline.parse import CORRELATION_PATHS
 from pipeline.rules import RuleSet
 from pipeline.sinks.ledger_files import split_ledger
 from pipeline.sources.files import split_dead_letters
+from pipeline.transforms.advice import FoldAdvice, FoldAdvicePerFunction, RegressionAlarms, RegressionAlarmsOnce
 from pipeline.transforms.build_invocations import BuildInvocations, BuildInvocationsStreaming, GroupByLogStream
 from pipeline.transforms.carry_windows import CarryWindows
 from pipeline.transforms.evaluate_alarms import EvaluateAlarms, EvaluateAlarmsStreaming
@@ -38,6 +39,12 @@ class Folded:
     logs: Any          # the logs index: batches or (stream key, parsed events in time order)
     invocations: Any   # Invocations
     dead: Any = None   # DeadLetters of failed folds (None: this shell has none)
+
+
+@dataclass
+class Advised:
+    aggregate: Any = None   # the advice aggregate(s) (None: this mode keeps none)
+    alarms: Any = None      # regression findings as Alarms (None: not asked, or raised by the loop)
 
 
 class BatchShell:
@@ -65,6 +72,10 @@ class BatchShell:
     def alarms(self, points):
         return points | "EvaluateAlarms" >> EvaluateAlarms(self.rules)
 
+    def advice(self, invocations, alarms: bool) -> Advised:
+        aggregate = invocations | "FoldAdvice" >> FoldAdvice()
+        return Advised(aggregate, aggregate | "RegressionAlarms" >> RegressionAlarms() if alarms else None)
+
 
 class StatefulShell:
     def __init__(self, architectures: dict[str, str], correlation_paths: tuple[str, ...], rules: RuleSet,
@@ -85,6 +96,12 @@ class StatefulShell:
 
     def alarms(self, points):
         return points | "EvaluateAlarms" >> EvaluateAlarmsStreaming(self.rules, self.lateness_ms)
+
+    def advice(self, invocations, alarms: bool) -> Advised:
+        if not alarms:   # an endless job writes no advice file: its aggregate only raises alarms
+            return Advised()
+        aggregates = invocations | "FoldAdvice" >> FoldAdvicePerFunction()
+        return Advised(aggregates, aggregates | "RegressionAlarms" >> RegressionAlarmsOnce())
 
 
 class CatchUpShell:
@@ -116,3 +133,10 @@ class CatchUpShell:
 
     def alarms(self, points):
         return None     # idem
+
+    def advice(self, invocations, alarms: bool) -> Advised:
+        if not alarms:
+            return Advised()
+        # the read's share: the loop merges it into the carried aggregate and raises each
+        # regression once (pipeline.streaming.loop_advice)
+        return Advised(invocations | "FoldAdvice" >> FoldAdvice(timeline=False))

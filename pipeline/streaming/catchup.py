@@ -40,12 +40,13 @@ from pipeline.stitch.keys import trace_keys
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
+from pipeline.streaming.loop_advice import ADVICE_ROUND, ADVICE_STATE, carry_advice
 from pipeline.streaming.round_sources import rounds_for
 from pipeline.transforms.redact_lines import RedactLines
 from pipeline.windows import END_OF_TIME_MS, WINDOW_MS, window_start
 
 STREAMING_INDICES = [INDEX_LOGS, INDEX_INVOCATIONS, INDEX_METRICS, INDEX_DEADLETTER, INDEX_TRACES, INDEX_ALARMS]
-CARRIED = ("fold-state", "window-state", "loop-state")   # record files of state handed to the next read
+CARRIED = ("fold-state", "window-state", "loop-state", ADVICE_STATE)   # record files of state handed to the next read
 DRAIN_WATERMARK_MS = END_OF_TIME_MS   # past every window and timer: what a drain flushes with
 
 
@@ -80,7 +81,7 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
                          folds=p | "CarriedFolds" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "fold-")),
                          windows=p | "CarriedWindows" >> ReadRecordFiles(_paths(cfg.ckdir, ck, "window-")),
                          clock_ms=clock_ms)
-    graph = assemble(p, SourceOut(batches, dead), shell, Sinks(rdir, r.es))
+    graph = assemble(p, SourceOut(batches, dead), shell, Sinks(rdir, r.es, advice_alarms=r.alarms.advice_alarms))
 
     written = [
         shell.fold_carry | "WriteFolds" >> WriteRecordFiles(os.path.join(rdir, "fold-state")),
@@ -93,6 +94,8 @@ def build_round(p: beam.Pipeline, cfg: StreamConfig, ck: Checkpoint, source, pla
         (batches | "MaxEventTime" >> beam.Map(_max_ts) | "Latest" >> beam.CombineGlobally(max).without_defaults()
          | "WriteEventTime" >> WriteRecordFiles(os.path.join(rdir, "event-time"))),
     ]
+    if graph.advice is not None:   # the read's share of the advice aggregate (loop_advice.py)
+        written.append(graph.advice | "WriteAdvice" >> WriteRecordFiles(os.path.join(rdir, ADVICE_ROUND)))
     if read is not None and read.progress is not None:
         written += [read.progress | "WriteProgress" >> WriteRecordFiles(os.path.join(rdir, "progress")),
                     read.health | "WriteHealth" >> WriteRecordFiles(os.path.join(rdir, "health"))]
@@ -181,6 +184,9 @@ class CatchUp:
                                 cfg.trace_retention_ms)
         step = state.step(_records(rdir, "traced"), _records(rdir, "points") + loop_points, watermark,
                           cfg.lateness_ms, now_ms, drain, cfg.corrections)
+        if cfg.run.alarms.advice_alarms:   # regressions in the carried advice aggregate, each raised once
+            raised, new.advice_raised = carry_advice(_paths(cfg.ckdir, ck, ADVICE_STATE), rdir, ck.advice_raised)
+            step.alarms += raised
         write_shard(rdir, INDEX_TRACES, "loop", step.spans)
         write_shard(rdir, INDEX_ALARMS, "loop", step.alarms)
         save_alarms(rdir, step.alarms)

@@ -34,6 +34,7 @@ class Checkpoint:
     functions: list[str] = field(default_factory=list)         # functions seen in the logs
     metrics_until_ms: int | None = None                        # GetMetricData polled up to here
     health: dict[str, Any] = field(default_factory=dict)       # open minutes: start ms -> {figure: max}
+    advice_raised: list[str] = field(default_factory=list)     # regressions raised as alarms (finding keys)
     pending: dict[str, Any] | None = None                      # an index append in progress
     totals: dict[str, int] = field(default_factory=dict)
     version: int = VERSION

@@ -90,7 +90,7 @@ def build_streaming(p: beam.Pipeline, cfg: StreamConfig, bounded: bool = False, 
     shell = StatefulShell(r.architectures, r.correlation_paths, r.alarms.rules, cfg.lateness_ms,
                           cfg.trace_gap_ms, cfg.trace_retention_ms)
     graph = assemble(p, read_source(p, cfg, bounded, splittable), shell,
-                     Sinks(r.out_dir, r.es, r.otlp, r.alarms.notify))
+                     Sinks(r.out_dir, r.es, r.otlp, r.alarms.notify, r.alarms.advice_alarms))
     graph.finish()
     return {"batches": graph.logs, "invocations": graph.invocations, "traces": graph.traces, "metrics": graph.points,
             "alarms": graph.alarms, "dead": graph.dead}

@@ -11,7 +11,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline.advise import AdviceAggregate, advise
 from pipeline.advise.alarms import regression_alarms
 from pipeline.advise.files import load_aggregate
-from pipeline.sinks.advice_files import WriteAdviceAggregate
+from pipeline.sinks.advice_files import WriteAdviceJson
+from pipeline.transforms.advice import FoldAdvice, RegressionAlarms
 from tests.unit.test_advise import T0, fleet
 
 
@@ -29,8 +30,9 @@ def test_the_pipeline_writes_the_aggregate_and_raises_the_regression_alarm(tmp_p
     want = [a.to_doc() for a in regression_alarms(advise(expected))]
     assert len(want) == 1
     with TestPipeline() as p:
-        alarms = (p | beam.Create(invs, reshuffle=True)
-                  | WriteAdviceAggregate(str(tmp_path), alarms=True) | beam.Map(lambda a: a.to_doc()))
+        aggregate = p | beam.Create(invs, reshuffle=True) | FoldAdvice()
+        aggregate | WriteAdviceJson(str(tmp_path))
+        alarms = aggregate | RegressionAlarms() | beam.Map(lambda a: a.to_doc())
         assert_that(alarms, equal_to(want))
     written = load_aggregate(str(tmp_path))
     assert orjson.dumps(written.aggregate.to_json()) == orjson.dumps(expected.to_json())
