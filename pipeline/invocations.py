@@ -5,6 +5,13 @@ a fold over the stream's events in time order sees START, the request's logs, EN
 in sequence, with the init (or SnapStart restore) lines before the first START. Batch runs
 group by log stream and call ``fold_stream``; streaming runs keep a ``StreamFold`` in keyed
 state and call ``add`` per event and ``flush`` from an event-time timer.
+
+One line may follow the REPORT: Lambda's old-style "Task timed out after N seconds" is stored
+in the same millisecond as its REPORT, and CloudWatch often orders it after (a later event id).
+So an invocation whose REPORT does not say how it ended (no Status) is *held* for
+``TIMEOUT_LINE_GRACE_MS`` past its REPORT's timestamp: a timeout line for it in that time makes
+it a timeout. It is emitted when a later line beyond the grace arrives (``add``), when the caller
+says it is due (``release``: the watermark, or the end of a delivery) or at ``flush``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 from pipeline.cost import invocation_cost
 from pipeline.model import Invocation, LogEvent, ParsedLine
+from pipeline.windows import TIMEOUT_LINE_GRACE_MS
 
 # An init that started this long before the invocation's START (beyond its own duration) ran
 # ahead of demand: provisioned concurrency (or a pre-warmed environment) — the caller did not wait.
@@ -42,6 +50,14 @@ class _Open:
     app_error: bool = False
 
 
+@dataclass(slots=True)
+class _Held:
+    """A reported invocation waiting for a timeout line CloudWatch may store after its REPORT."""
+
+    target: _Open
+    report_ms: int
+
+
 def _event_order(ev: LogEvent) -> tuple[int, int, str]:
     """Time order; CloudWatch event ids (digit strings) break ties in ingestion order."""
     return (ev.timestamp, len(ev.id), ev.id)
@@ -57,6 +73,12 @@ class StreamFold:
     pending: _Init | None = None
     recent: dict[str, None] = field(default_factory=dict)
     last_ms: int | None = None
+    held: dict[str, _Held] = field(default_factory=dict)   # reported, not emitted yet (see module doc)
+
+    def __setstate__(self, state: dict) -> None:
+        """A fold pickled before ``held`` existed (an older checkpoint, keyed state) loads too."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("held", {})
 
     def add(self, ev: LogEvent) -> list[Invocation]:
         if ev.id in self.recent:
@@ -65,6 +87,23 @@ class StreamFold:
         if len(self.recent) > RECENT_IDS:
             del self.recent[next(iter(self.recent))]
         self.last_ms = ev.timestamp if self.last_ms is None else max(self.last_ms, ev.timestamp)
+        if self.held:
+            horizon = ev.timestamp - TIMEOUT_LINE_GRACE_MS  # a line this late ends every hold before it
+            done = self.release(lambda _inv, report_ms: report_ms < horizon)
+            if done:
+                return done + self._add(ev)
+        return self._add(ev)
+
+    def release(self, due: Callable[[Invocation, int], bool] | None = None) -> list[Invocation]:
+        """Emit the held invocations: all, or those ``due(invocation, REPORT timestamp)`` says
+        no timeout line can follow any more."""
+        if due is None:
+            ready = list(self.held)
+        else:
+            ready = [rid for rid, h in self.held.items() if due(h.target.inv, h.report_ms)]
+        return [self._finish(self.held.pop(rid).target, crashed=False) for rid in ready]
+
+    def _add(self, ev: LogEvent) -> list[Invocation]:
         p = ev.parsed
         if p is None:
             from pipeline.parse import parse_event  # parse lazily for callers that did not
@@ -90,7 +129,7 @@ class StreamFold:
                 self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_report" else "init")
             self.pending.duration_ms = rec.init_duration_ms if kind == "init_report" else rec.restore_duration_ms
             return []
-        target = self._target(p.request_id)
+        target = self._timeout_target(p.request_id) if kind == "timeout" else self._target(p.request_id)
         if target is None:
             return []
         self._count(target.inv, ev)
@@ -119,6 +158,18 @@ class StreamFold:
                 return found
         return self.open.get(self.current) if self.current is not None else None
 
+    def _timeout_target(self, request_id: str | None) -> _Open | None:
+        """A timeout line names its request: that one, open or held, never another; without an
+        id, the open request, else the one reported last."""
+        if request_id is not None:
+            found = self.open.get(request_id)
+            if found is None and request_id in self.held:
+                found = self.held[request_id].target
+            return found
+        if self.current is not None:
+            return self.open.get(self.current)
+        return next(reversed(self.held.values())).target if self.held else None
+
     def _count(self, inv: Invocation, ev: LogEvent) -> None:
         inv.log_count += 1
         inv.log_bytes += len(ev.message.encode("utf-8", "surrogatepass"))
@@ -136,6 +187,8 @@ class StreamFold:
         # reported — its runtime died (crash).
         for other_id in [k for k in self.open if k != rid]:
             done.append(self._finish(self.open.pop(other_id), crashed=True))
+        if rid in self.held:  # the same request id starts again (an async retry): the first is over
+            done.append(self._finish(self.held.pop(rid).target, crashed=False))
         if rid in self.open:
             return done
         inv = self._new(ev, rid)
@@ -177,6 +230,7 @@ class StreamFold:
         rec = p.platform
         assert rec is not None
         rid = p.request_id or self.current or f"{ev.log_stream}@{ev.timestamp}"
+        done = [self._finish(self.held.pop(rid).target, crashed=False)] if rid in self.held else []
         target = self.open.pop(rid, None)
         if target is None:  # START fell outside our window: rebuild from the REPORT
             inv = self._new(ev, rid)
@@ -214,7 +268,11 @@ class StreamFold:
         self._cold_start(inv)
         if self.current == rid:
             self.current = None
-        return [self._finish(target, crashed=False)]
+        if rec.status is not None:  # the REPORT says how it ended (JSON, or a Status): nothing after changes it
+            done.append(self._finish(target, crashed=False))
+        else:
+            self.held[rid] = _Held(target, ev.timestamp)
+        return done
 
     def _cold_start(self, inv: Invocation) -> None:
         init = self.pending
@@ -268,8 +326,10 @@ class StreamFold:
         return inv
 
     def flush(self) -> list[Invocation]:
-        """Close what never reported (end of input, or a streaming timer): outcome ``unfinished``."""
-        done = [self._finish(self.open.pop(k), crashed=False) for k in list(self.open)]
+        """Emit what is held, and close what never reported (end of input, or a streaming timer):
+        outcome ``unfinished``."""
+        done = self.release()
+        done.extend(self._finish(self.open.pop(k), crashed=False) for k in list(self.open))
         self.current = None
         return done
 
