@@ -2,7 +2,8 @@
 
 Each stream is a START … REPORT sequence as published (AWS documentation, other projects'
 fixtures, issue threads); the expected invocation fields are written by hand from the lines,
-not computed by the simulator. Where a source gives no event times, events are one
+not computed by the simulator. One of them (Datadog's timeout fixture) has the "Task timed
+out" line after the REPORT, as CloudWatch stored it. Where a source gives no event times, events are one
 millisecond apart and no time field is asserted.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.invocations import fold_stream
+from pipeline.invocations import fold_stream, in_event_order
 from pipeline.model import LogEvent
 
 CORPUS = {json.loads(raw)["line"]: json.loads(raw)["source"]
@@ -143,3 +144,43 @@ def test_datadog_forwarder_node_stream():
             inv.max_memory_used_mb, inv.cold_start_kind, inv.xray_trace_id) == (
         "f08bb4c8-d6b2-4f05-ac17-af7e2ba005fb", "success", 619.31, 700.0, 128, 118, "none",
         "1-5e61292c-cc1229a4dfbeae1043928548")
+
+
+# -- DataDog/datadog-serverless-functions, aws/logs_monitoring/tools/integration_tests/snapshots/
+#    cloudwatch_log_timeout.json: a Python function that timed out (2020), the payload as CloudWatch
+#    delivered it. END, REPORT and "Task timed out" share one timestamp and CloudWatch's event ids
+#    put the timeout line LAST, after the REPORT.
+DD_TIMEOUT_RID = "7c9567b5-107b-4a6c-8798-0157ac21db52"
+DD_TIMEOUT = [  # (CloudWatch event id, timestamp, message)
+    ("35496429375792603298393743017356257146982675867810398208", 1591714943146,
+     f"START RequestId: {DD_TIMEOUT_RID} Version: $LATEST\n"),
+    ("35496429442806342619978265557671090556291002193281548289", 1591714946151, f"END RequestId: {DD_TIMEOUT_RID}\n"),
+    ("35496429442806342619978265557671090556291002193281548290", 1591714946151,
+     f"REPORT RequestId: {DD_TIMEOUT_RID}\tDuration: 3003.16 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\t"
+     "Max Memory Used: 48 MB\tInit Duration: 127.02 ms\t\n"),
+    ("35496429442806342619978265557671090556291002193281548291", 1591714946151,
+     f"2020-06-09T15:02:26.150Z {DD_TIMEOUT_RID} Task timed out after 3.00 seconds\n\n"),
+]
+
+
+def datadog_timeout_events() -> list[LogEvent]:
+    return [LogEvent(id=i, timestamp=ts, message=m, log_group="/aws/lambda/storms-cloudwatch-event",
+                     log_stream="2020/06/09/[$LATEST]b249865adaaf4fad80f95f8ad09725b8",
+                     function_name="storms-cloudwatch-event") for i, ts, m in DD_TIMEOUT]
+
+
+def test_datadog_timeout_line_after_the_report_is_a_timeout():
+    events = datadog_timeout_events()
+    for ev in events:
+        assert ev.message in CORPUS, ev.message
+    assert [ev.message[:6] for ev in in_event_order(events)][-2:] == ["REPORT", "2020-0"]  # the order the fold reads
+    invocations = list(fold_stream(events))
+    assert len(invocations) == 1
+    inv = invocations[0]
+    want = dict(request_id=DD_TIMEOUT_RID, outcome="timeout", error_type="Sandbox.Timedout",
+                error_message=f"2020-06-09T15:02:26.150Z {DD_TIMEOUT_RID} Task timed out after 3.00 seconds",
+                duration_ms=3003.16, billed_duration_ms=3000.0, memory_size_mb=128, max_memory_used_mb=48,
+                init_duration_ms=127.02, cold_start_kind="on-demand", start_ms=1591714943146,
+                end_ms=1591714946149, log_count=4, anchor_event_id=DD_TIMEOUT[0][0])
+    wrong = {k: (v, getattr(inv, k)) for k, v in want.items() if getattr(inv, k) != v}
+    assert not wrong, f"field: (expected, folded) {wrong}"
