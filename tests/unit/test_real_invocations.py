@@ -75,6 +75,25 @@ MANAGED = [
     '{"time":"2026-01-08T18:22:35.343Z","type":"platform.report","record":{"requestId":"4f423807-598d-47ae-9652-4f7ee31d4d10","metrics":{"durationMs":2.524},"spans":[{"name":"responseLatency","start":"2026-01-08T18:22:35.342Z","durationMs":0.642},{"name":"responseDuration","start":"2026-01-08T18:22:35.343Z","durationMs":0.075}],"status":"success"}}',
 ]
 
+# -- docwho2/java-connect-lex-chatgpt README, `sam logs` (2023): a SnapStart restore, then the request
+SNAP_SAM = [
+    "RESTORE_START Runtime Version: java:11.v20\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:b8b295733fb8ae6769e0fb039181ce76e1f54a4d04bb5ca7ded937bb0d839109",
+    "RESTORE_REPORT Restore Duration: 398.97 ms",
+    "START RequestId: 8c360c87-d4b7-4423-b5f3-af02be3c1763 Version: 72",
+    "8c360c87-d4b7-4423-b5f3-af02be3c1763 DEBUG ChatGPTLambda:56 - Intent: FallbackIntent",
+    "END RequestId: 8c360c87-d4b7-4423-b5f3-af02be3c1763",
+    "REPORT RequestId: 8c360c87-d4b7-4423-b5f3-af02be3c1763\tDuration: 2338.66 ms\tBilled Duration: 2521 ms\tMemory Size: 3009 MB\tMax Memory Used: 173 MB\tRestore Duration: 398.97 ms\tBilled Restore Duration: 182 ms\t",
+]
+# -- luketn/java-lambda-best-practice readme, console copy (2025): the function logs while restoring
+SNAP_CONSOLE = [
+    "RESTORE_START Runtime Version: java:21.v38 Runtime Version ARN: arn:aws:lambda:ap-southeast-2::runtime:81e4ff5669ca00936ae2ebcd7e3ee4b820d9f1dec101bbabbb706dc9e1481298",
+    "Restored SnapStart snapshot.",
+    "RESTORE_REPORT Restore Duration: 789.64 ms",
+    "START RequestId: 5b321b10-9dfa-4a05-b900-c45b96303238 Version: 23",
+    "END RequestId: 5b321b10-9dfa-4a05-b900-c45b96303238",
+    "REPORT RequestId: 5b321b10-9dfa-4a05-b900-c45b96303238\tDuration: 149.53 ms\tBilled Duration: 313 ms\tMemory Size: 3538 MB\tMax Memory Used: 163 MB\tRestore Duration: 789.64 ms\tBilled Restore Duration: 163 ms\t",
+]
+
 CASES = [
     ("timeout, new style: no 'Task timed out' line", TIMEOUT_NEW, dict(
         request_id="527cb862-4f5e-49a9-9ae4-a7edc90f0fda", outcome="timeout", error_type="Sandbox.Timedout",
@@ -105,6 +124,16 @@ CASES = [
         billed_duration_ms=27.0, memory_size_mb=128, max_memory_used_mb=77, init_duration_ms=772.443,
         cold_start_kind="on-demand", function_version="$LATEST",
         xray_trace_id="1-68183818-4eab0e4002398a2f375bd11a")),
+    ("SnapStart restore, sam logs", SNAP_SAM, dict(
+        request_id="8c360c87-d4b7-4423-b5f3-af02be3c1763", outcome="success", duration_ms=2338.66,
+        billed_duration_ms=2521.0, memory_size_mb=3009, max_memory_used_mb=173, restore_duration_ms=398.97,
+        billed_restore_duration_ms=182.0, init_duration_ms=None, cold_start_kind="snapstart",
+        runtime_version="java:11.v20", function_version="72", log_count=4, init_start_ms=1_700_000_000_000)),
+    ("SnapStart restore with the function's own restore-phase line", SNAP_CONSOLE, dict(
+        request_id="5b321b10-9dfa-4a05-b900-c45b96303238", outcome="success", duration_ms=149.53,
+        billed_duration_ms=313.0, memory_size_mb=3538, max_memory_used_mb=163, restore_duration_ms=789.64,
+        billed_restore_duration_ms=163.0, cold_start_kind="snapstart", runtime_version="java:21.v38",
+        function_version="23", log_count=3)),
     ("Lambda Managed Instances: duration only", MANAGED, dict(
         request_id="4f423807-598d-47ae-9652-4f7ee31d4d10", outcome="success", duration_ms=2.524,
         billed_duration_ms=None, memory_size_mb=None, cold_start_kind="none")),
