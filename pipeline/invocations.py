@@ -11,7 +11,9 @@ in the same millisecond as its REPORT, and CloudWatch often orders it after (a l
 So an invocation whose REPORT does not say how it ended (no Status) is *held* for
 ``TIMEOUT_LINE_GRACE_MS`` past its REPORT's timestamp: a timeout line for it in that time makes
 it a timeout. It is emitted when a later line beyond the grace arrives (``add``), when the caller
-says it is due (``release``: the watermark, or the end of a delivery) or at ``flush``.
+says it is due (``release``: the watermark, or the end of a delivery) or at ``flush``. What
+completes behind a held invocation waits in the same queue, so invocations are still emitted in
+the order they completed.
 """
 
 from __future__ import annotations
@@ -52,10 +54,13 @@ class _Open:
 
 @dataclass(slots=True)
 class _Held:
-    """A reported invocation waiting for a timeout line CloudWatch may store after its REPORT."""
+    """A completed invocation in the emission queue: waiting for a timeout line CloudWatch may
+    store after its REPORT, or (``final``) only for the held ones before it."""
 
     target: _Open
     report_ms: int
+    crashed: bool = False
+    final: bool = False
 
 
 def _event_order(ev: LogEvent) -> tuple[int, int, str]:
@@ -73,12 +78,12 @@ class StreamFold:
     pending: _Init | None = None
     recent: dict[str, None] = field(default_factory=dict)
     last_ms: int | None = None
-    held: dict[str, _Held] = field(default_factory=dict)   # reported, not emitted yet (see module doc)
+    held: list[_Held] = field(default_factory=list)   # completed, not emitted yet, in order (module doc)
 
     def __setstate__(self, state: dict) -> None:
         """A fold pickled before ``held`` existed (an older checkpoint, keyed state) loads too."""
         self.__dict__.update(state)
-        self.__dict__.setdefault("held", {})
+        self.__dict__.setdefault("held", [])
 
     def add(self, ev: LogEvent) -> list[Invocation]:
         if ev.id in self.recent:
@@ -87,23 +92,55 @@ class StreamFold:
         if len(self.recent) > RECENT_IDS:
             del self.recent[next(iter(self.recent))]
         self.last_ms = ev.timestamp if self.last_ms is None else max(self.last_ms, ev.timestamp)
-        if self.held:
+        done: list[Invocation] | None = None
+        held = self.held
+        if held:
             horizon = ev.timestamp - TIMEOUT_LINE_GRACE_MS  # a line this late ends every hold before it
-            done = self.release(lambda _inv, report_ms: report_ms < horizon)
-            if done:
-                return done + self._add(ev)
-        return self._add(ev)
+            first = held[0]
+            if first.final or first.report_ms < horizon:   # (only the queue's head can unblock it)
+                if len(held) == 1:                         # the usual case, without the general loop
+                    held.clear()
+                    done = [self._finish(first.target, first.crashed)]
+                else:
+                    done = self.release(lambda _inv, report_ms: report_ms < horizon)
+        p = ev.parsed
+        if p is not None and p.kind == "log":              # most lines: no further call
+            self._on_log(ev, p)
+            return done or []
+        out = self._platform(ev)
+        if done:
+            done.extend(out)
+            return done
+        return out
 
     def release(self, due: Callable[[Invocation, int], bool] | None = None) -> list[Invocation]:
-        """Emit the held invocations: all, or those ``due(invocation, REPORT timestamp)`` says
-        no timeout line can follow any more."""
-        if due is None:
-            ready = list(self.held)
-        else:
-            ready = [rid for rid, h in self.held.items() if due(h.target.inv, h.report_ms)]
-        return [self._finish(self.held.pop(rid).target, crashed=False) for rid in ready]
+        """Emit held invocations from the head of the queue: all, or while ``due(invocation,
+        REPORT timestamp)`` says no timeout line can follow any more."""
+        n = 0
+        for h in self.held:
+            if not (h.final or due is None or due(h.target.inv, h.report_ms)):
+                break
+            n += 1
+        if not n:
+            return []
+        out = [self._finish(h.target, h.crashed) for h in self.held[:n]]
+        del self.held[:n]
+        return out
 
-    def _add(self, ev: LogEvent) -> list[Invocation]:
+    def _held_for(self, request_id: str) -> _Held | None:
+        for h in reversed(self.held):
+            if not h.final and h.target.inv.request_id == request_id:
+                return h
+        return None
+
+    def _complete(self, target: _Open, crashed: bool, at_ms: int) -> list[Invocation]:
+        """An invocation nothing can change any more: emitted now, or queued behind held ones."""
+        if self.held:
+            self.held.append(_Held(target, at_ms, crashed=crashed, final=True))
+            return []
+        return [self._finish(target, crashed)]
+
+    def _platform(self, ev: LogEvent) -> list[Invocation]:
         p = ev.parsed
         if p is None:
             from pipeline.parse import parse_event  # parse lazily for callers that did not
@@ -163,12 +200,14 @@ class StreamFold:
         id, the open request, else the one reported last."""
         if request_id is not None:
             found = self.open.get(request_id)
-            if found is None and request_id in self.held:
-                found = self.held[request_id].target
+            if found is None:
+                held = self._held_for(request_id)
+                found = held.target if held is not None else None
             return found
         if self.current is not None:
             return self.open.get(self.current)
-        return next(reversed(self.held.values())).target if self.held else None
+        last = self.held[-1] if self.held else None
+        return last.target if last is not None and not last.final else None
 
     def _count(self, inv: Invocation, ev: LogEvent) -> None:
         inv.log_count += 1
@@ -186,9 +225,11 @@ class StreamFold:
         # The environment runs one request at a time: an earlier request still open never
         # reported — its runtime died (crash).
         for other_id in [k for k in self.open if k != rid]:
-            done.append(self._finish(self.open.pop(other_id), crashed=True))
-        if rid in self.held:  # the same request id starts again (an async retry): the first is over
-            done.append(self._finish(self.held.pop(rid).target, crashed=False))
+            done.extend(self._complete(self.open.pop(other_id), crashed=True, at_ms=ev.timestamp))
+        again = self._held_for(rid) if self.held else None
+        if again is not None:  # the same request id starts again (an async retry): the first is over
+            again.final = True
+            done.extend(self.release(lambda _inv, _ms: False))
         if rid in self.open:
             return done
         inv = self._new(ev, rid)
@@ -230,7 +271,11 @@ class StreamFold:
         rec = p.platform
         assert rec is not None
         rid = p.request_id or self.current or f"{ev.log_stream}@{ev.timestamp}"
-        done = [self._finish(self.held.pop(rid).target, crashed=False)] if rid in self.held else []
+        done: list[Invocation] = []
+        again = self._held_for(rid) if self.held else None
+        if again is not None:  # a second REPORT for a held request: the first is over
+            again.final = True
+            done = self.release(lambda _inv, _ms: False)
         target = self.open.pop(rid, None)
         if target is None:  # START fell outside our window: rebuild from the REPORT
             inv = self._new(ev, rid)
@@ -269,9 +314,9 @@ class StreamFold:
         if self.current == rid:
             self.current = None
         if rec.status is not None:  # the REPORT says how it ended (JSON, or a Status): nothing after changes it
-            done.append(self._finish(target, crashed=False))
+            done.extend(self._complete(target, crashed=False, at_ms=ev.timestamp))
         else:
-            self.held[rid] = _Held(target, ev.timestamp)
+            self.held.append(_Held(target, ev.timestamp))
         return done
 
     def _cold_start(self, inv: Invocation) -> None:

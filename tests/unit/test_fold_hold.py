@@ -58,7 +58,7 @@ def test_the_held_invocation_is_carried_in_the_state_not_emitted():
     events = datadog_timeout_events()
     first = resume_fold(None, events[:3], REPORT_MS - DELIVERY_DELAY_MS)
     assert first.invocations == [] and first.state is not None
-    assert list(pickle.loads(first.state).held) == [DD_TIMEOUT_RID]
+    assert [h.target.inv.request_id for h in pickle.loads(first.state).held] == [DD_TIMEOUT_RID]
     second = resume_fold(first.state, events[3:], REPORT_MS + TIMEOUT_LINE_GRACE_MS + 1)
     assert [(i.request_id, i.outcome, i.log_count) for i in second.invocations] == [(DD_TIMEOUT_RID, "timeout", 4)]
 
@@ -140,7 +140,7 @@ OLD_CHECKPOINT_FOLD = base64.b64decode(
 def test_a_fold_from_a_checkpoint_written_before_the_hold_still_loads_and_holds():
     assert b"held" not in OLD_CHECKPOINT_FOLD                      # really the old shape
     old = pickle.loads(OLD_CHECKPOINT_FOLD)
-    assert old.held == {} and list(old.open) == [DD_TIMEOUT_RID]
+    assert old.held == [] and list(old.open) == [DD_TIMEOUT_RID]
     rest = [LogEvent(id=ev.id, timestamp=ev.timestamp, message=ev.message, log_group="/aws/lambda/real",
                      log_stream=ev.log_stream, function_name="real") for ev in datadog_timeout_events()[1:]]
     first = resume_fold(OLD_CHECKPOINT_FOLD, rest[:2], REPORT_MS - DELIVERY_DELAY_MS)
@@ -148,3 +148,20 @@ def test_a_fold_from_a_checkpoint_written_before_the_hold_still_loads_and_holds(
     second = resume_fold(first.state, rest[2:], END_OF_TIME_MS)
     assert [(i.request_id, i.outcome, i.cold_start_kind, i.init_duration_ms) for i in second.invocations] == [
         (DD_TIMEOUT_RID, "timeout", "on-demand", 127.02)]
+
+
+def test_what_completes_behind_a_held_invocation_is_emitted_after_it():
+    """Emission order stays completion order: a REPORT with a Status and a crash that come within
+    the grace wait behind the held invocation."""
+    events = datadog_timeout_events()[:3]
+    b, c = OTHER_RID, OTHER_RID[:-1] + "0"
+    more = [_later(events, 1, 10, f"START RequestId: {b} Version: $LATEST\n"),
+            _later(events, 2, 400, f"REPORT RequestId: {b}\tDuration: 390.00 ms\tBilled Duration: 390 ms\t"
+                                   "Memory Size: 128 MB\tMax Memory Used: 48 MB\tStatus: error\tError Type: Runtime.ExitError\n"),
+            _later(events, 3, 500, f"START RequestId: {c} Version: $LATEST\n"),
+            _later(events, 4, 600, f"START RequestId: {c[:-1]}1 Version: $LATEST\n"),   # c never reported: a crash
+            _later(events, 5, 5_000, f"[INFO]\t2020-06-09T15:02:31.151Z\t{c[:-1]}1\tlater\n")]
+    fold = StreamFold()
+    out = [(i.request_id, i.outcome) for ev in [*events, *more] for i in fold.add(ev)]
+    assert out == [(DD_TIMEOUT_RID, "success"), (b, "crash"), (c, "crash")]
+    assert [i.request_id for i in fold_stream([*events, *more])] == [DD_TIMEOUT_RID, b, c, c[:-1] + "1"]
