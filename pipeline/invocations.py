@@ -104,14 +104,52 @@ class StreamFold:
                 else:
                     done = self.release(lambda _inv, report_ms: report_ms < horizon)
         p = ev.parsed
-        if p is not None and p.kind == "log":              # most lines: no further call
+        if p is None:
+            from pipeline.parse import parse_event  # parse lazily for callers that did not
+            p = parse_event(ev).parsed
+            assert p is not None
+        kind = p.kind
+        if kind == "log":
             self._on_log(ev, p)
             return done or []
-        out = self._platform(ev)
-        if done:
-            done.extend(out)
-            return done
-        return out
+        if kind == "start" or kind == "report":    # what completes invocations
+            out = self._on_start(ev, p) if kind == "start" else self._on_report(ev, p)
+            if done:
+                done.extend(out)
+                return done
+            return out
+        rec = p.platform
+        assert rec is not None
+        if kind in ("init_start", "restore_start"):
+            self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_start" else "init",
+                                 runtime_version=rec.runtime_version,
+                                 initialization_type=rec.initialization_type)
+            return done or []
+        if kind in ("init_report", "restore_report"):
+            if self.pending is None:
+                self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_report" else "init")
+            self.pending.duration_ms = rec.init_duration_ms if kind == "init_report" else rec.restore_duration_ms
+            return done or []
+        target = self._timeout_target(p.request_id) if kind == "timeout" else self._target(p.request_id)
+        if target is None:
+            return done or []
+        self._count(target.inv, ev)
+        if kind == "end":
+            target.inv.end_ms = ev.timestamp
+        elif kind == "timeout":
+            target.timed_out = True
+            target.inv.error_message = target.inv.error_message or ev.message.strip()
+        elif kind == "runtime_error":
+            target.runtime_exit = True
+            if rec.error_type and "OutOfMemory" in rec.error_type:
+                target.oom_seen = True
+            target.inv.error_type = target.inv.error_type or rec.error_type
+            target.inv.error_message = target.inv.error_message or rec.error_message
+        elif kind == "runtime_done" and rec.status not in (None, "success"):
+            target.app_error = target.app_error or rec.status in ("error", "failure")
+            target.timed_out = target.timed_out or rec.status == "timeout"
+            target.inv.error_type = target.inv.error_type or rec.error_type
+        return done or []
 
     def release(self, due: Callable[[Invocation, int], bool] | None = None) -> list[Invocation]:
         """Emit held invocations from the head of the queue: all, or while ``due(invocation,
@@ -139,53 +177,6 @@ class StreamFold:
             self.held.append(_Held(target, at_ms, crashed=crashed, final=True))
             return []
         return [self._finish(target, crashed)]
-
-    def _platform(self, ev: LogEvent) -> list[Invocation]:
-        p = ev.parsed
-        if p is None:
-            from pipeline.parse import parse_event  # parse lazily for callers that did not
-            p = parse_event(ev).parsed
-            assert p is not None
-        kind = p.kind
-        if kind == "log":
-            self._on_log(ev, p)
-            return []
-        rec = p.platform
-        assert rec is not None
-        if kind == "start":
-            return self._on_start(ev, p)
-        if kind == "report":
-            return self._on_report(ev, p)
-        if kind in ("init_start", "restore_start"):
-            self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_start" else "init",
-                                 runtime_version=rec.runtime_version,
-                                 initialization_type=rec.initialization_type)
-            return []
-        if kind in ("init_report", "restore_report"):
-            if self.pending is None:
-                self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_report" else "init")
-            self.pending.duration_ms = rec.init_duration_ms if kind == "init_report" else rec.restore_duration_ms
-            return []
-        target = self._timeout_target(p.request_id) if kind == "timeout" else self._target(p.request_id)
-        if target is None:
-            return []
-        self._count(target.inv, ev)
-        if kind == "end":
-            target.inv.end_ms = ev.timestamp
-        elif kind == "timeout":
-            target.timed_out = True
-            target.inv.error_message = target.inv.error_message or ev.message.strip()
-        elif kind == "runtime_error":
-            target.runtime_exit = True
-            if rec.error_type and "OutOfMemory" in rec.error_type:
-                target.oom_seen = True
-            target.inv.error_type = target.inv.error_type or rec.error_type
-            target.inv.error_message = target.inv.error_message or rec.error_message
-        elif kind == "runtime_done" and rec.status not in (None, "success"):
-            target.app_error = target.app_error or rec.status in ("error", "failure")
-            target.timed_out = target.timed_out or rec.status == "timeout"
-            target.inv.error_type = target.inv.error_type or rec.error_type
-        return []
 
     # -- events -------------------------------------------------------------------------------
     def _target(self, request_id: str | None) -> _Open | None:
