@@ -5,6 +5,15 @@ a fold over the stream's events in time order sees START, the request's logs, EN
 in sequence, with the init (or SnapStart restore) lines before the first START. Batch runs
 group by log stream and call ``fold_stream``; streaming runs keep a ``StreamFold`` in keyed
 state and call ``add`` per event and ``flush`` from an event-time timer.
+
+One line may follow the REPORT: Lambda's old-style "Task timed out after N seconds" is stored
+in the same millisecond as its REPORT, and CloudWatch often orders it after (a later event id).
+So an invocation whose REPORT does not say how it ended (no Status) is *held* for
+``TIMEOUT_LINE_GRACE_MS`` past its REPORT's timestamp: a timeout line for it in that time makes
+it a timeout. It is emitted when a later line beyond the grace arrives (``add``), when the caller
+says it is due (``release``: the watermark, or the end of a delivery) or at ``flush``. What
+completes behind a held invocation waits in the same queue, so invocations are still emitted in
+the order they completed.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 from pipeline.cost import invocation_cost
 from pipeline.model import Invocation, LogEvent, ParsedLine
+from pipeline.windows import TIMEOUT_LINE_GRACE_MS
 
 # An init that started this long before the invocation's START (beyond its own duration) ran
 # ahead of demand: provisioned concurrency (or a pre-warmed environment) — the caller did not wait.
@@ -42,6 +52,17 @@ class _Open:
     app_error: bool = False
 
 
+@dataclass(slots=True)
+class _Held:
+    """A completed invocation in the emission queue: waiting for a timeout line CloudWatch may
+    store after its REPORT, or (``final``) only for the held ones before it."""
+
+    target: _Open
+    report_ms: int
+    crashed: bool = False
+    final: bool = False
+
+
 def _event_order(ev: LogEvent) -> tuple[int, int, str]:
     """Time order; CloudWatch event ids (digit strings) break ties in ingestion order."""
     return (ev.timestamp, len(ev.id), ev.id)
@@ -57,6 +78,12 @@ class StreamFold:
     pending: _Init | None = None
     recent: dict[str, None] = field(default_factory=dict)
     last_ms: int | None = None
+    held: list[_Held] = field(default_factory=list)   # completed, not emitted yet, in order (module doc)
+
+    def __setstate__(self, state: dict) -> None:
+        """A fold pickled before ``held`` existed (an older checkpoint, keyed state) loads too."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("held", [])
 
     def add(self, ev: LogEvent) -> list[Invocation]:
         if ev.id in self.recent:
@@ -65,6 +92,17 @@ class StreamFold:
         if len(self.recent) > RECENT_IDS:
             del self.recent[next(iter(self.recent))]
         self.last_ms = ev.timestamp if self.last_ms is None else max(self.last_ms, ev.timestamp)
+        done: list[Invocation] | None = None
+        held = self.held
+        if held:
+            horizon = ev.timestamp - TIMEOUT_LINE_GRACE_MS  # a line this late ends every hold before it
+            first = held[0]
+            if first.final or first.report_ms < horizon:   # (only the queue's head can unblock it)
+                if len(held) == 1:                         # the usual case, without the general loop
+                    held.clear()
+                    done = [self._finish(first.target, first.crashed)]
+                else:
+                    done = self.release(lambda _inv, report_ms: report_ms < horizon)
         p = ev.parsed
         if p is None:
             from pipeline.parse import parse_event  # parse lazily for callers that did not
@@ -73,26 +111,28 @@ class StreamFold:
         kind = p.kind
         if kind == "log":
             self._on_log(ev, p)
-            return []
+            return done or []
+        if kind == "start" or kind == "report":    # what completes invocations
+            out = self._on_start(ev, p) if kind == "start" else self._on_report(ev, p)
+            if done:
+                done.extend(out)
+                return done
+            return out
         rec = p.platform
         assert rec is not None
-        if kind == "start":
-            return self._on_start(ev, p)
-        if kind == "report":
-            return self._on_report(ev, p)
         if kind in ("init_start", "restore_start"):
             self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_start" else "init",
                                  runtime_version=rec.runtime_version,
                                  initialization_type=rec.initialization_type)
-            return []
+            return done or []
         if kind in ("init_report", "restore_report"):
             if self.pending is None:
                 self.pending = _Init(start_ms=ev.timestamp, kind="restore" if kind == "restore_report" else "init")
             self.pending.duration_ms = rec.init_duration_ms if kind == "init_report" else rec.restore_duration_ms
-            return []
-        target = self._target(p.request_id)
+            return done or []
+        target = self._timeout_target(p.request_id) if kind == "timeout" else self._target(p.request_id)
         if target is None:
-            return []
+            return done or []
         self._count(target.inv, ev)
         if kind == "end":
             target.inv.end_ms = ev.timestamp
@@ -109,7 +149,34 @@ class StreamFold:
             target.app_error = target.app_error or rec.status in ("error", "failure")
             target.timed_out = target.timed_out or rec.status == "timeout"
             target.inv.error_type = target.inv.error_type or rec.error_type
-        return []
+        return done or []
+
+    def release(self, due: Callable[[Invocation, int], bool] | None = None) -> list[Invocation]:
+        """Emit held invocations from the head of the queue: all, or while ``due(invocation,
+        REPORT timestamp)`` says no timeout line can follow any more."""
+        n = 0
+        for h in self.held:
+            if not (h.final or due is None or due(h.target.inv, h.report_ms)):
+                break
+            n += 1
+        if not n:
+            return []
+        out = [self._finish(h.target, h.crashed) for h in self.held[:n]]
+        del self.held[:n]
+        return out
+
+    def _held_for(self, request_id: str) -> _Held | None:
+        for h in reversed(self.held):
+            if not h.final and h.target.inv.request_id == request_id:
+                return h
+        return None
+
+    def _complete(self, target: _Open, crashed: bool, at_ms: int) -> list[Invocation]:
+        """An invocation nothing can change any more: emitted now, or queued behind held ones."""
+        if self.held:
+            self.held.append(_Held(target, at_ms, crashed=crashed, final=True))
+            return []
+        return [self._finish(target, crashed)]
 
     # -- events -------------------------------------------------------------------------------
     def _target(self, request_id: str | None) -> _Open | None:
@@ -118,6 +185,20 @@ class StreamFold:
             if found is not None:
                 return found
         return self.open.get(self.current) if self.current is not None else None
+
+    def _timeout_target(self, request_id: str | None) -> _Open | None:
+        """A timeout line names its request: that one, open or held, never another; without an
+        id, the open request, else the one reported last."""
+        if request_id is not None:
+            found = self.open.get(request_id)
+            if found is None:
+                held = self._held_for(request_id)
+                found = held.target if held is not None else None
+            return found
+        if self.current is not None:
+            return self.open.get(self.current)
+        last = self.held[-1] if self.held else None
+        return last.target if last is not None and not last.final else None
 
     def _count(self, inv: Invocation, ev: LogEvent) -> None:
         inv.log_count += 1
@@ -135,7 +216,11 @@ class StreamFold:
         # The environment runs one request at a time: an earlier request still open never
         # reported — its runtime died (crash).
         for other_id in [k for k in self.open if k != rid]:
-            done.append(self._finish(self.open.pop(other_id), crashed=True))
+            done.extend(self._complete(self.open.pop(other_id), crashed=True, at_ms=ev.timestamp))
+        again = self._held_for(rid) if self.held else None
+        if again is not None:  # the same request id starts again (an async retry): the first is over
+            again.final = True
+            done.extend(self.release(lambda _inv, _ms: False))
         if rid in self.open:
             return done
         inv = self._new(ev, rid)
@@ -177,6 +262,11 @@ class StreamFold:
         rec = p.platform
         assert rec is not None
         rid = p.request_id or self.current or f"{ev.log_stream}@{ev.timestamp}"
+        done: list[Invocation] = []
+        again = self._held_for(rid) if self.held else None
+        if again is not None:  # a second REPORT for a held request: the first is over
+            again.final = True
+            done = self.release(lambda _inv, _ms: False)
         target = self.open.pop(rid, None)
         if target is None:  # START fell outside our window: rebuild from the REPORT
             inv = self._new(ev, rid)
@@ -214,7 +304,11 @@ class StreamFold:
         self._cold_start(inv)
         if self.current == rid:
             self.current = None
-        return [self._finish(target, crashed=False)]
+        if rec.status is not None:  # the REPORT says how it ended (JSON, or a Status): nothing after changes it
+            done.extend(self._complete(target, crashed=False, at_ms=ev.timestamp))
+        else:
+            self.held.append(_Held(target, ev.timestamp))
+        return done
 
     def _cold_start(self, inv: Invocation) -> None:
         init = self.pending
@@ -268,8 +362,10 @@ class StreamFold:
         return inv
 
     def flush(self) -> list[Invocation]:
-        """Close what never reported (end of input, or a streaming timer): outcome ``unfinished``."""
-        done = [self._finish(self.open.pop(k), crashed=False) for k in list(self.open)]
+        """Emit what is held, and close what never reported (end of input, or a streaming timer):
+        outcome ``unfinished``."""
+        done = self.release()
+        done.extend(self._finish(self.open.pop(k), crashed=False) for k in list(self.open))
         self.current = None
         return done
 

@@ -17,6 +17,12 @@ UNFINISHED_AFTER_MS = 15 * 60_000
 # An environment initialised ahead of demand (provisioned concurrency) may idle for hours
 # before its first request; its init is kept this long so that request is classified right.
 PENDING_INIT_TTL_MS = 4 * 60 * 60_000
+# Lambda's old-style "Task timed out after N seconds" line can be stored AFTER its REPORT (same
+# CloudWatch timestamp, later event id: DataDog/datadog-serverless-functions' timeout fixture,
+# and streams pasted in public issues from 2016 to 2023 show the two in the same millisecond).
+# The fold holds a finished invocation this long past its REPORT's timestamp so such a line still
+# makes it a timeout; a second of margin, against the 60 s the watermark trails by.
+TIMEOUT_LINE_GRACE_MS = 1_000
 # After a minute's point is emitted, its figures are kept this much longer: an invocation the
 # fold can only close late (a crash, an unfinished request, a REPORT after the window closed)
 # still lands in its minute, as a corrected point with the same document id. Lambda runs at most

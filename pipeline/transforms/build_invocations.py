@@ -164,7 +164,13 @@ class BuildInvocations(beam.PTransform):
 
 
 class _FoldStateful(beam.DoFn):
-    """The same fold in keyed state (key: log stream), flushed by an event-time timer."""
+    """The same fold in keyed state (key: log stream), flushed by an event-time timer.
+
+    An invocation the fold holds for a timeout line after its REPORT (``pipeline.invocations``)
+    is released at the end of its batch (one delivery of the stream): Lambda stores that line in
+    the REPORT's millisecond, and it comes in the same delivery. Holding it over to a later batch
+    would need a timer per invocation, whose output a runner without watermark holds for timers
+    (BundleBasedDirectRunner) finds past its minute (docs/architecture.md, "Late signals")."""
 
     from apache_beam.coders import PickleCoder as _PickleCoder
     from apache_beam.transforms.timeutil import TimeDomain
@@ -193,6 +199,7 @@ class _FoldStateful(beam.DoFn):
         fold.architecture_of = self._arch  # set per call: callables are not pickled into state
         for ev in in_event_order(batch):
             done.extend(fold.add(ev))
+        done.extend(fold.release())
         fold.architecture_of = None
         fold_state.write(fold)
         if fold.last_ms is not None:

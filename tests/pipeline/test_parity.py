@@ -2,7 +2,8 @@
 
 One small simulated fleet (an error burst, dead letters, a crash, SnapStart, provisioned
 concurrency, cross-function traces, duplicate deliveries) plus a hand-written corpus of broken
-records and an invocation that never reports, through
+records, an invocation that never reports and a real timed-out invocation whose "Task timed out"
+line CloudWatch stored after its REPORT, through
   (a) the batch run (FnApiRunner, GroupByKey + the pure fold),
   (b) the local catch-up loop reading a Kinesis stream on moto's server (carried state),
   (c) the endless graph (keyed state + event-time timers) on BundleBasedDirectRunner in
@@ -82,6 +83,26 @@ def unfinished_payload(start_ms: int) -> dict:
                           for i, m in enumerate(lines)]}
 
 
+def timeout_after_report_payload(start_ms: int) -> dict:
+    """A real stream (DataDog/datadog-serverless-functions@869305a3:aws/logs_monitoring/tools/
+    integration_tests/snapshots/cloudwatch_log_timeout.json; its event ids, relative times and
+    lines, the fixture's doubled escapes undone): END, REPORT and "Task timed out" in the same
+    millisecond, the timeout line last. Every mode must call it a timeout."""
+    rid = "7c9567b5-107b-4a6c-8798-0157ac21db52"
+    events = [
+        ("35496429375792603298393743017356257146982675867810398208", 0, f"START RequestId: {rid} Version: $LATEST\n"),
+        ("35496429442806342619978265557671090556291002193281548289", 3005, f"END RequestId: {rid}\n"),
+        ("35496429442806342619978265557671090556291002193281548290", 3005,
+         f"REPORT RequestId: {rid}\tDuration: 3003.16 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\t"
+         "Max Memory Used: 48 MB\tInit Duration: 127.02 ms\t\n"),
+        ("35496429442806342619978265557671090556291002193281548291", 3005,
+         f"2020-06-09T15:02:26.150Z {rid} Task timed out after 3.00 seconds\n\n"),
+    ]
+    return {"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "/aws/lambda/storms-cloudwatch-event",
+            "logStream": "2020/06/09/[$LATEST]b249865adaaf4fad80f95f8ad09725b8", "subscriptionFilters": ["coldtrace"],
+            "logEvents": [{"id": i, "timestamp": start_ms + at, "message": m} for i, at, m in events]}
+
+
 @pytest.fixture(scope="module")
 def fleet():
     now = int(time.time() * 1000)
@@ -93,7 +114,7 @@ def fleet():
     kinds = Counter(inv["cold_start_kind"] for inv in truth["invocations"])
     assert outcomes["crash"] and outcomes["error"] and kinds["snapstart"] and kinds["provisioned"]
     assert any(inv.get("parent_request_id") for inv in truth["invocations"])   # cross-function traces
-    return [*payloads, unfinished_payload(start + 2 * MIN)], truth
+    return [*payloads, unfinished_payload(start + 2 * MIN), timeout_after_report_payload(start + 3 * MIN + 20_000)], truth
 
 
 def arch(truth: dict) -> dict[str, str]:
@@ -223,8 +244,10 @@ def test_batch_sees_every_signal(batch_out, fleet):
     """The reference itself holds what the modes are compared on."""
     _, truth = fleet
     invocations = latest_docs(index_path(str(batch_out), INDEX_INVOCATIONS)).values()
-    assert len(invocations) == len(truth["invocations"]) + 1
+    assert len(invocations) == len(truth["invocations"]) + 2
     assert "unfinished" in {d["aws.lambda.outcome"] for d in invocations}
+    legacy = [d for d in invocations if d["faas.execution"] == "7c9567b5-107b-4a6c-8798-0157ac21db52"]
+    assert [d["aws.lambda.outcome"] for d in legacy] == ["timeout"]
     metrics = latest_docs(index_path(str(batch_out), INDEX_METRICS)).values()
     assert sum(d.get("aws.lambda.metrics.dead_letters", 0) for d in metrics) == len(broken_records())
     hand = [d for d in metrics if d["faas.name"] == "hand-written"]

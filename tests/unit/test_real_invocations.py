@@ -2,7 +2,8 @@
 
 Each stream is a START … REPORT sequence as published (AWS documentation, other projects'
 fixtures, issue threads); the expected invocation fields are written by hand from the lines,
-not computed by the simulator. Where a source gives no event times, events are one
+not computed by the simulator. One of them (Datadog's timeout fixture) has the "Task timed
+out" line after the REPORT, as CloudWatch stored it. Where a source gives no event times, events are one
 millisecond apart and no time field is asserted.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.invocations import fold_stream
+from pipeline.invocations import fold_stream, in_event_order
 from pipeline.model import LogEvent
 
 CORPUS = {json.loads(raw)["line"]: json.loads(raw)["source"]
@@ -74,6 +75,25 @@ MANAGED = [
     '{"time":"2026-01-08T18:22:35.343Z","type":"platform.report","record":{"requestId":"4f423807-598d-47ae-9652-4f7ee31d4d10","metrics":{"durationMs":2.524},"spans":[{"name":"responseLatency","start":"2026-01-08T18:22:35.342Z","durationMs":0.642},{"name":"responseDuration","start":"2026-01-08T18:22:35.343Z","durationMs":0.075}],"status":"success"}}',
 ]
 
+# -- docwho2/java-connect-lex-chatgpt README, `sam logs` (2023): a SnapStart restore, then the request
+SNAP_SAM = [
+    "RESTORE_START Runtime Version: java:11.v20\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:b8b295733fb8ae6769e0fb039181ce76e1f54a4d04bb5ca7ded937bb0d839109",
+    "RESTORE_REPORT Restore Duration: 398.97 ms",
+    "START RequestId: 8c360c87-d4b7-4423-b5f3-af02be3c1763 Version: 72",
+    "8c360c87-d4b7-4423-b5f3-af02be3c1763 DEBUG ChatGPTLambda:56 - Intent: FallbackIntent",
+    "END RequestId: 8c360c87-d4b7-4423-b5f3-af02be3c1763",
+    "REPORT RequestId: 8c360c87-d4b7-4423-b5f3-af02be3c1763\tDuration: 2338.66 ms\tBilled Duration: 2521 ms\tMemory Size: 3009 MB\tMax Memory Used: 173 MB\tRestore Duration: 398.97 ms\tBilled Restore Duration: 182 ms\t",
+]
+# -- luketn/java-lambda-best-practice readme, console copy (2025): the function logs while restoring
+SNAP_CONSOLE = [
+    "RESTORE_START Runtime Version: java:21.v38 Runtime Version ARN: arn:aws:lambda:ap-southeast-2::runtime:81e4ff5669ca00936ae2ebcd7e3ee4b820d9f1dec101bbabbb706dc9e1481298",
+    "Restored SnapStart snapshot.",
+    "RESTORE_REPORT Restore Duration: 789.64 ms",
+    "START RequestId: 5b321b10-9dfa-4a05-b900-c45b96303238 Version: 23",
+    "END RequestId: 5b321b10-9dfa-4a05-b900-c45b96303238",
+    "REPORT RequestId: 5b321b10-9dfa-4a05-b900-c45b96303238\tDuration: 149.53 ms\tBilled Duration: 313 ms\tMemory Size: 3538 MB\tMax Memory Used: 163 MB\tRestore Duration: 789.64 ms\tBilled Restore Duration: 163 ms\t",
+]
+
 CASES = [
     ("timeout, new style: no 'Task timed out' line", TIMEOUT_NEW, dict(
         request_id="527cb862-4f5e-49a9-9ae4-a7edc90f0fda", outcome="timeout", error_type="Sandbox.Timedout",
@@ -104,6 +124,16 @@ CASES = [
         billed_duration_ms=27.0, memory_size_mb=128, max_memory_used_mb=77, init_duration_ms=772.443,
         cold_start_kind="on-demand", function_version="$LATEST",
         xray_trace_id="1-68183818-4eab0e4002398a2f375bd11a")),
+    ("SnapStart restore, sam logs", SNAP_SAM, dict(
+        request_id="8c360c87-d4b7-4423-b5f3-af02be3c1763", outcome="success", duration_ms=2338.66,
+        billed_duration_ms=2521.0, memory_size_mb=3009, max_memory_used_mb=173, restore_duration_ms=398.97,
+        billed_restore_duration_ms=182.0, init_duration_ms=None, cold_start_kind="snapstart",
+        runtime_version="java:11.v20", function_version="72", log_count=4, init_start_ms=1_700_000_000_000)),
+    ("SnapStart restore with the function's own restore-phase line", SNAP_CONSOLE, dict(
+        request_id="5b321b10-9dfa-4a05-b900-c45b96303238", outcome="success", duration_ms=149.53,
+        billed_duration_ms=313.0, memory_size_mb=3538, max_memory_used_mb=163, restore_duration_ms=789.64,
+        billed_restore_duration_ms=163.0, cold_start_kind="snapstart", runtime_version="java:21.v38",
+        function_version="23", log_count=3)),
     ("Lambda Managed Instances: duration only", MANAGED, dict(
         request_id="4f423807-598d-47ae-9652-4f7ee31d4d10", outcome="success", duration_ms=2.524,
         billed_duration_ms=None, memory_size_mb=None, cold_start_kind="none")),
@@ -143,3 +173,43 @@ def test_datadog_forwarder_node_stream():
             inv.max_memory_used_mb, inv.cold_start_kind, inv.xray_trace_id) == (
         "f08bb4c8-d6b2-4f05-ac17-af7e2ba005fb", "success", 619.31, 700.0, 128, 118, "none",
         "1-5e61292c-cc1229a4dfbeae1043928548")
+
+
+# -- DataDog/datadog-serverless-functions, aws/logs_monitoring/tools/integration_tests/snapshots/
+#    cloudwatch_log_timeout.json: a Python function that timed out (2020), the payload as CloudWatch
+#    delivered it. END, REPORT and "Task timed out" share one timestamp and CloudWatch's event ids
+#    put the timeout line LAST, after the REPORT.
+DD_TIMEOUT_RID = "7c9567b5-107b-4a6c-8798-0157ac21db52"
+DD_TIMEOUT = [  # (CloudWatch event id, timestamp, message)
+    ("35496429375792603298393743017356257146982675867810398208", 1591714943146,
+     f"START RequestId: {DD_TIMEOUT_RID} Version: $LATEST\n"),
+    ("35496429442806342619978265557671090556291002193281548289", 1591714946151, f"END RequestId: {DD_TIMEOUT_RID}\n"),
+    ("35496429442806342619978265557671090556291002193281548290", 1591714946151,
+     f"REPORT RequestId: {DD_TIMEOUT_RID}\tDuration: 3003.16 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\t"
+     "Max Memory Used: 48 MB\tInit Duration: 127.02 ms\t\n"),
+    ("35496429442806342619978265557671090556291002193281548291", 1591714946151,
+     f"2020-06-09T15:02:26.150Z {DD_TIMEOUT_RID} Task timed out after 3.00 seconds\n\n"),
+]
+
+
+def datadog_timeout_events() -> list[LogEvent]:
+    return [LogEvent(id=i, timestamp=ts, message=m, log_group="/aws/lambda/storms-cloudwatch-event",
+                     log_stream="2020/06/09/[$LATEST]b249865adaaf4fad80f95f8ad09725b8",
+                     function_name="storms-cloudwatch-event") for i, ts, m in DD_TIMEOUT]
+
+
+def test_datadog_timeout_line_after_the_report_is_a_timeout():
+    events = datadog_timeout_events()
+    for ev in events:
+        assert ev.message in CORPUS, ev.message
+    assert [ev.message[:6] for ev in in_event_order(events)][-2:] == ["REPORT", "2020-0"]  # the order the fold reads
+    invocations = list(fold_stream(events))
+    assert len(invocations) == 1
+    inv = invocations[0]
+    want = dict(request_id=DD_TIMEOUT_RID, outcome="timeout", error_type="Sandbox.Timedout",
+                error_message=f"2020-06-09T15:02:26.150Z {DD_TIMEOUT_RID} Task timed out after 3.00 seconds",
+                duration_ms=3003.16, billed_duration_ms=3000.0, memory_size_mb=128, max_memory_used_mb=48,
+                init_duration_ms=127.02, cold_start_kind="on-demand", start_ms=1591714943146,
+                end_ms=1591714946149, log_count=4, anchor_event_id=DD_TIMEOUT[0][0])
+    wrong = {k: (v, getattr(inv, k)) for k, v in want.items() if getattr(inv, k) != v}
+    assert not wrong, f"field: (expected, folded) {wrong}"

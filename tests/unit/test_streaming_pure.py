@@ -161,7 +161,7 @@ def test_a_carried_fold_continues_across_reads_and_drops_redeliveries():
                                ev(2, 300, f"START RequestId: {RID} Version: $LATEST\n")], watermark_ms=T0)
     assert first.invocations == [] and first.state is not None and len(first.fresh) == 2
     second = resume_fold(first.state, [ev(2, 300, f"START RequestId: {RID} Version: $LATEST\n"),   # re-delivered
-                                       ev(3, 400, REPORT)], watermark_ms=T0)
+                                       ev(3, 400, REPORT)], watermark_ms=T0 + 2_000)  # past the hold
     assert [(i.request_id, i.outcome, i.cold_start_kind) for i in second.invocations] == [(RID, "success", "on-demand")]
     assert second.duplicates == 1 and [e.id for e in second.fresh] == [str(10**6 + 3)]
     assert pickle.loads(second.state).recent                      # still remembers what it saw
