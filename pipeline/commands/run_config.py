@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import replace
 
 from pipeline.advise.alarms import advice_alarms_enabled
 from pipeline.errors import UsageError
@@ -43,9 +44,7 @@ def with_advice_alarms(args: argparse.Namespace, alarms=None):
     """The run's AlarmConfig with ``advice_alarms`` decided: ``--advice-alarms`` /
     ``--no-advice-alarms``, else on with ``--streaming`` and off in a batch or read-once run
     (a backfill would page someone today for last month's deploys)."""
-    from dataclasses import replace
-
-    from pipeline.transforms.metrics_and_alarms import AlarmConfig
+    from pipeline.transforms.metrics_and_alarms import AlarmConfig  # loads Beam: when a run starts
 
     mode = "streaming" if getattr(args, "streaming", False) else "batch"
     return replace(alarms or AlarmConfig(), advice_alarms=advice_alarms_enabled(mode, getattr(args, "advice_alarms", None)))

@@ -72,9 +72,9 @@ class BatchShell:
     def alarms(self, points):
         return points | "EvaluateAlarms" >> EvaluateAlarms(self.rules)
 
-    def advice(self, invocations, alarms: bool) -> Advised:
+    def advice(self, invocations, with_alarms: bool) -> Advised:
         aggregate = invocations | "FoldAdvice" >> FoldAdvice()
-        return Advised(aggregate, aggregate | "RegressionAlarms" >> RegressionAlarms() if alarms else None)
+        return Advised(aggregate, aggregate | "RegressionAlarms" >> RegressionAlarms() if with_alarms else None)
 
 
 class StatefulShell:
@@ -97,8 +97,8 @@ class StatefulShell:
     def alarms(self, points):
         return points | "EvaluateAlarms" >> EvaluateAlarmsStreaming(self.rules, self.lateness_ms)
 
-    def advice(self, invocations, alarms: bool) -> Advised:
-        if not alarms:   # an endless job writes no advice file: its aggregate only raises alarms
+    def advice(self, invocations, with_alarms: bool) -> Advised:
+        if not with_alarms:   # an endless job writes no advice file: its aggregate only raises alarms
             return Advised()
         aggregates = invocations | "FoldAdvice" >> FoldAdvicePerFunction()
         return Advised(aggregates, aggregates | "RegressionAlarms" >> RegressionAlarmsOnce())
@@ -134,8 +134,8 @@ class CatchUpShell:
     def alarms(self, points):
         return None     # idem
 
-    def advice(self, invocations, alarms: bool) -> Advised:
-        if not alarms:
+    def advice(self, invocations, with_alarms: bool) -> Advised:
+        if not with_alarms:
             return Advised()
         # the read's share: the loop merges it into the carried aggregate and raises each
         # regression once (pipeline.streaming.loop_advice)
