@@ -21,13 +21,13 @@ import time
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
+from pipeline.local_index import read_index  # noqa: E402
 from pipeline.model import DeadLetter  # noqa: E402
 from pipeline.progress_channel import ProgressMarks  # noqa: E402
 from pipeline.report.html import render  # noqa: E402
 from pipeline.report.load import index_file, load_run  # noqa: E402
 from pipeline.report.views import build_report  # noqa: E402
 from pipeline.run import RunConfig, run  # noqa: E402
-from pipeline.sinks.index_files import read_index  # noqa: E402
 from pipeline.sources.formats import read_stream  # noqa: E402
 from pipeline.sources.simulate import config_for_events, write_fleet  # noqa: E402
 

@@ -63,8 +63,8 @@ import boto3  # noqa: E402
 from _live import ACCOUNT, REGION, live_forwarder, ship_payload, start_moto, use_bench_credentials  # noqa: E402
 
 from forwarder.handler import Forwarder  # noqa: E402
+from pipeline.local_index import index_path, latest_docs  # noqa: E402
 from pipeline.model import INDEX_METRICS  # noqa: E402
-from pipeline.sinks.index_files import index_path, latest_docs  # noqa: E402
 from pipeline.windows import PIPELINE_FUNCTION  # noqa: E402
 
 STREAM = "live"

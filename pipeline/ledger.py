@@ -200,7 +200,7 @@ def balance(records: Iterable[LedgerRecord], patterns: list[str], documents: dic
             logs_index: str, deadletter_index: str) -> Ledger:
     """Rows per source and every cross-check, from the count records and the documents written.
 
-    ``documents`` is index name → documents in its local file (``pipeline.summary.count_docs``).
+    ``documents`` is index name → documents in its local file (``pipeline.local_index.count_docs``).
     """
     sources: list[SourceCounts] = []
     streams: dict[str, StreamCounts] = {}

@@ -210,9 +210,8 @@ def settle_ledger(cfg: RunConfig, result=None):
     """Sum the run's count records, check them against the index files (and Beam's counters where
     the runner has them), write ``<out>/ledger/ledger.json``; returns the Ledger."""
     from pipeline import ledger
+    from pipeline.local_index import count_docs, index_path
     from pipeline.sinks.counters import beam_counters
-    from pipeline.sinks.index_files import index_path
-    from pipeline.summary import count_docs
 
     docs = {index: count_docs(index_path(cfg.out_dir, index)) for index in (INDEX_LOGS, INDEX_DEADLETTER)}
     led = ledger.balance(ledger.read_parts(cfg.out_dir), cfg.inputs, docs, INDEX_LOGS, INDEX_DEADLETTER)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from pipeline.local_index import count_docs, index_path
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.fields import percentile, sketch_percentiles
 from pipeline.report.function_figures import FunctionFigures
 from pipeline.report.trace_figures import TraceFigures
-from pipeline.sinks.index_files import count_docs, index_path  # noqa: F401  (count_docs: re-exported)
 
 
 def function_summary(f: FunctionFigures) -> dict[str, Any]:

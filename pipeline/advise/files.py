@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import orjson
 
+from pipeline import aggregate_files
 from pipeline.advise.aggregate import AdviceAggregate
+from pipeline.local_index import count_docs
 from pipeline.model import INDEX_INVOCATIONS
 
-AGGREGATE_FILE = os.path.join("aggregates", "advice.json")
+AGGREGATE = "advice"
 _ACTIONS = frozenset(("create", "index"))
 
 
@@ -24,16 +26,11 @@ class Loaded:
 
 
 def aggregate_path(out_dir: str) -> str:
-    return os.path.join(out_dir, AGGREGATE_FILE)
+    return aggregate_files.aggregate_path(out_dir, AGGREGATE)
 
 
 def write_aggregate(out_dir: str, aggregate: AdviceAggregate) -> str:
-    path = aggregate_path(out_dir)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "wb") as f:
-        f.write(orjson.dumps(aggregate.to_json()))
-    os.replace(path + ".tmp", path)
-    return path
+    return aggregate_files.write_aggregate(out_dir, AGGREGATE, aggregate.to_json())
 
 
 def from_index(path: str) -> Loaded:
@@ -60,15 +57,6 @@ def from_index(path: str) -> Loaded:
     return Loaded(agg, path, bad)
 
 
-def _documents_in(index: str) -> int:
-    """Documents in a bulk-format file: half its lines (an action line before each document)."""
-    lines = 0
-    with open(index, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            lines += block.count(b"\n")
-    return lines // 2
-
-
 def load_aggregate(out_dir: str) -> Loaded:
     """The run's aggregate; FileNotFoundError (with what to do) when the run has neither file.
 
@@ -77,17 +65,11 @@ def load_aggregate(out_dir: str) -> Loaded:
     stale: the index is read."""
     path = aggregate_path(out_dir)
     index = os.path.join(out_dir, "indices", f"{INDEX_INVOCATIONS}.ndjson")
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            text = f.read()
-        try:
-            agg = AdviceAggregate.from_json(orjson.loads(text))
-        except (ValueError, KeyError, TypeError):   # another version's format, or cut short
-            if not os.path.exists(index):
-                raise ValueError(f"{path} is not an advice aggregate this coldtrace reads") from None
-        else:
-            if not os.path.exists(index) or agg.invocations == _documents_in(index):
-                return Loaded(agg, path)
+    agg = aggregate_files.read_aggregate(out_dir, AGGREGATE, AdviceAggregate.from_json)
+    if agg is None and os.path.exists(path) and not os.path.exists(index):
+        raise ValueError(f"{path} is not an advice aggregate this coldtrace reads")
+    if agg is not None and (not os.path.exists(index) or agg.invocations == count_docs(index)):
+        return Loaded(agg, path)
     if not os.path.exists(index):
         raise FileNotFoundError(f"neither {path} nor {index} found: is {out_dir!r} the --out of a coldtrace run?")
     return from_index(index)

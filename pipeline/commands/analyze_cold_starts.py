@@ -106,8 +106,8 @@ def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
             print(f"{len(dead):,} input item(s) could not be read, e.g.: {dead[0].error}",
                   file=__import__("sys").stderr)
         return invocation_docs(events, _architectures(args)), f"{len(files)} file(s), {len(events):,} log events"
+    from pipeline.local_index import read_docs
     from pipeline.report.load import index_file
-    from pipeline.sinks.index_files import read_docs
 
     out = args.from_dir or "coldtrace-out"
     path = index_file(out, "coldtrace-invocations")

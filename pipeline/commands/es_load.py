@@ -50,10 +50,10 @@ def main(args: argparse.Namespace) -> int:
 
     from pipeline.commands.es_options import connect_or_fail, require_settings
     from pipeline.errors import UsageError
+    from pipeline.local_index import read_index
     from pipeline.sinks.es_bulk import BulkError, BulkWriter
     from pipeline.sinks.es_client import make_client
     from pipeline.sinks.es_setup import setup
-    from pipeline.sinks.index_files import read_index
 
     files = index_files(args.out)
     settings = connect_or_fail(require_settings(args))

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from pipeline import aggregate_files
+from pipeline.local_index import count_docs, index_path, last_versions, read_docs
 from pipeline.model import (
     INDEX_ALARMS,
     INDEX_DEADLETTER,
@@ -26,10 +26,9 @@ from pipeline.model import (
 )
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.traces import invocation_rows
-from pipeline.sinks.index_files import count_docs, index_path, last_versions, read_docs
 
 ALL_INDICES = (INDEX_LOGS, INDEX_INVOCATIONS, INDEX_TRACES, INDEX_METRICS, INDEX_ALARMS, INDEX_DEADLETTER)
-AGGREGATE_FILE = os.path.join("aggregates", "report.json")
+AGGREGATE = "report"
 
 
 @dataclass
@@ -48,16 +47,11 @@ def index_file(out_dir: str, index: str) -> str:
 
 
 def aggregate_path(out_dir: str) -> str:
-    return os.path.join(out_dir, AGGREGATE_FILE)
+    return aggregate_files.aggregate_path(out_dir, AGGREGATE)
 
 
 def write_aggregate(agg: ReportAggregate, out_dir: str) -> str:
-    path = aggregate_path(out_dir)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "wb") as f:
-        f.write(orjson.dumps(agg.to_json()))
-    os.replace(path + ".tmp", path)
-    return path
+    return aggregate_files.write_aggregate(out_dir, AGGREGATE, agg.to_json())
 
 
 def load_run(out_dir: str) -> ReportAggregate:
@@ -87,10 +81,8 @@ def load_aggregate(out_dir: str) -> ReportAggregate:
 def _written(out_dir: str, counts: dict[str, int | None]) -> ReportAggregate | None:
     """The aggregate the pipeline wrote, if it is this run's: the same documents in every index it
     sums (a failed or older run's file is ignored, and the index files folded instead)."""
-    try:
-        with open(aggregate_path(out_dir), "rb") as f:
-            agg = ReportAggregate.from_json(orjson.loads(f.read()))
-    except (OSError, ValueError, KeyError, TypeError):
+    agg = aggregate_files.read_aggregate(out_dir, AGGREGATE, ReportAggregate.from_json)
+    if agg is None:
         return None
     seen = {INDEX_INVOCATIONS: sum(f.invocations for f in agg.functions.values()), INDEX_TRACES: agg.traces.spans,
             INDEX_METRICS: agg.metric_docs, INDEX_ALARMS: len(agg.alarms)}

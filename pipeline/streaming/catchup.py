@@ -33,8 +33,9 @@ import apache_beam as beam
 
 from pipeline.detect.health import fold_minutes
 from pipeline.graph import CatchUpShell, Sinks, SourceOut, assemble
+from pipeline.local_index import index_path
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import index_path, shard_prefix
+from pipeline.sinks.index_files import shard_prefix
 from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
 from pipeline.stitch.keys import trace_keys
 from pipeline.streaming import checkpoint as ckpt

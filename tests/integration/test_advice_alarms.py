@@ -27,10 +27,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipeline.cli import main
+from pipeline.local_index import index_path, latest_docs
 from pipeline.model import INDEX_ALARMS, iso_ms
 from pipeline.run import LOCAL_INDICES, RunConfig
 from pipeline.sinks.alarms import AlarmSettings
-from pipeline.sinks.index_files import index_path, join_index_shards, latest_docs
+from pipeline.sinks.index_files import join_index_shards
 from pipeline.sources.kinesis_shards import StartPosition
 from pipeline.sources.simulate import encode_payload
 from pipeline.streaming.catchup import CatchUp

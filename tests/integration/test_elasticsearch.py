@@ -12,12 +12,12 @@ import pytest
 
 from pipeline import cli
 from pipeline.kibana import load_saved_objects, saved_object_files
+from pipeline.local_index import doc_id_of, index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, iso_ms
 from pipeline.run import RunConfig, run
 from pipeline.sinks.elasticsearch import es_counters
 from pipeline.sinks.es_client import EsSettings, make_client, resolved
 from pipeline.sinks.es_setup import load_templates, setup
-from pipeline.sinks.index_files import doc_id_of, index_path, read_index
 
 from .es_support import FaultProxy, count, es, ids, lens_search, refresh, reset_coldtrace
 

@@ -74,7 +74,8 @@ def test_a_re_emitted_trace_replaces_its_documents_and_other_indices_keep_the_fi
 
 
 def test_local_index_files_say_which_operation_their_documents_need(tmp_path):
-    from pipeline.sinks.index_files import latest_docs, read_index, render_chunks
+    from pipeline.local_index import latest_docs, read_index
+    from pipeline.sinks.index_files import render_chunks
 
     members = [inv("api", "r-api", 0, 500), inv("orders", "r-orders", 20, 200, parent="r-api")]
     path = tmp_path / "traces.ndjson"

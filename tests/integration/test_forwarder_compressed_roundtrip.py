@@ -18,8 +18,8 @@ import forwarder.handler as handler_module
 from forwarder.handler import Forwarder
 from forwarder.settings import Settings
 from pipeline.cli import main
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
-from pipeline.sinks.index_files import index_path, read_index
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
 
 REGION = "eu-west-1"

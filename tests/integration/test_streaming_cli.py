@@ -17,8 +17,8 @@ import pytest
 from forwarder.handler import Forwarder
 from forwarder.settings import Settings
 from pipeline.cli import main
+from pipeline.local_index import doc_id_of, index_path, read_index
 from pipeline.model import INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
-from pipeline.sinks.index_files import doc_id_of, index_path, read_index
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
 
 REGION = "eu-west-1"

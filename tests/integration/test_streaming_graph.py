@@ -22,9 +22,10 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from forwarder.handler import Forwarder
 from forwarder.settings import Settings
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_INVOCATIONS, INDEX_METRICS, INDEX_TRACES
 from pipeline.run import RunConfig
-from pipeline.sinks.index_files import index_path, join_index_shards, read_index
+from pipeline.sinks.index_files import join_index_shards
 from pipeline.sources.kinesis_shards import StartPosition
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
 from pipeline.streaming.config import StreamConfig

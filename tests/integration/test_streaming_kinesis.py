@@ -17,9 +17,9 @@ import boto3
 import pytest
 
 import forwarder.handler as handler_module
+from pipeline.local_index import index_path, latest_docs, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
 from pipeline.run import RunConfig
-from pipeline.sinks.index_files import index_path, latest_docs, read_index
 from pipeline.sources.kinesis_shards import StartPosition
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
 from pipeline.streaming.catchup import CatchUp

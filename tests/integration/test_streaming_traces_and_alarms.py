@@ -17,8 +17,8 @@ import orjson
 import pytest
 
 from pipeline.cli import main
+from pipeline.local_index import index_path, latest_docs
 from pipeline.model import INDEX_ALARMS, INDEX_METRICS, INDEX_TRACES
-from pipeline.sinks.index_files import index_path, latest_docs
 from pipeline.sources.incidents import Incident
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
 from tests.integration.test_alarm_sinks import Hook
@@ -122,10 +122,10 @@ def invocation_payload(fn: str, n: int, at_ms: int, xray: str | None) -> dict:
 
 
 def test_a_late_member_re_emits_its_trace_with_the_same_ids_locally_and_in_elasticsearch(es_url, tmp_path):
+    from pipeline.local_index import read_index
     from pipeline.run import RunConfig
     from pipeline.sinks.es_client import EsSettings, resolved
     from pipeline.sinks.es_setup import setup
-    from pipeline.sinks.index_files import read_index
     from pipeline.streaming.catchup import CatchUp
     from pipeline.streaming.config import StreamConfig
     from tests.integration.es_support import es, refresh, reset_coldtrace

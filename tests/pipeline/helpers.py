@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.run import RunConfig, run
-from pipeline.sinks.index_files import index_path, read_index
 
 
 def run_fleet(fleet_dir: Path, truth: dict, out: Path, extra_inputs: list[str] | None = None, **kw) -> Path:

@@ -131,7 +131,7 @@ def test_beam_metrics_and_alarms_equal_the_pure_computation(incident_fleet, inci
 
 
 def _docs_with_ids(out: Path, index: str):
-    from pipeline.sinks.index_files import doc_id_of, index_path, read_index
+    from pipeline.local_index import doc_id_of, index_path, read_index
 
     return [(doc_id_of(action), doc) for action, doc in read_index(index_path(str(out), index))]
 

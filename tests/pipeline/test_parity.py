@@ -32,9 +32,10 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from forwarder.handler import Forwarder
 from forwarder.settings import Settings
+from pipeline.local_index import index_path, latest_docs
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES, iso_ms
 from pipeline.run import LOCAL_INDICES, RunConfig, run
-from pipeline.sinks.index_files import index_path, join_index_shards, latest_docs
+from pipeline.sinks.index_files import join_index_shards
 from pipeline.sources.incidents import Incident
 from pipeline.sources.kinesis_shards import StartPosition
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate

@@ -19,9 +19,9 @@ from typing import Iterable
 
 import boto3
 
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_LOGS
 from pipeline.run import RunConfig, run
-from pipeline.sinks.index_files import index_path, read_index
 from pipeline.sources.simulate import FleetConfig
 
 FLEET = FleetConfig(seed=5, functions=4, minutes=2, invocations_per_minute=20, files=2)

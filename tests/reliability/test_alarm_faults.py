@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER
 from pipeline.sinks.alarms import AlarmSettings
-from pipeline.sinks.index_files import index_path, read_index
 from pipeline.sources.incidents import parse_incident
 from pipeline.sources.simulate import FleetConfig, fleet_functions, write_fleet
 from pipeline.transforms.metrics_and_alarms import AlarmConfig

@@ -22,9 +22,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.parse.awslogs import MAX_DECOMPRESSED
-from pipeline.sinks.index_files import index_path, read_index
 from pipeline.sources.formats import MAX_LINE
 from tests.reliability.support import run_pipeline
 

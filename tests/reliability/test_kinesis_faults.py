@@ -19,8 +19,8 @@ import boto3
 import orjson
 
 from pipeline.cli import main as cli_main
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_LOGS
-from pipeline.sinks.index_files import index_path, read_index
 from tests.integration.kinesis_proxy import ThrottlingProxy
 from tests.integration.test_forwarder_kinesis import (
     Context,

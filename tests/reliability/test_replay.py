@@ -8,9 +8,9 @@ from collections import Counter
 
 import pipeline.sources.formats as formats
 from pipeline.cli import main as cli_main
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_LOGS
 from pipeline.parse.awslogs import PayloadError
-from pipeline.sinks.index_files import index_path, read_index
 from tests.reliability.support import Clock, Row, event_keys, record, run_pipeline
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.sinks.alarms import AlarmSettings
-from pipeline.sinks.index_files import index_path, read_index
 from pipeline.transforms.metrics_and_alarms import AlarmConfig
 from tests.integration.es_support import FaultProxy, es, refresh, reset_coldtrace, self_signed_cert
 from tests.reliability.support import run_pipeline

@@ -2,7 +2,8 @@
 
 import os
 
-from pipeline.sinks.index_files import index_path, join_index_shards, shard_prefix
+from pipeline.local_index import index_path
+from pipeline.sinks.index_files import join_index_shards, shard_prefix
 
 
 def _write_shards(out, index, sizes):
