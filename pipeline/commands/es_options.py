@@ -8,7 +8,6 @@ import logging
 import os
 
 from elastic_transport import TransportError
-from elasticsearch import ApiError
 
 from pipeline.errors import UsageError
 from pipeline.sinks.es_client import EsSettings, resolved
@@ -70,6 +69,8 @@ def quiet_client_logs() -> None:
 def connect_or_fail(settings):
     """Settings with plain-JSON resolved, turning connection problems into one-line errors."""
     quiet_client_logs()
+    from elasticsearch import ApiError  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
+
     try:
         return resolved(settings)
     except (TransportError, ApiError) as exc:

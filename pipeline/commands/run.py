@@ -17,7 +17,6 @@ from dataclasses import replace
 
 import orjson
 from elastic_transport import TransportError
-from elasticsearch import ApiError
 
 from pipeline.advise.summary_lines import print_top_findings
 from pipeline.commands.alarm_options import add_alarm_arguments, alarm_config, incidents_from_args, with_simulation
@@ -199,6 +198,8 @@ def main(args: argparse.Namespace) -> int:
 def _es_failure(exc: BaseException) -> str | None:
     """The Elasticsearch error behind ``exc`` (an API or transport error, or the bulk writer giving
     up, possibly wrapped by the runner), as one line; None when it is something else."""
+    from elasticsearch import ApiError  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
+
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, (ApiError, TransportError, BulkError)):

@@ -14,6 +14,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.utils import shared
 
 from pipeline.sinks.es_bulk import BulkCounts, BulkWriter
@@ -93,8 +94,6 @@ class WriteToElasticsearch(beam.PTransform):
 
 def es_counters(result) -> dict[str, int]:
     """The sink's counters from a finished pipeline's result (summed over steps)."""
-    from apache_beam.metrics.metric import MetricsFilter
-
     totals = dict.fromkeys(COUNTERS, 0)
     for c in result.metrics().query(MetricsFilter().with_namespace("coldtrace.es"))["counters"]:
         if c.key.metric.name in totals:

@@ -13,6 +13,7 @@ import os
 
 import apache_beam as beam
 import orjson
+from apache_beam.metrics.metric import MetricsFilter
 
 from pipeline.ledger import DeadLetterCount, is_ledger_record, parts_dir
 from pipeline.sinks.index_files import _WriteShards
@@ -46,8 +47,6 @@ class WriteLedger(beam.PTransform):
 def beam_counters(result, namespace: str = "coldtrace") -> dict[str, int] | None:
     """Counters of a finished run by name, or None when the runner reports none (DaskRunner)."""
     try:
-        from apache_beam.metrics.metric import MetricsFilter
-
         found = result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]
     except (NotImplementedError, AttributeError):
         return None
