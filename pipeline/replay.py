@@ -20,6 +20,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from pipeline.model import DeadLetter, LogEvent
+from pipeline.sinks.index_files import read_index  # bulk-format reader; imports Beam only there
 from pipeline.sources.formats import read_stream
 
 RAW_CAP = 1 << 20  # dead letters keep at most this much of their input (pipeline.sources.formats)
@@ -101,8 +102,6 @@ def from_sqs_body(body: str, message_id: str, account: str | None = None, region
 
 def dead_letter_docs(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(file:line, document) of a local dead-letter index file (bulk format)."""
-    from pipeline.sinks.index_files import read_index  # bulk-format reader; imports Beam only there
-
     for n, (_, doc) in enumerate(read_index(path)):
         yield f"{path}:{2 * n + 2}", doc
 

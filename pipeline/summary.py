@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.report.aggregates import FunctionFigures, ReportAggregate
 from pipeline.report.fields import percentile, sketch_percentiles
+from pipeline.report.load import load_aggregate
 from pipeline.report.trace_figures import TraceFigures
 from pipeline.sinks.index_files import count_docs, index_path  # noqa: F401  (count_docs: re-exported)
 
@@ -72,8 +73,6 @@ def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def summarize_out(out_dir: str, loaded: ReportAggregate | None = None) -> dict[str, Any]:
     """The summary of a finished run, from its aggregate (``loaded``, the one the report reads
     too, or the one ``pipeline.report.load`` finds or folds from the index files)."""
-    from pipeline.report.load import load_aggregate  # noqa: I001
-
     agg = loaded if loaded is not None else load_aggregate(out_dir)
     functions = summarize_invocations(agg)
     totals = {k: sum(f[k] for f in functions.values())
