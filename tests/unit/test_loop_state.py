@@ -5,9 +5,14 @@ emitted in exactly one round."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+from pipeline.carry.windows import resume_window
 from pipeline.detect.health import age_point
+from pipeline.detect.observation import Observation
 from pipeline.model import Invocation, MetricPoint
-from pipeline.rules import default_rules, evaluate_points
+from pipeline.rules import default_rules, evaluate_points, load_rules
 from pipeline.stitch import stitch
 from pipeline.streaming.loop_state import LoopState
 
@@ -83,11 +88,6 @@ def test_alarm_transitions_match_batch_and_each_is_emitted_in_one_round_only():
 
 
 def test_the_pipelines_own_minutes_advance_with_processing_time():
-    import os
-    import tempfile
-
-    from pipeline.rules import load_rules
-
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rules.yaml")
         with open(path, "w") as f:
@@ -103,11 +103,6 @@ def test_the_pipelines_own_minutes_advance_with_processing_time():
 
 
 def _one_of_one_error_rate():
-    import os
-    import tempfile
-
-    from pipeline.rules import load_rules
-
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rules.yaml")
         with open(path, "w") as f:
@@ -119,9 +114,6 @@ def _one_of_one_error_rate():
 def test_an_on_time_alarm_then_a_late_correction_under_the_same_id_notifies_once_per_real_transition():
     """The windows fire at the watermark (not after the lateness); late lines correct the point
     under the same id, and the alarm is re-evaluated: one notification per real transition."""
-    from pipeline.carry.windows import resume_window
-    from pipeline.detect.observation import Observation
-
     def obs(minute: int, outcome: str = "success") -> Observation:
         return Observation(function_name="orders", window_start_ms=T0 + minute * MIN, outcome=outcome,
                            duration_ms=5.0)
