@@ -19,8 +19,8 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
+from pipeline.bulk_files import read_index
 from pipeline.model import DeadLetter, LogEvent
-from pipeline.sinks.index_files import read_index  # bulk-format reader; imports Beam only there
 from pipeline.sources.formats import read_stream
 
 RAW_CAP = 1 << 20  # dead letters keep at most this much of their input (pipeline.sources.formats)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from pipeline.cost import PRICE_PER_GB_S, PRICE_PER_REQUEST
-from pipeline.report.series import concurrency_per_bucket  # series reads this module's helpers
+from pipeline.report.series import concurrency_per_bucket
 from pipeline.sketch import PercentileSketch
 
 OUTCOME_ORDER = ("success", "error", "timeout", "out_of_memory", "crash", "unfinished")

@@ -17,7 +17,7 @@ import random
 from dataclasses import replace
 from typing import Any
 
-from pipeline.sources.simulate.environments import _Pool  # environments imports this module's users
+from pipeline.sources.simulate.environments import _Pool
 from pipeline.sources.simulate.spec import DEFAULT_CHANGES, Change
 
 # ``fleet`` below is the simulator's engine._Fleet (not imported: the engine imports this module).
