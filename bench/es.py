@@ -24,6 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+from osmem_server import OsmemServer
+
 from pipeline.invocations import dedupe_sorted, fold_stream  # noqa: E402
 from pipeline.model import INDEX_INVOCATIONS, INDEX_LOGS  # noqa: E402
 from pipeline.parse import parse_event  # noqa: E402
@@ -83,11 +89,6 @@ class NullBulkServer:
     """Answers every bulk item 201 without storing anything (and ``GET /`` as a server would)."""
 
     def __init__(self) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        import orjson
-
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -128,8 +129,6 @@ def main() -> None:
     server = None
     url = os.environ.get("ES_URL")
     if not url:
-        from osmem_server import OsmemServer
-
         server = OsmemServer.start(japanese=False)
         url = server.url
     try:

@@ -37,6 +37,7 @@ from pipeline.model import LogEvent  # noqa: E402
 from pipeline.parse import parse_event, parse_message  # noqa: E402
 from pipeline.parse.awslogs import decode_data, to_payload  # noqa: E402
 from pipeline.parse.plausible import LIMITS  # noqa: E402
+from pipeline.sources.simulate import FleetConfig, simulate
 
 NUMERIC = tuple(LIMITS)
 RID = "6b2a7c1e-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -201,7 +202,6 @@ def fuzz(n: int, seed: int = 1, log=print) -> dict:
                 checked += len(batch)
                 batch = []
     # Baseline: the parser over the same number of well-formed lines of the simulated fleet.
-    from pipeline.sources.simulate import FleetConfig, simulate
 
     payloads, _ = simulate(FleetConfig(seed=seed, functions=6, minutes=4))
     real = [e["message"] for p in payloads if p["messageType"] == "DATA_MESSAGE" for e in p["logEvents"]]

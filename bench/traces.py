@@ -31,7 +31,13 @@ from typing import Iterator
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
 from pipeline.model import Invocation  # noqa: E402
+from pipeline.stitch import group_by_keys, trace_spans
+from pipeline.stitch.gap import GapStitcher
+from pipeline.transforms.stitch_traces import StitchTraces
 
 T0 = 1714557600000
 TRACE_EVERY_MS = 50
@@ -87,8 +93,6 @@ def phase_hold(n: int, traces: int) -> dict:
 
 
 def phase_stitch(n: int, traces: int) -> dict:
-    from pipeline.stitch import group_by_keys, trace_spans
-
     held = list(invocations(n, traces))
     spans = n_traces = 0
     for members in group_by_keys(held):
@@ -98,8 +102,6 @@ def phase_stitch(n: int, traces: int) -> dict:
 
 
 def phase_gap(n: int, traces: int) -> dict:
-    from pipeline.stitch.gap import GapStitcher
-
     g = GapStitcher(gap_ms=GAP_MS, retention_ms=RETENTION_MS)
     spans = n_traces = seen = most_open = 0
     for inv in invocations(n, traces):
@@ -115,11 +117,6 @@ def phase_gap(n: int, traces: int) -> dict:
 
 
 def phase_beam(n: int, traces: int) -> dict:
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipeline.transforms.stitch_traces import StitchTraces
-
     blocks, per = 200, -(-traces // 200)
     opts = PipelineOptions(["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"])
     counted: dict[str, int] = {}

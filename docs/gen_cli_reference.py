@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import os
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's own packages first
+
+import forwarder.settings  # noqa: E402
+from pipeline.cli import COMMANDS, build_parser  # noqa: E402
 
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 
@@ -61,10 +65,6 @@ def _env_read_by_commands() -> list[str]:
 def commands(marked: bool = False) -> dict[str, argparse.ArgumentParser]:
     """The subcommand parsers, built with every variable the commands read unset (so defaults do
     not depend on the shell that runs this), or set to a ``<NAME>`` marker (``marked``)."""
-    import os
-
-    from pipeline.cli import build_parser
-
     found = _env_read_by_commands()
     saved = {v: os.environ.pop(v, None) for v in found}
     if marked:
@@ -81,14 +81,10 @@ def commands(marked: bool = False) -> dict[str, argparse.ArgumentParser]:
 
 
 def command_reference() -> list[str]:
-    import importlib
-
-    from pipeline.cli import COMMANDS
-
     out: list[str] = []
     for name, p in commands().items():
-        module = importlib.import_module(COMMANDS[name])
-        out += [f"#### `coldtrace {name}`", "", module.HELP[0].upper() + module.HELP[1:] + ".", "",
+        help_line = COMMANDS[name][1]
+        out += [f"#### `coldtrace {name}`", "", help_line[0].upper() + help_line[1:] + ".", "",
                 "| option | default | meaning |", "|---|---|---|"]
         for action in p._actions:
             if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
@@ -146,8 +142,7 @@ def _kind(module, call: ast.Call) -> str:
 
 def forwarder_environment() -> list[tuple[str, str, str, str]]:
     """(variable, accepted values, default, Settings field) of every variable Settings.from_env reads."""
-    import forwarder.settings as module
-
+    module = forwarder.settings
     tree = ast.parse((ROOT / "forwarder" / "settings.py").read_text("utf-8"))
     from_env = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "from_env")
     defaults = {f.name: f.default for f in dataclasses.fields(module.Settings)}

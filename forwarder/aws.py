@@ -19,8 +19,8 @@ def client(service: str, region: str | None = None, endpoint_url: str | None = N
     key = (service, region, endpoint_url)
     found = _CLIENTS.get(key)
     if found is None:
-        import boto3
-        from botocore.config import Config
+        import boto3  # noqa: PLC0415 -- boto3: +120-330 ms of the forwarder's cold start, paid only by shippers that call AWS (docs/benchmarks.md)
+        from botocore.config import Config  # noqa: PLC0415 -- boto3: +120-330 ms of the forwarder's cold start, paid only by shippers that call AWS (docs/benchmarks.md)
 
         config = Config(retries={"total_max_attempts": 2, "mode": "standard"}, connect_timeout=3,
                         read_timeout=15, tcp_keepalive=True, max_pool_connections=4)

@@ -25,11 +25,13 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
+from forwarder.deadletter import DeadLetterQueue
 from forwarder.decode import WINDOW_EVENTS, Letter, Unit, open_payload, units_of
 from forwarder.enrich import account_of, oldest_timestamp, payload_of
 from forwarder.filters import Rules, select
 from forwarder.metrics import Stats, emf, log
 from forwarder.records import Packer, Record, lines_of, partition_key
+from forwarder.secrets import SecretCache, SecretError
 from forwarder.settings import Settings
 from forwarder.ship import Deadline, Shipper, ShipStats, shipper_for
 from pipeline.model import LogEvent
@@ -49,13 +51,10 @@ class Forwarder:
         self.settings = settings
         self.shipper = shipper or shipper_for(settings)
         if dlq is None and settings.dlq_url:  # the rare paths' modules load only when configured
-            from forwarder.deadletter import DeadLetterQueue
 
             dlq = DeadLetterQueue(settings.dlq_url, settings.dlq_max_bytes, settings.region, settings.endpoint_url)
         self.dlq = dlq
         if secrets is None and settings.redact_key_ref:
-            from forwarder.secrets import SecretCache
-
             secrets = SecretCache(settings.secret_ttl_s, settings.region, settings.endpoint_url)
         self.secrets = secrets
         self.rules = Rules(settings.include, settings.exclude, settings.drop_start_end, settings.sample_rate)
@@ -72,8 +71,6 @@ class Forwarder:
         s = self.settings
         key: str | None = None
         if s.redact_key_ref and self.secrets is not None:
-            from forwarder.secrets import SecretError
-
             try:
                 key = self.secrets.get(s.redact_key_ref)
             except SecretError as exc:  # still redact, just without the keyed tags

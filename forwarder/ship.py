@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 import time
 from collections.abc import Iterable
@@ -100,8 +101,6 @@ class KinesisShipper(Shipper):
             pending.extend(self._attempt(call, deadline, stats, reasons, failed))
         attempt = 1
         while pending:
-            import random  # only a retry needs it: 1 ms off the cold start of every invocation
-
             pause_ms = random.uniform(0, min(self.cap_ms, self.base_ms * (2 ** attempt)))
             if attempt >= self.max_attempts or deadline.remaining_ms() < pause_ms + self.slowest_call_ms:
                 why = "attempts exhausted" if attempt >= self.max_attempts else "out of time"

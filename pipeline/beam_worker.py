@@ -29,7 +29,7 @@ def main() -> None:
     handler.setFormatter(logging.Formatter("coldtrace worker %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
-    from apache_beam.runners.worker import sdk_worker_main
+    from apache_beam.runners.worker import sdk_worker_main  # noqa: PLC0415 -- after the logging set-up above: it logs at import
 
     sdk_worker_main.main(sys.argv)
 

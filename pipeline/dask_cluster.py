@@ -25,7 +25,7 @@ class LocalCluster:
 
 def _distributed(verbose: bool):
     try:
-        import distributed
+        import distributed  # noqa: PLC0415 -- an optional extra (coldtrace[dask]); +630-840 ms of import, only for --runner dask
     except ImportError:  # an optional extra
         raise UsageError("--runner dask needs dask.distributed: pip install 'coldtrace[dask]'") from None
     if not verbose:  # its import configures its own loggers (INFO to stderr): silence them again

@@ -1,6 +1,7 @@
 """Checks of a command's arguments before it starts work, and what must live around it
 (a local dask cluster): so a mistake is one clear line at once, not a failure minutes into a
-run or a library's traceback. ``pipeline/cli.py`` wraps every command in ``command_context``.
+run or a library's traceback. ``coldtrace run`` offers ``command_context`` (pipeline/commands/run.py),
+and ``pipeline/cli.py`` runs the command inside it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,12 @@ import argparse
 import contextlib
 from typing import Iterator
 
+from apache_beam.options.pipeline_options import StandardOptions
+
+from pipeline.commands.stream_options import wants_streaming
+from pipeline.dask_cluster import local_cluster, probe_scheduler
 from pipeline.errors import UsageError
+from pipeline.run import RUNNERS
 
 # Options of `coldtrace run` that must be above zero / at least zero when given.
 POSITIVE = ("events", "max_rounds", "es_timeout", "otlp_timeout")
@@ -28,10 +34,6 @@ def check_numbers(args: argparse.Namespace) -> None:
 
 def check_runner(name: str) -> None:
     """The runner is one of coldtrace's names, one Beam knows, or a class path (module.Class)."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    from pipeline.run import RUNNERS
-
     if name in RUNNERS or "." in name:
         return
     known = {n.lower() for n in StandardOptions.KNOWN_RUNNER_NAMES}
@@ -50,12 +52,10 @@ def command_context(args: argparse.Namespace) -> Iterator[None]:
         return
     check_numbers(args)
     check_runner(args.runner)
-    from pipeline.commands.stream_options import wants_streaming
 
     if args.runner != "dask" or wants_streaming(args):
         yield
         return
-    from pipeline.dask_cluster import local_cluster, probe_scheduler
 
     if args.dask_address:
         probe_scheduler(args.dask_address, verbose=getattr(args, "verbose", False))

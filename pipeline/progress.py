@@ -18,6 +18,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import IO, Iterator
 
+import orjson
+from rich.console import Console
+
+from pipeline.model import iso_ms
 from pipeline.progress_channel import ProgressTail
 
 RATE_WINDOW_S = 3.0  # events/s is measured over the last few seconds
@@ -44,8 +48,6 @@ class Snapshot:
     bytes_written: int
 
     def to_json(self) -> dict:
-        from pipeline.model import iso_ms
-
         out = asdict(self)
         out["elapsed_s"] = round(self.elapsed_s, 3)
         out["events_per_s"] = round(self.events_per_s, 1)
@@ -112,8 +114,6 @@ def progress(label: str, watch_dir: str, quiet: bool = False, console=None, inte
             tracker.final()
         return
     if json_lines:
-        import orjson
-
         out = stream or sys.stdout
 
         def emit(snap: Snapshot, done: bool = False) -> None:
@@ -126,7 +126,6 @@ def progress(label: str, watch_dir: str, quiet: bool = False, console=None, inte
         finally:
             emit(tracker.final(), done=True)
         return
-    from rich.console import Console
 
     console = console or Console(stderr=True)
     with console.status(label) as status, _every(interval, lambda: status.update(status_line(label, tracker.poll()))):

@@ -13,6 +13,7 @@ from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, IN
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.fields import percentile, sketch_percentiles
 from pipeline.report.function_figures import FunctionFigures
+from pipeline.report.load import load_aggregate
 from pipeline.report.trace_figures import TraceFigures
 
 
@@ -73,8 +74,6 @@ def summarize_alarms(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def summarize_out(out_dir: str, loaded: ReportAggregate | None = None) -> dict[str, Any]:
     """The summary of a finished run, from its aggregate (``loaded``, the one the report reads
     too, or the one ``pipeline.report.load`` finds or folds from the index files)."""
-    from pipeline.report.load import load_aggregate  # noqa: I001
-
     agg = loaded if loaded is not None else load_aggregate(out_dir)
     functions = summarize_invocations(agg)
     totals = {k: sum(f[k] for f in functions.values())

@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import websocket  # websocket-client
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-extensions", "--mute-audio", "--remote-debugging-address=127.0.0.1",
@@ -28,8 +30,6 @@ def chromium_path() -> str | None:
 
 class Chromium:
     def __init__(self, profile: Path, width: int = 1280, height: int = 900, timeout: float = 30.0) -> None:
-        import websocket  # websocket-client
-
         exe = chromium_path()
         if exe is None:
             raise RuntimeError("no chromium on PATH")

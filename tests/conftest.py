@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.sources.simulate import FleetConfig, write_fleet
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -108,8 +110,6 @@ def es_url() -> str:
 @pytest.fixture(scope="session")
 def sim_fleet(tmp_path_factory) -> tuple[Path, dict]:
     """A small deterministic fleet: (directory of payload files, ground truth)."""
-    from pipeline.sources.simulate import FleetConfig, write_fleet
-
     out = tmp_path_factory.mktemp("fleet")
     truth = write_fleet(out, FleetConfig(seed=11, functions=8, minutes=6, invocations_per_minute=30, files=3))
     return out, truth

@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "advice from a run: memory size, arm64, provisioned concurrency, regressions after a deploy or runtime update"
+import orjson
+
+from pipeline.advise import advise
+from pipeline.advise.files import load_aggregate
+from pipeline.advise.summary_lines import finding_line
+from pipeline.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,8 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _table(findings) -> str:
-    from pipeline.advise.summary_lines import finding_line
-
     if not findings:
         return "no advice: nothing in this run supports a change (thresholds: docs/advice.md)"
     out = []
@@ -37,12 +40,6 @@ def _table(findings) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    import orjson
-
-    from pipeline.advise import advise
-    from pipeline.advise.files import load_aggregate
-    from pipeline.errors import UsageError
-
     try:
         loaded = load_aggregate(args.from_dir)
     except FileNotFoundError as exc:

@@ -5,8 +5,16 @@ variable that ``--webhook-url-env`` names; SNS uses the usual AWS credential cha
 from __future__ import annotations
 
 import argparse
+import glob
 import os
+from dataclasses import replace
 from typing import Any
+
+from pipeline.errors import UsageError
+from pipeline.rules import FunctionSettings, RulesError, load_rules
+from pipeline.sinks.alarms import AlarmSettings
+from pipeline.sources.incidents import parse_incident
+from pipeline.transforms.metrics_and_alarms import AlarmConfig
 
 
 def add_incident_argument(p: argparse.ArgumentParser) -> None:
@@ -39,9 +47,6 @@ def add_alarm_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def incidents_from_args(args: argparse.Namespace) -> tuple:
-    from pipeline.errors import UsageError
-    from pipeline.sources.incidents import parse_incident
-
     try:
         return tuple(parse_incident(text) for text in args.incident)
     except ValueError as exc:
@@ -51,11 +56,6 @@ def incidents_from_args(args: argparse.Namespace) -> tuple:
 def alarm_config(args: argparse.Namespace):
     """The run's AlarmConfig from the options; a bad rules file, metrics pattern or webhook
     variable is a UsageError (checked before anything runs)."""
-    from pipeline.errors import UsageError
-    from pipeline.rules import RulesError, load_rules
-    from pipeline.sinks.alarms import AlarmSettings
-    from pipeline.transforms.metrics_and_alarms import AlarmConfig
-
     try:
         rules = load_rules(args.rules)
     except RulesError as exc:
@@ -78,10 +78,6 @@ def alarm_config(args: argparse.Namespace):
 def with_simulation(config, truth: dict[str, Any], sim_dir: str):
     """What a simulated fleet knows on top of the user's settings: each function's timeout and
     reserved concurrency, and its CloudWatch metrics feed."""
-    from dataclasses import replace
-
-    from pipeline.rules import FunctionSettings
-
     reserved = truth.get("settings", {})
     rules = config.rules.with_functions({
         fn: FunctionSettings(timeout_s=facts.get("timeout_s"),
@@ -95,6 +91,4 @@ def with_simulation(config, truth: dict[str, Any], sim_dir: str):
 
 
 def _matches(pattern: str) -> bool:
-    import glob
-
     return bool(glob.glob(os.path.join(pattern, "*") if os.path.isdir(pattern) else pattern))

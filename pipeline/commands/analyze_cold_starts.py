@@ -12,8 +12,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
+import time
 
-HELP = "cold starts per function, runtime and memory size, with advice where the data supports it"
+import boto3
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
+from pipeline.commands.run_config import parse_architectures as _parse_architectures
+from pipeline.errors import UsageError
+from pipeline.local_index import read_docs
+from pipeline.report.coldstarts import analyze
+from pipeline.report.from_logs import expand_inputs, invocation_docs, read_files
+from pipeline.report.html import fmt
+from pipeline.report.load import index_file
+from pipeline.sources import cloudwatch_api
+from pipeline.sources.kinesis_shards import parse_time_ms
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,12 +58,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _window_ms(since: str, until: str | None) -> tuple[int, int]:
     """``--since 90m|24h|7d`` (or an ISO time / epoch ms) and ``--until`` (default now) → [start, end)."""
-    import re
-    import time
-
-    from pipeline.errors import UsageError
-    from pipeline.sources.kinesis_shards import parse_time_ms
-
     now = int(time.time() * 1000)
     try:
         end = parse_time_ms(until) if until else now
@@ -65,11 +76,6 @@ def _window_ms(since: str, until: str | None) -> tuple[int, int]:
 
 def _docs_from_log_group(args: argparse.Namespace) -> list[dict]:
     """FilterLogEvents over the window (``pipeline.sources.cloudwatch_api``), folded here."""
-    import boto3
-
-    from pipeline.report.from_logs import invocation_docs
-    from pipeline.sources import cloudwatch_api
-
     start, end = _window_ms(args.since, args.until)
     client = boto3.client("logs", region_name=args.region, endpoint_url=args.endpoint_url)
     region = args.region or client.meta.region_name
@@ -83,20 +89,14 @@ def _docs_from_log_group(args: argparse.Namespace) -> list[dict]:
 
 
 def _architectures(args: argparse.Namespace) -> dict[str, str]:
-    from pipeline.commands.run_config import parse_architectures as _parse_architectures
-
     return _parse_architectures(args.architecture)
 
 
 def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
     """(invocation documents, where they came from)."""
-    from pipeline.errors import UsageError
-
     if args.log_group:
         return _docs_from_log_group(args), "log group(s) " + ", ".join(args.log_group)
     if args.input:
-        from pipeline.report.from_logs import expand_inputs, invocation_docs, read_files
-
         try:
             files = expand_inputs(args.input)
         except ValueError as exc:
@@ -104,10 +104,8 @@ def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
         events, dead = read_files(files, args.account, args.region)
         if dead:
             print(f"{len(dead):,} input item(s) could not be read, e.g.: {dead[0].error}",
-                  file=__import__("sys").stderr)
+                  file=sys.stderr)
         return invocation_docs(events, _architectures(args)), f"{len(files)} file(s), {len(events):,} log events"
-    from pipeline.local_index import read_docs
-    from pipeline.report.load import index_file
 
     out = args.from_dir or "coldtrace-out"
     path = index_file(out, "coldtrace-invocations")
@@ -117,11 +115,6 @@ def load_docs(args: argparse.Namespace) -> tuple[list[dict], str]:
 
 
 def print_analysis(analysis: dict, origin: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from pipeline.report.html import fmt
-
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)
@@ -155,12 +148,6 @@ def print_analysis(analysis: dict, origin: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import orjson
-
-    import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
-    from pipeline.errors import UsageError
-    from pipeline.report.coldstarts import analyze
-
     docs, origin = load_docs(args)
     if not docs:
         raise UsageError(f"no invocation found in {origin}")

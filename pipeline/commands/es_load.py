@@ -8,13 +8,22 @@ coldtrace-deadletter and in ``<out>/es-rejected.ndjson``, with the reason.
 from __future__ import annotations
 
 import argparse
+import glob
+import os
+import time
 
-HELP = "load a run's local index files into Elasticsearch (idempotent)"
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+
+from pipeline.commands.es_options import add_es_arguments, connect_or_fail, require_settings
+from pipeline.errors import UsageError
+from pipeline.local_index import read_index
+from pipeline.sinks.es_bulk import BulkError, BulkWriter
+from pipeline.sinks.es_client import make_client
+from pipeline.sinks.es_setup import setup
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pipeline.commands.es_options import add_es_arguments
-
     p.add_argument("out", metavar="OUT_DIR", help="a run's output directory (holding indices/), or a .ndjson file")
     add_es_arguments(p, url_required=True)
     p.add_argument("--batch-docs", type=int, default=1000, help="documents per bulk request at most")
@@ -28,11 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def index_files(path: str) -> list[str]:
-    import glob
-    import os
-
-    from pipeline.errors import UsageError
-
     if os.path.isfile(path):
         return [path]
     files = sorted(glob.glob(os.path.join(path, "indices", "coldtrace-*.ndjson")))
@@ -42,19 +46,6 @@ def index_files(path: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    import os
-    import time
-
-    from elastic_transport import TransportError
-    from elasticsearch import ApiError
-
-    from pipeline.commands.es_options import connect_or_fail, require_settings
-    from pipeline.errors import UsageError
-    from pipeline.local_index import read_index
-    from pipeline.sinks.es_bulk import BulkError, BulkWriter
-    from pipeline.sinks.es_client import make_client
-    from pipeline.sinks.es_setup import setup
-
     files = index_files(args.out)
     settings = connect_or_fail(require_settings(args))
     rejects = args.rejects or os.path.join(args.out if os.path.isdir(args.out) else os.path.dirname(args.out) or ".",

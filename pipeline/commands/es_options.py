@@ -7,6 +7,11 @@ import argparse
 import logging
 import os
 
+from elastic_transport import TransportError
+
+from pipeline.errors import UsageError
+from pipeline.sinks.es_client import EsSettings, resolved
+
 
 def add_es_arguments(p: argparse.ArgumentParser, *, url_required: bool) -> None:
     g = p.add_argument_group("Elasticsearch")
@@ -35,9 +40,6 @@ def add_es_arguments(p: argparse.ArgumentParser, *, url_required: bool) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     """EsSettings from the options, or None when no --es-url was given."""
-    from pipeline.errors import UsageError
-    from pipeline.sinks.es_client import EsSettings
-
     if not args.es_url:
         return None
     try:
@@ -49,8 +51,6 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def require_settings(args: argparse.Namespace):
-    from pipeline.errors import UsageError
-
     settings = settings_from_args(args)
     if settings is None:
         raise UsageError("needs --es-url URL (or ES_URL in the environment)")
@@ -68,13 +68,9 @@ def quiet_client_logs() -> None:
 
 def connect_or_fail(settings):
     """Settings with plain-JSON resolved, turning connection problems into one-line errors."""
-    from elastic_transport import TransportError
-    from elasticsearch import ApiError
-
-    from pipeline.errors import UsageError
-    from pipeline.sinks.es_client import resolved
-
     quiet_client_logs()
+    from elasticsearch import ApiError  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
+
     try:
         return resolved(settings)
     except (TransportError, ApiError) as exc:

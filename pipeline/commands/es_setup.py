@@ -7,13 +7,17 @@ ES-API test servers) it applies the same mappings to plain indices and says so.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "apply coldtrace's index templates and lifecycle policies, create the indices (idempotent)"
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+
+from pipeline.commands.es_options import add_es_arguments, connect_or_fail, require_settings
+from pipeline.errors import UsageError
+from pipeline.sinks.es_setup import DASHBOARDS, setup
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from pipeline.commands.es_options import add_es_arguments
-
     add_es_arguments(p, url_required=True)
     p.add_argument("--logs-retention", default=None, metavar="AGE",
                    help="delete logs, invocations and spans after AGE (e.g. 14d; default in dashboards/ilm: 30d)")
@@ -33,15 +37,6 @@ def retention_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from elastic_transport import TransportError
-    from elasticsearch import ApiError
-
-    from pipeline.commands.es_options import connect_or_fail, require_settings
-    from pipeline.errors import UsageError
-    from pipeline.sinks.es_setup import DASHBOARDS, setup
-
     settings = connect_or_fail(require_settings(args))
     base = Path(args.dashboards) if args.dashboards else DASHBOARDS
     try:

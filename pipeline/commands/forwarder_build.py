@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "build the forwarder Lambda's deployment zip"
+from forwarder.build import BuildError, build
+from forwarder.build import add_arguments as build_arguments
+from pipeline.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from forwarder.build import add_arguments as build_arguments
-
     build_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    from forwarder.build import BuildError, build
-    from pipeline.errors import UsageError
-
     try:
         build(args.out, args.arch, args.python, args.strict)
     except BuildError as exc:

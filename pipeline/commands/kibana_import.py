@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
+from pathlib import Path
 
-HELP = "import the Kibana dashboards and data views (dashboards/kibana/*.ndjson)"
+from pipeline.errors import UsageError
+from pipeline.kibana import KIBANA_DIR, import_saved_objects, saved_object_files
+from pipeline.sinks.es_client import EsSettings, resolve_credentials
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,13 +31,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import warnings
-    from pathlib import Path
-
-    from pipeline.errors import UsageError
-    from pipeline.kibana import KIBANA_DIR, import_saved_objects, saved_object_files
-    from pipeline.sinks.es_client import EsSettings, resolve_credentials
-
     if not args.kibana_url:
         raise UsageError("needs --kibana-url URL (or KIBANA_URL in the environment)")
     try:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.errors import UsageError
+from pipeline.sinks.otel import OtlpSettings, make_exporter
+
 
 def add_otlp_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("OpenTelemetry")
@@ -21,9 +24,6 @@ def add_otlp_arguments(p: argparse.ArgumentParser) -> None:
 
 def otlp_settings(args: argparse.Namespace):
     """OtlpSettings from the options, or None; a bad option is a UsageError naming it."""
-    from pipeline.errors import UsageError
-    from pipeline.sinks.otel import OtlpSettings, make_exporter
-
     if not args.otlp_endpoint:
         return None
     try:

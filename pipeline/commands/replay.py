@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections import Counter
 
-HELP = "replay dead letters (local dead-letter file, SQS DLQ) through the decode path and the pipeline"
+import boto3
+
+from pipeline.errors import UsageError
+from pipeline.model import INDEX_DEADLETTER
+from pipeline.replay import dead_letter_docs, from_dead_letter_doc, from_sqs_body, write_failures, write_spool
+from pipeline.run import RunConfig, run
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,10 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _local(sources: list[str], account, region):
-    from pipeline.errors import UsageError
-    from pipeline.model import INDEX_DEADLETTER
-    from pipeline.replay import dead_letter_docs, from_dead_letter_doc
-
     for src in sources:
         path = os.path.join(src, "indices", f"{INDEX_DEADLETTER}.ndjson") if os.path.isdir(src) else src
         if not os.path.isfile(path):
@@ -49,10 +52,6 @@ def _local(sources: list[str], account, region):
 
 def _queue(url: str, max_messages: int, region, endpoint_url):
     """(sqs client, replayed items): messages stay in flight (invisible) until deleted or timed out."""
-    import boto3
-
-    from pipeline.replay import from_sqs_body
-
     sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint_url)
     items = []
     while len(items) < max_messages:
@@ -65,12 +64,6 @@ def _queue(url: str, max_messages: int, region, endpoint_url):
 
 
 def main(args: argparse.Namespace) -> int:
-    import sys
-    from collections import Counter
-
-    from pipeline.errors import UsageError
-    from pipeline.replay import write_failures, write_spool
-
     if not args.sources and not args.sqs_url:
         raise UsageError("nothing to replay: give --from OUT_DIR|FILE and/or --sqs-url URL")
     items = list(_local(args.sources, args.account, args.region))
@@ -94,8 +87,6 @@ def main(args: argparse.Namespace) -> int:
         say(f"  still failing ({stage}) ×{n}: {error}")
     code = 0 if not failing else 1
     if events and not args.no_run:
-        from pipeline.run import RunConfig, run
-
         result = run(RunConfig(inputs=[os.path.join(spool_dir, "*.ndjson")], out_dir=args.out,
                                account=args.account, region=args.region))
         ledger = result.ledger

@@ -12,7 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 
-HELP = "write the HTML report of a run's index files (one self-contained page)"
+import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
+from pipeline.errors import UsageError
+from pipeline.report.html import write_report
+from pipeline.report.load import load_run
+from pipeline.report.views import build_report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,18 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def write(out_dir: str, output: str | None = None, title: str = "coldtrace report", loaded=None) -> str:
     """Build and write the report of the run in ``out_dir`` (from ``loaded``, its already read
     ``ReportAggregate``, when given); returns the file written."""
-    from pipeline.report.html import write_report
-    from pipeline.report.load import load_run
-    from pipeline.report.views import build_report
-
     return write_report(build_report(loaded if loaded is not None else load_run(out_dir), title=title),
                         output or os.path.join(out_dir, "report.html"))
 
 
 def main(args: argparse.Namespace) -> int:
-    import pipeline.run  # noqa: F401  (its logging filter keeps Beam's import warning quiet)
-    from pipeline.errors import UsageError
-
     try:
         path = write(args.from_dir, args.output, args.title)
     except FileNotFoundError as exc:

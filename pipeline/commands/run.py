@@ -12,10 +12,30 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import sys
+from dataclasses import replace
 
+import orjson
+from elastic_transport import TransportError
+
+from pipeline.advise.summary_lines import print_top_findings
+from pipeline.commands.alarm_options import add_alarm_arguments, alarm_config, incidents_from_args, with_simulation
+from pipeline.commands.es_options import add_es_arguments
+from pipeline.commands.otlp_options import add_otlp_arguments, otlp_settings
 from pipeline.commands.run_config import load_run, parse_architectures, run_config, write_report
-
-HELP = "run the pipeline (no --input: on a simulated fleet) into local index files"
+from pipeline.commands.stream_options import add_stream_arguments, run_streaming, wants_streaming
+from pipeline.errors import UsageError
+from pipeline.ledger import cross_check_elasticsearch
+from pipeline.preflight import command_context  # noqa: F401  (pipeline/cli.py runs main() inside it)
+from pipeline.progress import progress
+from pipeline.progress_channel import progress_dir
+from pipeline.render import print_summary
+from pipeline.run import auto_workers, run
+from pipeline.sinks.elasticsearch import es_counters
+from pipeline.sinks.es_bulk import BulkError
+from pipeline.sinks.otel import otlp_counters
+from pipeline.sources.simulate import FleetConfig, config_for_events, write_fleet
+from pipeline.summary import summarize_out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,17 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also redact what this regular expression matches, as [REDACTED:NAME] (repeatable)")
     p.add_argument("beam_args", nargs="*", metavar="-- BEAM_OPTION",
                    help="options passed through to Beam after --, e.g. -- --flink_master=host:8081")
-    from pipeline.commands.es_options import add_es_arguments
-
     add_es_arguments(p, url_required=False)
-    from pipeline.commands.otlp_options import add_otlp_arguments
-
     add_otlp_arguments(p)
-    from pipeline.commands.alarm_options import add_alarm_arguments
-
     add_alarm_arguments(p)
-    from pipeline.commands.stream_options import add_stream_arguments
-
     add_stream_arguments(p)
 
 
@@ -79,8 +91,6 @@ def _workers(text: str) -> int | str:
 
 
 def _check_inputs(patterns: list[str]) -> list[str]:
-    from pipeline.errors import UsageError
-
     resolved: list[str] = []
     for pat in patterns:
         if "://" in pat:
@@ -95,12 +105,6 @@ def _check_inputs(patterns: list[str]) -> list[str]:
 
 
 def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
-    from dataclasses import replace
-
-    from pipeline.commands.alarm_options import incidents_from_args
-    from pipeline.errors import UsageError
-    from pipeline.sources.simulate import FleetConfig, config_for_events, write_fleet
-
     cfg = config_for_events(args.events, seed=args.seed) if args.events else FleetConfig(seed=args.seed)
     cfg = replace(cfg, incidents=incidents_from_args(args))
     sim_dir = os.path.join(args.out, "input")
@@ -115,20 +119,8 @@ def _simulated_inputs(args: argparse.Namespace) -> tuple[list[str], dict]:
 
 
 def main(args: argparse.Namespace) -> int:
-    import orjson
-
-    from pipeline.commands.stream_options import run_streaming, wants_streaming
-
     if wants_streaming(args):
         return run_streaming(args)
-
-    from pipeline.advise.summary_lines import print_top_findings
-    from pipeline.commands.alarm_options import alarm_config, with_simulation
-    from pipeline.errors import UsageError
-    from pipeline.progress import progress
-    from pipeline.render import print_summary
-    from pipeline.run import auto_workers, run
-    from pipeline.summary import summarize_out
 
     alarms = alarm_config(args)
     architectures = parse_architectures(args.architecture)
@@ -147,11 +139,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = run_config(args, inputs, account=account, region=region, architectures=architectures, alarms=alarms,
                      direct_num_workers=auto_workers(inputs) if args.workers == "auto" else args.workers)
     es = cfg.es
-    from pipeline.commands.otlp_options import otlp_settings
-
     cfg.otlp = otlp_settings(args)
-    from pipeline.progress_channel import progress_dir
-
     with progress("coldtrace pipeline", os.path.join(args.out, "indices"), quiet=args.quiet,
                   json_lines=args.json, progress_dir=progress_dir(os.path.abspath(args.out))) as tracker:
         try:
@@ -159,8 +147,7 @@ def main(args: argparse.Namespace) -> int:
         except Exception as exc:
             if es is None or not _es_failure(exc):
                 raise
-            import sys  # Elasticsearch refused us or stayed away: one line, no traceback, no credential
-
+            # Elasticsearch refused us or stayed away: one line, no traceback, no credential
             print(f"coldtrace run: Elasticsearch at {es.redacted_url()}: {_es_failure(exc)}", file=sys.stderr)
             return 1
     loaded = None if args.no_report else load_run(args.out)
@@ -169,16 +156,12 @@ def main(args: argparse.Namespace) -> int:
     summary["run"] = {"elapsed_s": round(done.elapsed_s, 3), "events_read": done.events,
                       "events_per_s": round(done.events_per_s, 1)}
     if es is not None:
-        from pipeline.sinks.elasticsearch import es_counters
-
         try:
             es_counts = es_counters(result)
         except NotImplementedError:  # DaskRunner reports no counters
             es_counts = {}
         summary["elasticsearch"] = {"url": es.redacted_url(), **es_counts}
     if cfg.otlp is not None:
-        from pipeline.sinks.otel import otlp_counters
-
         summary["otlp"] = {"endpoint": cfg.otlp.endpoint, **otlp_counters(result)}
     ledger = _settle(result, summary)
     with open(os.path.join(args.out, "summary.json"), "wb") as f:
@@ -216,10 +199,7 @@ def main(args: argparse.Namespace) -> int:
 def _es_failure(exc: BaseException) -> str | None:
     """The Elasticsearch error behind ``exc`` (an API or transport error, or the bulk writer giving
     up, possibly wrapped by the runner), as one line; None when it is something else."""
-    from elastic_transport import TransportError
-    from elasticsearch import ApiError
-
-    from pipeline.sinks.es_bulk import BulkError
+    from elasticsearch import ApiError  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
 
     seen: BaseException | None = exc
     while seen is not None:
@@ -233,8 +213,6 @@ def _es_failure(exc: BaseException) -> str | None:
 def _settle(result, summary: dict):
     """The run's ledger (pipeline.ledger), checked against Elasticsearch's counters too when the
     sink ran and the runner reports counters; stored in the summary."""
-    from pipeline.ledger import cross_check_elasticsearch
-
     ledger = result.ledger
     if "elasticsearch" in summary:
         cross_check_elasticsearch(ledger, summary["elasticsearch"], summary["documents"])
@@ -244,8 +222,6 @@ def _settle(result, summary: dict):
 
 def _ledger_exit(ledger) -> int:
     """A ledger that does not balance is an error exit, with what is off and by how much."""
-    import sys
-
     if ledger.balanced:
         return 0
     for problem in ledger.problems:

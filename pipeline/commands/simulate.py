@@ -7,8 +7,11 @@ Deterministic from --seed. The payload files are what the forwarder receives and
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
-HELP = "write a deterministic synthetic fleet's subscription payloads and ground truth"
+from pipeline.commands.alarm_options import add_incident_argument, incidents_from_args
+from pipeline.errors import UsageError
+from pipeline.sources.simulate import FleetConfig, config_for_events, write_fleet
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,14 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--files", type=int, default=4, help="payload files to shard into")
     p.add_argument("--events", type=int, default=None,
                    help="aim for about this many log events (overrides --functions/--minutes/--rate)")
-    from pipeline.commands.alarm_options import add_incident_argument
 
     add_incident_argument(p)
 
 
 def config_from_args(args: argparse.Namespace):
-    from pipeline.sources.simulate import FleetConfig, config_for_events
-
     if args.events:
         return config_for_events(args.events, seed=args.seed, files=args.files)
     return FleetConfig(seed=args.seed, functions=args.functions, minutes=args.minutes,
@@ -36,14 +36,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    from pipeline.errors import UsageError
-    from pipeline.sources.simulate import write_fleet
-
     if min(args.functions, args.minutes, args.rate, args.files) < 1:
         raise UsageError("--functions, --minutes, --rate and --files must be at least 1")
-    from dataclasses import replace
-
-    from pipeline.commands.alarm_options import incidents_from_args
 
     try:
         truth = write_fleet(args.out, replace(config_from_args(args), incidents=incidents_from_args(args)))

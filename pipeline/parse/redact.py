@@ -20,6 +20,8 @@ joined batch with its regex; only the lines that may match are then rewritten.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -159,8 +161,6 @@ class Redactor:
     def tag(self, name: str, value: str) -> str:
         if self.key is None:
             return f"[REDACTED:{name}]"
-        import hashlib  # only keyed redaction needs them: kept off the forwarder's cold start
-        import hmac
 
         digest = hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
         return f"[REDACTED:{name}:{digest[:12]}]"

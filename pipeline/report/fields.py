@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from pipeline.cost import PRICE_PER_GB_S, PRICE_PER_REQUEST
+from pipeline.report.series import concurrency_per_bucket
 from pipeline.sketch import PercentileSketch
 
 OUTCOME_ORDER = ("success", "error", "timeout", "out_of_memory", "crash", "unfinished")
@@ -115,7 +116,5 @@ def infer_architecture(docs: Iterable[dict[str, Any]]) -> str:
 
 def peak_concurrency(intervals: Iterable[tuple[int, int]]) -> int:
     """Most invocations running at once (an end at t frees its slot before a start at t)."""
-    from pipeline.report.series import concurrency_per_bucket  # series reads this module's helpers
-
     pairs = list(intervals)
     return max(concurrency_per_bucket(pairs, 0, 1 << 62, 1), default=0)

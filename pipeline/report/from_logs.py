@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from pipeline.invocations import dedupe_sorted, fold_stream
 from pipeline.model import DeadLetter, LogEvent, stream_key
 from pipeline.parse import parse_event
+from pipeline.sources.formats import read_stream
 
 
 def invocation_docs(events: Iterable[LogEvent], architectures: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -47,8 +48,6 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 def read_files(paths: list[str], account: str | None = None, region: str | None = None,
                log_group: str | None = None) -> tuple[list[LogEvent], list[DeadLetter]]:
     """Every event of the files (any format ``pipeline.sources.formats`` reads) and the dead letters."""
-    from pipeline.sources.formats import read_stream
-
     events: list[LogEvent] = []
     dead: list[DeadLetter] = []
     for path in paths:

@@ -7,11 +7,13 @@ drawn by ``assets/report.js`` from the data embedded as JSON in ``<script id="re
 from __future__ import annotations
 
 import html
+import os
 from importlib import resources
 from typing import Any
 
 import orjson
 
+from pipeline.model import iso_ms
 from pipeline.report.advice import advice_section
 
 Column = tuple[str, str, str]  # (key, header, format: text, int, ms, pct, usd, num, mb)
@@ -201,8 +203,6 @@ def _sections(d: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _clock(ms: int) -> str:
-    from pipeline.model import iso_ms
-
     return iso_ms(ms).replace("T", " ").rstrip("Z")
 
 
@@ -232,8 +232,6 @@ def render(data: dict[str, Any]) -> str:
 
 
 def write_report(data: dict[str, Any], path: str) -> str:
-    import os
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(render(data))

@@ -24,6 +24,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pipeline.rules.catalog import STATISTICS
 
 DEFAULTS_PATH = files("pipeline.rules") / "defaults.yaml"   # package data (a Traversable: works from a wheel or a zip)
@@ -258,8 +260,6 @@ def merge_document(base: RuleSet, doc: Any, source: str) -> RuleSet:
 
 
 def _read_yaml(path: Path | Traversable) -> Any:
-    import yaml
-
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

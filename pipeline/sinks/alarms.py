@@ -10,6 +10,7 @@ DeadLetter (stage ``notify``) saying why, so a lost notification is never silent
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,8 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import apache_beam as beam
+import boto3
+import botocore.exceptions
 import orjson
 from apache_beam.metrics import Metrics
 
@@ -163,23 +166,18 @@ def _tls_context(insecure: bool):
     """Certificates are verified (the default context) unless the user turned it off explicitly."""
     if not insecure:
         return None
-    import ssl
 
     return ssl._create_unverified_context()  # noqa: S323 - explicit --webhook-insecure
 
 
 class SnsNotifier:
     def __init__(self, topic_arn: str, region: str | None = None, endpoint_url: str | None = None) -> None:
-        import boto3
-
         region = region or topic_arn.split(":")[3] or None
         self.topic_arn = topic_arn
         self.client = boto3.session.Session().client("sns", region_name=region, endpoint_url=endpoint_url)
 
     def send(self, alarm: Alarm) -> str:
         """Publish; returns the MessageId. Boto3 retries throttling itself."""
-        import botocore.exceptions
-
         try:
             return self.client.publish(TopicArn=self.topic_arn, **sns_message(alarm))["MessageId"]
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:

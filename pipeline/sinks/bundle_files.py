@@ -8,6 +8,7 @@ renamed when its bundle ends, so a failed bundle leaves nothing a reader would p
 from __future__ import annotations
 
 import os
+import uuid
 from typing import IO
 
 import apache_beam as beam
@@ -30,7 +31,6 @@ class BundleFileDoFn(beam.DoFn):
         """The bundle's open file, and whether this call opened it."""
         if self._file is not None:
             return self._file, False
-        import uuid
 
         os.makedirs(os.path.dirname(self.prefix) or ".", exist_ok=True)
         self._path = f"{self.prefix}-{uuid.uuid4().hex}{self.suffix}"

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable
 
 import orjson
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import SerializationError, TlsError
 
 from pipeline.model import INDEX_DEADLETTER, DeadLetter, bulk_op
 
@@ -229,9 +231,7 @@ class BulkWriter:
 
     def _send(self, chunk: list[_Item]) -> _Outcome:
         """Send one chunk until every item is created, known, or rejected for good."""
-        from elastic_transport import ConnectionError as TransportConnectionError
-        from elastic_transport import SerializationError, TlsError
-        from elasticsearch import ApiError
+        from elasticsearch import ApiError  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
 
         out = _Outcome()
         pending, attempt, last_error = chunk, 0, ""

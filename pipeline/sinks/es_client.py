@@ -22,6 +22,7 @@ answer those with 406. ``plain_json="auto"`` (the default) asks the server what 
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -29,6 +30,8 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+import boto3
+import orjson
 from elastic_transport import Urllib3HttpNode
 from elastic_transport.client_utils import DEFAULT
 
@@ -113,8 +116,6 @@ class Credentials:
 
     def http_header(self) -> dict[str, str]:
         """The Authorization header for plain HTTP clients (Kibana)."""
-        import base64
-
         if self.api_key:
             key = self.api_key if isinstance(self.api_key, str) else \
                 base64.b64encode(":".join(self.api_key).encode()).decode()
@@ -125,8 +126,6 @@ class Credentials:
 
 
 def _from_secret_text(text: str, ref: str) -> Credentials:
-    import orjson
-
     text = text.strip()
     if text.startswith("{"):
         try:
@@ -151,8 +150,6 @@ def _api_key(value: str) -> str | tuple[str, str]:
 
 def read_secret(ref: str) -> str:
     """The text of ``secretsmanager:NAME`` or ``ssm:NAME`` (boto3, default credential chain)."""
-    import boto3
-
     store, _, name = ref.partition(":")
     if store == "secretsmanager":
         return boto3.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
@@ -173,7 +170,7 @@ def resolve_credentials(settings: EsSettings, environ: Mapping[str, str] | None 
 
 def _serializer() -> dict[str, Any]:
     try:
-        from elasticsearch.serializer import OrjsonSerializer
+        from elasticsearch.serializer import OrjsonSerializer  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
     except ImportError:  # older clients
         return {}
     return {"serializer": OrjsonSerializer()}
@@ -184,7 +181,7 @@ def make_client(settings: EsSettings, credentials: Credentials | None = None, *,
     """An ``Elasticsearch`` client. Retries are left to the caller (``max_retries=0``) so the
     bulk writer counts and paces them; ``plain_json=None`` follows ``settings.plain_json``
     (``auto`` probes the server)."""
-    from elasticsearch import Elasticsearch
+    from elasticsearch import Elasticsearch  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
 
     creds = credentials if credentials is not None else resolve_credentials(settings)
     if plain_json is not None:
@@ -222,7 +219,7 @@ def server_info(settings: EsSettings, credentials: Credentials | None = None) ->
 def plain_mode(settings: EsSettings, credentials: Credentials | None = None) -> str:
     """``off`` for Elasticsearch of the client's own major version, ``media`` for
     Elasticsearch of another, ``on`` for any other ES-API server (module docstring)."""
-    import elasticsearch
+    import elasticsearch  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
 
     version = server_info(settings, credentials).get("version", {})
     distribution = version.get("distribution", "elasticsearch")

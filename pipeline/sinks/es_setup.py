@@ -24,6 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from elasticsearch import ApiError
+
+from pipeline.sinks.es_client import make_client
+
 log = logging.getLogger(__name__)
 
 DASHBOARDS = resources.files("dashboards")  # package data: a checkout and an installed wheel alike
@@ -113,8 +117,6 @@ def _error_text(exc) -> str:
 def apply(client, templates: dict[str, dict[str, Any]], policies: dict[str, dict[str, Any]],
           retention: dict[str, str] | None = None) -> SetupReport:
     """Put policies and templates, create data streams (or indices). See the module docstring."""
-    from elasticsearch import ApiError
-
     report = SetupReport()
     version = _request(client, "GET", "/").get("version", {})
     report.server = f"{version.get('distribution', 'elasticsearch')} {version.get('number', '?')}"
@@ -161,8 +163,6 @@ def apply(client, templates: dict[str, dict[str, Any]], policies: dict[str, dict
 
 
 def _is_data_stream(client, index: str) -> bool:
-    from elasticsearch import ApiError
-
     try:
         return bool(_request(client, "GET", f"/_data_stream/{index}").get("data_streams"))
     except ApiError:
@@ -172,8 +172,6 @@ def _is_data_stream(client, index: str) -> bool:
 def _ensure_data_stream(client, index: str, report: SetupReport) -> bool:
     """True when ``index`` is (now) a data stream; False when it is a plain index already, or
     the server has no data streams (``report.data_streams`` turns False)."""
-    from elasticsearch import ApiError
-
     try:
         _request(client, "GET", f"/_data_stream/{index}")
         report.existing.append(index)
@@ -201,8 +199,6 @@ def _ensure_data_stream(client, index: str, report: SetupReport) -> bool:
 
 
 def _ensure_index(client, index: str, report: SetupReport) -> None:
-    from elasticsearch import ApiError
-
     if client.indices.exists(index=index):
         report.existing.append(index)
         return
@@ -218,8 +214,6 @@ def _ensure_index(client, index: str, report: SetupReport) -> None:
 def setup(settings, base: Path = DASHBOARDS, retention: dict[str, str] | None = None,
           credentials=None) -> SetupReport:
     """Connect with ``settings`` (``pipeline.sinks.es_client.EsSettings``) and apply."""
-    from pipeline.sinks.es_client import make_client
-
     client = make_client(settings, credentials, max_retries=3)
     try:
         return apply(client, load_templates(base), load_policies(base), retention)

@@ -59,19 +59,19 @@ def traces_url(endpoint: str) -> str:
 def make_exporter(settings: OtlpSettings):
     """The SDK exporter for the settings (ImportError names the package a gRPC export needs)."""
     if settings.endpoint == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
 
         return ConsoleSpanExporter()
     if settings.protocol == "grpc":
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
         except ImportError:
             raise ImportError("OTLP over gRPC needs the package opentelemetry-exporter-otlp-proto-grpc "
                               "(pip install 'coldtrace[otlp-grpc]')") from None
         parts = urlsplit(settings.endpoint)
         return GrpcExporter(endpoint=parts.netloc, insecure=parts.scheme == "http",
                             headers=dict(settings.headers) or None, timeout=settings.timeout_s)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
 
     return OTLPSpanExporter(endpoint=traces_url(settings.endpoint), headers=dict(settings.headers) or None,
                             timeout=settings.timeout_s)
@@ -82,13 +82,13 @@ class SpanConverter:
     each function's spans under one resource."""
 
     def __init__(self) -> None:
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
 
         self._resources: dict[tuple, Any] = {}
         self._scope = InstrumentationScope(SCOPE_NAME)
 
     def _resource(self, span: Span):
-        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
 
         attrs = {k: span.attributes[k] for k in RESOURCE_KEYS if span.attributes.get(k) is not None}
         attrs["service.name"] = span.function_name or span.name
@@ -99,9 +99,9 @@ class SpanConverter:
         return found
 
     def convert(self, span: Span):
-        from opentelemetry.sdk.trace import ReadableSpan
-        from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
-        from opentelemetry.trace.status import Status, StatusCode
+        from opentelemetry.sdk.trace import ReadableSpan  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
+        from opentelemetry.trace import SpanContext, SpanKind, TraceFlags  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
+        from opentelemetry.trace.status import Status, StatusCode  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
 
         trace_id = int(span.trace_id, 16)
         flags = TraceFlags(TraceFlags.SAMPLED)
@@ -122,7 +122,7 @@ class SpanConverter:
 
 def export_spans(exporter, converter: SpanConverter, spans: Sequence[Span], batch_size: int = 512) -> tuple[int, int]:
     """Export in batches; returns (exported, failed) span counts."""
-    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: PLC0415 -- OpenTelemetry SDK: +70-130 ms of import, paid only with --otlp-endpoint (docs/benchmarks.md)
 
     exported = failed = 0
     for i in range(0, len(spans), batch_size):

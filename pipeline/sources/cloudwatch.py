@@ -19,7 +19,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import apache_beam as beam
+import boto3
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.sources import cloudwatch_api
 from pipeline.sources.kinesis_shards import parse_time_ms
@@ -58,8 +61,6 @@ def _time(text: str, now_ms: int) -> int:
 
 
 def _client(service: str, region: str | None, endpoint_url: str | None) -> Any:
-    import boto3
-
     return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url)
 
 
@@ -114,8 +115,6 @@ class _PollMetrics(beam.DoFn):
         self.client = _client("cloudwatch", self.region, self.endpoint_url)
 
     def process(self, fired_at: Any):
-        from apache_beam.transforms.window import TimestampedValue
-
         end = int(float(fired_at) * 1000) // 60_000 * 60_000
         for point in cloudwatch_api.metric_points(self.client, self.functions, end - self.lookback_s * 1000, end,
                                                   account=self.account, region=self.region):
@@ -135,8 +134,6 @@ class PollLambdaMetrics(beam.PTransform):
         self.account, self.region, self.endpoint_url = account, region, endpoint_url
 
     def expand(self, pbegin):
-        from apache_beam.transforms.periodicsequence import PeriodicImpulse
-
         return (pbegin
                 | "Every" >> PeriodicImpulse(fire_interval=self.interval_s)
                 | "GetMetricData" >> beam.ParDo(_PollMetrics(self.functions, self.lookback_s, self.account,

@@ -14,6 +14,7 @@ Clients are passed in. Both APIs page with ``nextToken``/``NextToken`` and answe
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
 from pipeline.model import LogEvent, MetricPoint
@@ -101,8 +102,6 @@ def metric_points(client: Any, functions: list[str], start_ms: int, end_ms: int,
                   account: str | None = None, region: str | None = None, backoff: Backoff | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> list[MetricPoint]:
     """One MetricPoint per function and period that has data, values named as in METRIC_NAMES."""
-    from datetime import datetime, timezone
-
     backoff = backoff or Backoff()
     names = list(LAMBDA_METRICS.values())
     values: dict[tuple[str, int], dict[str, float | int | None]] = {}

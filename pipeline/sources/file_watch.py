@@ -16,6 +16,7 @@ import os
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
 from pipeline.sources.files import _ReadFile
 
@@ -37,8 +38,6 @@ def match_new(patterns: list[str], seen: dict[str, int], limit: int | None = Non
     """(path, size) of matching files not read before, in name order (at most ``limit``).
 
     Uses Beam's FileSystems (local, s3:// with the S3 options already set)."""
-    from apache_beam.io.filesystems import FileSystems
-
     found: dict[str, int] = {}
     for result in FileSystems.match(patterns):
         for meta in result.metadata_list:

@@ -12,7 +12,11 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
+from pipeline.gc_tuning import tune_gc
+from pipeline.ledger import SourceCounts
 from pipeline.model import DeadLetter, stream_key
+from pipeline.parse.redact import redact_dead_letter
+from pipeline.progress_channel import ProgressMarks
 from pipeline.sources.formats import PayloadEvents, read_stream
 
 
@@ -40,13 +44,10 @@ class _ReadFile(beam.DoFn):
         self.marks = None
 
     def setup(self) -> None:
-        from pipeline.gc_tuning import tune_gc
-
         tune_gc()
 
     def start_bundle(self) -> None:
         if self.progress_dir and self.marks is None:  # live progress (pipeline.progress_channel)
-            from pipeline.progress_channel import ProgressMarks
 
             self.marks = ProgressMarks(self.progress_dir)
 
@@ -56,12 +57,8 @@ class _ReadFile(beam.DoFn):
         marks = self.marks
         counts = redactor = None
         if self.counts:
-            from pipeline.ledger import SourceCounts
-
             counts = SourceCounts(path)
         if self.redactor:
-            from pipeline.parse.redact import redact_dead_letter
-
             redactor = self.redactor
         file_ms = int((readable.metadata.last_updated_in_seconds or 0) * 1000)
         with readable.open(compression_type=beam.io.filesystem.CompressionTypes.UNCOMPRESSED) as fh:

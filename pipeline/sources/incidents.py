@@ -26,6 +26,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.rules import default_rules
+
 KINDS = ("error_burst", "throttle_storm", "timeout_regression", "consumer_lag")
 DEFAULT_INTENSITY = {"error_burst": 0.5, "throttle_storm": 25.0, "timeout_regression": 0.4, "consumer_lag": 120.0}
 RULES_OF = {"error_burst": ("error-rate",), "throttle_storm": ("throttles", "concurrency"),
@@ -196,8 +198,6 @@ class IncidentBook:
         return out
 
     def truth(self) -> dict[str, Any]:
-        from pipeline.rules import default_rules
-
         rules = {r.name: r for r in default_rules().rules}
         timeouts = {s.name: s.timeout_s * 1000 for s in self.specs}
         figures: dict[str, list[dict[str, Any]]] = {}

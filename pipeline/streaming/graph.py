@@ -22,8 +22,11 @@ loop (pipeline/streaming/catchup.py), which runs on FnApiRunner with the pure st
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline.graph import Sinks, SourceOut, StatefulShell, assemble
+from pipeline.run import pipeline_options
 from pipeline.sources.cloudwatch import PollLambdaMetrics, ReadCloudWatchLogs, parse_cloudwatch_uri
 from pipeline.sources.file_watch import WatchLogFiles, watch_pattern
 from pipeline.sources.files import split_dead_letters
@@ -39,8 +42,6 @@ FNAPI_REFUSED = ("the streaming graph does not run on FnApiRunner (a batch runne
 
 
 def refuse_fnapi(p: beam.Pipeline) -> None:
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
     if isinstance(p.runner, FnApiRunner):
         raise ValueError(FNAPI_REFUSED)
 
@@ -103,10 +104,6 @@ def run_endless(cfg: StreamConfig):
     """Submit the endless graph to a runner that runs unbounded pipelines (``--streaming`` is set);
     returns Beam's PipelineResult (Flink/Dataflow: the job keeps running after this returns
     unless the runner's options say to wait)."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    from pipeline.run import pipeline_options
-
     if cfg.run.runner in LOCAL_RUNNERS:
         raise ValueError(f"runner {cfg.run.runner!r} cannot run an endless pipeline; "
                          "locally, streaming runs as catch-up reads (pipeline.streaming.catchup)")

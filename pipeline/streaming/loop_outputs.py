@@ -19,6 +19,9 @@ import os
 from typing import Any, Callable, Iterable
 
 from pipeline.model import INDEX_DEADLETTER, Alarm
+from pipeline.sinks.alarms import notifiers, notify
+from pipeline.sinks.es_bulk import BulkWriter
+from pipeline.sinks.es_client import make_client
 from pipeline.sinks.index_files import render_chunks, shard_prefix
 from pipeline.sinks.record_files import read_records, write_records
 
@@ -42,8 +45,6 @@ def index_into_es(settings, by_index: dict[str, list]) -> None:
     """Write the loop's documents with the bulk writer (BulkError propagates: the round fails)."""
     if not any(by_index.values()):
         return
-    from pipeline.sinks.es_bulk import BulkWriter
-    from pipeline.sinks.es_client import make_client
 
     client = make_client(settings)
     try:
@@ -72,7 +73,6 @@ class Notifications:
         path = os.path.join(rdir, ALARMS_FILE)
         if not self.settings.enabled or not os.path.exists(path):
             return 0
-        from pipeline.sinks.alarms import notifiers, notify
 
         if self._destinations is None:
             self._destinations = notifiers(self.settings)

@@ -20,9 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
+from pipeline.run import pipeline_options
+from pipeline.sources.cloudwatch import ReadCloudWatchLogs, parse_cloudwatch_uri
 from pipeline.sources.delivery_delay import DelayWindow, shard_hold_ms, watermark_ms
+from pipeline.sources.file_watch import ReadFileList, match_new, watch_pattern
 from pipeline.sources.files import split_dead_letters
+from pipeline.sources.kinesis import KinesisSpec, ReadKinesis
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig, kinesis_stream
 
@@ -52,16 +57,12 @@ class KinesisRounds:
         self.stream = kinesis_stream(cfg.source)
 
     def plan(self, ck: Checkpoint):
-        from pipeline.sources.kinesis import KinesisSpec
-
         c = self.cfg
         return KinesisSpec(self.stream, start=c.start, cursors=tuple(ck.cursors), finished=tuple(ck.finished),
                            bounded=True, region=c.run.region, endpoint_url=c.endpoint_url, account=c.run.account,
                            delivery_delay_ms=c.delivery_delay_ms, delays=dict(ck.delays))
 
     def read(self, p: beam.Pipeline, plan) -> RoundRead:
-        from pipeline.sources.kinesis import ReadKinesis
-
         # BundleBasedDirectRunner cannot run the splittable DoFn: the same read, one DoFn call per shard
         out = p | "ReadKinesis" >> ReadKinesis(plan, io=self.cfg.kinesis_io, splittable=self.cfg.run.runner != "direct")
         return RoundRead(out.batches, out.dead, out.health, out.progress)
@@ -99,23 +100,14 @@ class KinesisRounds:
 
 class FileRounds:
     def __init__(self, cfg: StreamConfig) -> None:
-        from pipeline.sources.file_watch import watch_pattern
-
         self.cfg = cfg
         self.patterns = [watch_pattern(cfg.source)]
 
     def plan(self, ck: Checkpoint):
-        from apache_beam.io.filesystems import FileSystems
-
-        from pipeline.run import pipeline_options
-        from pipeline.sources.file_watch import match_new
-
         FileSystems.set_options(pipeline_options(self.cfg.run))  # s3:// endpoint and keys, if given
         return match_new(self.patterns, ck.seen_files, self.cfg.max_files) or None
 
     def read(self, p: beam.Pipeline, plan) -> RoundRead:
-        from pipeline.sources.file_watch import ReadFileList
-
         r = self.cfg.run
         mixed = p | "ReadFiles" >> ReadFileList([path for path, _ in plan], r.account, r.region, r.log_group)
         batches, dead = split_dead_letters(mixed, "Read")
@@ -135,8 +127,6 @@ class FileRounds:
 
 class CloudWatchRounds:
     def __init__(self, cfg: StreamConfig) -> None:
-        from pipeline.sources.cloudwatch import parse_cloudwatch_uri
-
         self.cfg = cfg
         self.group, self.start_ms, self.end_ms = parse_cloudwatch_uri(cfg.source)
 
@@ -151,8 +141,6 @@ class CloudWatchRounds:
         return (since, until) if until > since else None
 
     def read(self, p: beam.Pipeline, plan) -> RoundRead:
-        from pipeline.sources.cloudwatch import ReadCloudWatchLogs
-
         r = self.cfg.run
         since, until = plan
         batches = p | "ReadCloudWatchLogs" >> ReadCloudWatchLogs(self.group, since, until, account=r.account,

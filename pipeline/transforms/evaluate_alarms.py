@@ -14,7 +14,11 @@ same object by its watermark (``pipeline.streaming.loop_state``).
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 
 from pipeline.rules import FunctionAlarms, RuleSet, evaluate_points
 from pipeline.windows import PIPELINE_FUNCTION, WINDOW_MS, window_start
@@ -73,11 +77,7 @@ class EvaluateAlarms(beam.PTransform):
 class _EvaluateStateful(beam.DoFn):
     """One function's FunctionAlarms in keyed state, advanced by a watermark timer."""
 
-    from apache_beam.coders import PickleCoder as _PickleCoder
-    from apache_beam.transforms.timeutil import TimeDomain
-    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
-
-    STATE = ReadModifyWriteStateSpec("alarms", _PickleCoder())
+    STATE = ReadModifyWriteStateSpec("alarms", PickleCoder())
     TICK = TimerSpec("tick", TimeDomain.WATERMARK)
 
     def __init__(self, ruleset: RuleSet, lateness_ms: int = 0) -> None:
@@ -97,8 +97,6 @@ class _EvaluateStateful(beam.DoFn):
     @on_timer(TICK)
     def on_tick(self, ts=beam.DoFn.TimestampParam, state=beam.DoFn.StateParam(STATE),
                 tick=beam.DoFn.TimerParam(TICK)):
-        from apache_beam.transforms.window import TimestampedValue
-
         fa: FunctionAlarms | None = state.read()
         if fa is None or fa.last_ms is None:
             return
@@ -120,8 +118,6 @@ class EvaluateAlarmsStreaming(beam.PTransform):
         self.ruleset, self.lateness_ms = ruleset, lateness_ms
 
     def expand(self, points):
-        from apache_beam.transforms.window import GlobalWindows
-
         return (points
                 | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
                 | "ByFunction" >> beam.Map(lambda p: (p.function_name, p))

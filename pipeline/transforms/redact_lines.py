@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.model import DeadLetter
+from pipeline.parse.redact import redact_dead_letter
 
 
 class _Redact(beam.DoFn):
@@ -21,8 +22,6 @@ class _Redact(beam.DoFn):
 
     def process(self, item):
         if isinstance(item, DeadLetter):
-            from pipeline.parse.redact import redact_dead_letter
-
             yield redact_dead_letter(self.redactor, item)
             return
         self.redacted.inc(sum(self.redactor.redact_events(item).values()))

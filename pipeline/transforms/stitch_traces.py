@@ -19,7 +19,12 @@ from __future__ import annotations
 from typing import Iterable
 
 import apache_beam as beam
+from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsSingleton
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.model import Invocation, Span
 from pipeline.stitch import components
@@ -89,8 +94,6 @@ class NameComponents(beam.PTransform):
     a union-find sees only the labels that had not settled (none, unless a chain is long)."""
 
     def expand(self, invocations):
-        from apache_beam.pvalue import AsSingleton
-
         state = (invocations
                  | "KeyEdges" >> beam.FlatMap(_key_edges)
                  | "Neighbours" >> beam.GroupByKey()
@@ -156,12 +159,8 @@ class _GapState(beam.DoFn):
     """Keyed state {members, dirty}; an event-time timer ``gap_ms`` after the last activity
     emits the members, then ``retention_ms`` later forgets them."""
 
-    from apache_beam.coders import PickleCoder as _PickleCoder
-    from apache_beam.transforms.timeutil import TimeDomain as _TimeDomain
-    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
-
-    STATE = ReadModifyWriteStateSpec("members", _PickleCoder())
-    TIMER = TimerSpec("gap", _TimeDomain.WATERMARK)
+    STATE = ReadModifyWriteStateSpec("members", PickleCoder())
+    TIMER = TimerSpec("gap", TimeDomain.WATERMARK)
 
     def __init__(self, gap_ms: int, retention_ms: int) -> None:
         self.gap_ms, self.retention_ms = gap_ms, retention_ms
@@ -185,8 +184,6 @@ class _GapState(beam.DoFn):
     @on_timer(TIMER)
     def on_gap(self, key=beam.DoFn.KeyParam, timestamp=beam.DoFn.TimestampParam,
                state=beam.DoFn.StateParam(STATE), timer=beam.DoFn.TimerParam(TIMER)):
-        from apache_beam.transforms.window import TimestampedValue
-
         current = state.read()
         if current is None:
             return

@@ -16,6 +16,7 @@ here, per minute, as the ``coldtrace-pipeline`` point, in every mode.
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.transforms.window import TimestampedValue
 
 from pipeline.detect.health import HEALTH_FIGURES, max_values, minute_point
 from pipeline.metrics import WindowFigures
@@ -58,8 +59,6 @@ def _to_point(key, figures: WindowFigures) -> MetricPoint:
 
 
 def _at_window_start(obs):
-    from apache_beam.transforms.window import TimestampedValue
-
     return TimestampedValue(obs, obs.window_start_ms / 1000.0)
 
 

@@ -7,16 +7,27 @@ be a throwaway one.
 
 from __future__ import annotations
 
+import datetime
 import http.client
+import ipaddress
 import json
 import os
 import re
+import ssl
 import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from pipeline.sinks.es_client import EsSettings, resolve_credentials
 
 
 def auth_headers() -> dict[str, str]:
@@ -24,7 +35,6 @@ def auth_headers() -> dict[str, str]:
     as coldtrace reads them; the in-memory test server needs none."""
     if not os.environ.get("ES_URL"):
         return {}
-    from pipeline.sinks.es_client import EsSettings, resolve_credentials
 
     return resolve_credentials(EsSettings(url=os.environ["ES_URL"])).http_header()
 
@@ -129,7 +139,6 @@ class FaultProxy:
         self.server.daemon_threads = True
         scheme = "http"
         if tls:  # (certificate, key): answer HTTPS, as a TLS-terminating load balancer would
-            import ssl
 
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*tls)
@@ -270,15 +279,6 @@ def lens_search(lens: dict, interval: str = "1m") -> tuple[str, dict, Callable[[
 
 def self_signed_cert(directory) -> tuple[str, str]:
     """(certificate, key) PEM files for 127.0.0.1, the certificate being its own CA."""
-    import datetime
-    import ipaddress
-    from pathlib import Path
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "coldtrace test")])
     now = datetime.datetime.now(datetime.timezone.utc)

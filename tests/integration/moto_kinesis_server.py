@@ -14,11 +14,11 @@ from __future__ import annotations
 import sys
 from operator import attrgetter
 
+from moto.kinesis import models
+from moto.kinesis.exceptions import InvalidArgumentError
+
 
 def patch() -> None:
-    from moto.kinesis import models
-    from moto.kinesis.exceptions import InvalidArgumentError
-
     def get_shard_for_key(self, partition_key, explicit_hash_key):
         if not isinstance(partition_key, str) or len(partition_key) > 256:
             raise InvalidArgumentError("partition_key")

@@ -4,11 +4,14 @@ the dashboards' aggregations answering what the files say."""
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from elasticsearch import ApiError, UnsupportedProductError
 
 from pipeline import cli
 from pipeline.kibana import load_saved_objects, saved_object_files
@@ -16,8 +19,9 @@ from pipeline.local_index import doc_id_of, index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, iso_ms
 from pipeline.run import RunConfig, run
 from pipeline.sinks.elasticsearch import es_counters
-from pipeline.sinks.es_client import EsSettings, make_client, resolved
+from pipeline.sinks.es_client import CompatServerNode, EsSettings, PlainJsonNode, make_client, resolved
 from pipeline.sinks.es_setup import load_templates, setup
+from tests.conftest import free_port
 
 from .es_support import FaultProxy, count, es, ids, lens_search, refresh, reset_coldtrace
 
@@ -195,8 +199,6 @@ def test_trace_panels(es_url, indexed):
 
 
 def _ms(iso: str) -> int:
-    from datetime import datetime
-
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
@@ -230,8 +232,6 @@ def test_plain_json_mode_is_what_non_elasticsearch_servers_need(es_url):
     assert client.info()["version"]["number"] == info["version"]["number"]
     if info["version"].get("distribution", "elasticsearch") != "elasticsearch":
         assert plain.plain_json == "on"
-        from elasticsearch import ApiError
-
         versioned = make_client(EsSettings(url=es_url, plain_json="off"))
         with pytest.raises(ApiError) as err:
             versioned.bulk(operations=[{"create": {"_index": "coldtrace-probe", "_id": "1"}}, {"a": 1}])
@@ -244,14 +244,11 @@ def test_credentials_travel_as_headers_never_as_options(es_url, monkeypatch):
         settings = EsSettings(url=proxy.url, api_key_env="CT_TEST_KEY", plain_json="on")
         assert "key-secret" not in repr(settings)
         make_client(settings).info()
-    import base64
 
     assert proxy.headers[0]["authorization"] == "ApiKey " + base64.b64encode(b"key-id:key-secret").decode()
 
 
 def test_a_server_that_is_not_there_is_one_line_of_error(capsys):
-    from tests.conftest import free_port
-
     code = cli.main(["es-setup", "--es-url", f"http://127.0.0.1:{free_port()}", "--es-timeout", "2"])
     assert code == 2
     assert "cannot reach Elasticsearch" in capsys.readouterr().err
@@ -268,10 +265,6 @@ def test_only_the_compat_node_supplies_the_product_header(es_url):
     """The shim is for OpenSearch-compatible servers, which do not send ``X-Elastic-Product``
     (a proxy strips it here, as OpenSearch would answer): ``on`` supplies it; ``media``, chosen
     for Elasticsearch of another major, does not, so such a server is refused there."""
-    from elasticsearch import UnsupportedProductError
-
-    from pipeline.sinks.es_client import CompatServerNode, PlainJsonNode
-
     with FaultProxy(es_url, lambda *a: None, drop_headers=("X-Elastic-Product",)) as proxy:
         on = make_client(EsSettings(url=proxy.url, plain_json="on"))
         media = make_client(EsSettings(url=proxy.url, plain_json="media"))

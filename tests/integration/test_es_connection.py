@@ -7,6 +7,7 @@ import base64
 import json
 import warnings
 
+import boto3
 import pytest
 from elastic_transport import TlsError
 from urllib3.exceptions import InsecureRequestWarning
@@ -49,7 +50,6 @@ def test_es_setup_over_tls_with_ca_cert_option(es_url, cert, capsys):
 @pytest.fixture()
 def aws(moto_reset, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_reset)
-    import boto3
 
     return boto3
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.local_index import latest_docs, read_index
 from pipeline.model import INDEX_INVOCATIONS, INDEX_TRACES, Invocation, bulk_op
 from pipeline.sinks.es_bulk import BulkWriter
 from pipeline.sinks.es_client import EsSettings, make_client, resolved
 from pipeline.sinks.es_setup import setup
+from pipeline.sinks.index_files import render_chunks
 from pipeline.stitch.spans import trace_spans
 
 from .es_support import count, es, refresh, reset_coldtrace
@@ -74,9 +76,6 @@ def test_a_re_emitted_trace_replaces_its_documents_and_other_indices_keep_the_fi
 
 
 def test_local_index_files_say_which_operation_their_documents_need(tmp_path):
-    from pipeline.local_index import latest_docs, read_index
-    from pipeline.sinks.index_files import render_chunks
-
     members = [inv("api", "r-api", 0, 500), inv("orders", "r-orders", 20, 200, parent="r-api")]
     path = tmp_path / "traces.ndjson"
     with open(path, "w") as f:

@@ -24,6 +24,7 @@ from forwarder.handler import Forwarder, ForwardingError
 from forwarder.secrets import SecretCache
 from forwarder.settings import Settings
 from pipeline.model import LogEvent
+from pipeline.sources.formats import read_stream as read_file
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
 from tests.integration.kinesis_proxy import ThrottlingProxy
 
@@ -289,8 +290,6 @@ def test_control_messages_are_acknowledged_and_dropped(moto_reset):
 
 def test_gzip_records_are_read_back_as_spool_files(moto_reset, fleet):
     """COLDTRACE_COMPRESS: each record is a gzip member of the spool format."""
-    from pipeline.sources.formats import read_stream as read_file
-
     arn = make_stream(moto_reset)
     fwd = forwarder(env_for(moto_reset, arn, COLDTRACE_COMPRESS="true"))
     for payload in fleet:

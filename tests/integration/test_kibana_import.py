@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -132,9 +134,6 @@ def test_a_reference_to_an_object_already_in_kibana_resolves(tmp_path, monkeypat
 
 
 def test_without_the_xsrf_header_kibana_refuses():
-    import urllib.error
-    import urllib.request
-
     k = KibanaImportServer()
     try:
         req = urllib.request.Request(k.url + "/api/saved_objects/_import", data=b"x", method="POST")

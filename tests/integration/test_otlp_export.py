@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import threading
 from argparse import Namespace
+from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
@@ -170,7 +171,7 @@ def test_otlp_options_are_checked_before_the_run():
     with pytest.raises(UsageError, match="http"):
         otlp_settings(_args(otlp_endpoint="collector:4318"))
     try:
-        import opentelemetry.exporter.otlp.proto.grpc  # noqa: F401
+        import opentelemetry.exporter.otlp.proto.grpc  # noqa: F401, PLC0415 -- the optional gRPC extra: both cases are tested
     except ImportError:
         with pytest.raises(UsageError, match="opentelemetry-exporter-otlp-proto-grpc"):
             otlp_settings(_args(otlp_endpoint="http://127.0.0.1:4317", otlp_protocol="grpc"))
@@ -179,9 +180,8 @@ def test_otlp_options_are_checked_before_the_run():
 def test_otlp_over_grpc_reaches_a_local_grpc_receiver():
     grpc = pytest.importorskip("grpc")
     pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
-    from concurrent import futures
 
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc  # noqa: PLC0415 -- after importorskip: the gRPC extra is optional
 
     received: list[ExportTraceServiceRequest] = []
 

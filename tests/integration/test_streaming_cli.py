@@ -20,6 +20,7 @@ from pipeline.cli import main
 from pipeline.local_index import doc_id_of, index_path, read_index
 from pipeline.model import INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
+from tests.integration.es_support import count, ids, refresh, reset_coldtrace
 
 REGION = "eu-west-1"
 
@@ -191,8 +192,6 @@ def test_streaming_reads_are_redacted_unless_told_not_to(tmp_path):
 
 
 def test_streaming_indexes_into_elasticsearch_what_it_writes_locally(es_url, fleet, tmp_path):
-    from tests.integration.es_support import count, ids, refresh, reset_coldtrace
-
     payloads, truth = fleet
     reset_coldtrace(es_url)
     spool, out = tmp_path / "spool", tmp_path / "out"

@@ -10,17 +10,34 @@ version of every trace document.
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
+import apache_beam as beam
+import boto3
 import orjson
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from forwarder.handler import Forwarder
+from forwarder.settings import Settings
 from pipeline.cli import main
-from pipeline.local_index import index_path, latest_docs
+from pipeline.local_index import index_path, latest_docs, read_index
 from pipeline.model import INDEX_ALARMS, INDEX_METRICS, INDEX_TRACES
+from pipeline.run import RunConfig
+from pipeline.sinks.alarms import AlarmSettings
+from pipeline.sinks.es_client import EsSettings, resolved
+from pipeline.sinks.es_setup import setup
+from pipeline.sinks.index_files import join_index_shards
 from pipeline.sources.incidents import Incident
+from pipeline.sources.kinesis_shards import StartPosition
 from pipeline.sources.simulate import FleetConfig, encode_payload, simulate
+from pipeline.streaming.catchup import CatchUp
+from pipeline.streaming.config import StreamConfig
+from pipeline.streaming.graph import build_streaming
+from pipeline.transforms.metrics_and_alarms import AlarmConfig
+from tests.integration.es_support import es, refresh, reset_coldtrace
 from tests.integration.test_alarm_sinks import Hook
 
 MIN = 60_000
@@ -51,8 +68,6 @@ def posted(hook: Hook) -> list[tuple]:
 
 def test_streaming_traces_and_alarms_match_batch_and_each_transition_is_notified_once(
         es_url, hook, tmp_path, monkeypatch):
-    from tests.integration.es_support import es, refresh, reset_coldtrace
-
     now = int(time.time() * 1000)
     start = now - now % MIN - 40 * MIN
     payloads, truth = simulate(FleetConfig(seed=43, functions=3, minutes=12, invocations_per_minute=20, files=1,
@@ -122,14 +137,6 @@ def invocation_payload(fn: str, n: int, at_ms: int, xray: str | None) -> dict:
 
 
 def test_a_late_member_re_emits_its_trace_with_the_same_ids_locally_and_in_elasticsearch(es_url, tmp_path):
-    from pipeline.local_index import read_index
-    from pipeline.run import RunConfig
-    from pipeline.sinks.es_client import EsSettings, resolved
-    from pipeline.sinks.es_setup import setup
-    from pipeline.streaming.catchup import CatchUp
-    from pipeline.streaming.config import StreamConfig
-    from tests.integration.es_support import es, refresh, reset_coldtrace
-
     reset_coldtrace(es_url)
     settings = resolved(EsSettings(url=es_url))
     setup(settings)
@@ -176,22 +183,6 @@ def test_streaming_refuses_batch_only_options_and_fnapi_for_the_endless_graph(tm
 
 # -- the endless graph: alarms in keyed state, indexed and notified ------------------------------------
 def test_the_endless_graph_raises_indexes_and_notifies_the_batch_alarms(moto_kinesis, hook, tmp_path):
-    import io
-
-    import apache_beam as beam
-    import boto3
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-    from forwarder.handler import Forwarder
-    from forwarder.settings import Settings
-    from pipeline.run import RunConfig
-    from pipeline.sinks.alarms import AlarmSettings
-    from pipeline.sinks.index_files import join_index_shards
-    from pipeline.sources.kinesis_shards import StartPosition
-    from pipeline.streaming.config import StreamConfig
-    from pipeline.streaming.graph import build_streaming
-    from pipeline.transforms.metrics_and_alarms import AlarmConfig
-
     region = "eu-west-1"
 
     class Context:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.es_support import count, refresh, reset_coldtrace
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.packaging
 
@@ -87,8 +89,6 @@ def test_coldtrace_comes_from_the_wheel(installed, tmp_path):
 
 
 def test_es_setup_and_run_from_the_wheel(installed, tmp_path, es_url):
-    from tests.integration.es_support import count, refresh, reset_coldtrace
-
     reset_coldtrace(es_url)
     setup = _run(installed, tmp_path, "es-setup", "--es-url", es_url)
     assert setup.returncode == 0, setup.stderr

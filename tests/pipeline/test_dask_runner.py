@@ -1,9 +1,14 @@
 """Scale-out: the batch pipeline on Beam's DaskRunner over a dask.distributed cluster of two
 worker processes writes exactly what FnApiRunner writes on the same input."""
 
+import base64
+import gzip
+
+import orjson
 import pytest
 
-from pipeline.model import INDEX_TRACES
+from pipeline.model import INDEX_METRICS, INDEX_TRACES
+from pipeline.run import RunConfig, run
 from tests.pipeline.helpers import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, run_fleet
 
 distributed = pytest.importorskip("distributed")
@@ -33,8 +38,6 @@ def test_dask_output_identical_to_fnapi(sim_fleet, tmp_path):
 def test_two_fnapi_worker_processes_write_what_one_writes(sim_fleet, tmp_path):
     """Multi-processing FnApiRunner (what --workers auto picks for large inputs): its shuffle
     is compressed and crosses processes; the documents must not change."""
-    from pipeline.model import INDEX_METRICS
-
     fleet_dir, truth = sim_fleet
     two = run_fleet(fleet_dir, truth, tmp_path / "two", direct_num_workers=2)
     one = run_fleet(fleet_dir, truth, tmp_path / "one")
@@ -45,13 +48,6 @@ def test_two_fnapi_worker_processes_write_what_one_writes(sim_fleet, tmp_path):
 def test_a_redacted_secret_never_crosses_the_shuffle_between_workers(tmp_path):
     """Between worker processes a payload may travel as CloudWatch compressed it, but not one
     whose events were redacted: the secret must not reach any index file."""
-    import base64
-    import gzip
-
-    import orjson
-
-    from pipeline.run import RunConfig, run
-
     secret = "AKIAIOSFODNN7EXAMPLE"
     lines = []
     for n, messages in enumerate([["START RequestId: r1 Version: $LATEST", f"using key {secret}", "END RequestId: r1"],

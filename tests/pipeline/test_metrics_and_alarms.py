@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.local_index import doc_id_of, index_path, read_index
 from pipeline.model import INDEX_ALARMS, INDEX_METRICS, iso_ms
 from pipeline.rules import FunctionSettings, default_rules, evaluate_points
 from pipeline.sources.incidents import Incident
@@ -131,8 +132,6 @@ def test_beam_metrics_and_alarms_equal_the_pure_computation(incident_fleet, inci
 
 
 def _docs_with_ids(out: Path, index: str):
-    from pipeline.local_index import doc_id_of, index_path, read_index
-
     return [(doc_id_of(action), doc) for action, doc in read_index(index_path(str(out), index))]
 
 

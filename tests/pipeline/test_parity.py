@@ -23,6 +23,7 @@ import gzip
 import io
 import time
 from collections import Counter
+from datetime import datetime
 
 import apache_beam as beam
 import boto3
@@ -204,8 +205,6 @@ def comparable(out, index: str, after_ms: int | None = None) -> tuple[dict[str, 
 
 
 def iso_to_ms(text: str) -> int:
-    from datetime import datetime
-
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 

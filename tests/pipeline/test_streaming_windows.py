@@ -10,13 +10,15 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.windowed_value import PaneInfoTiming
 
+from pipeline.detect.invocation import observe_invocation
 from pipeline.detect.observation import Observation
 from pipeline.model import LogEvent, MetricPoint
 from pipeline.transforms.build_invocations import BuildInvocationsStreaming
 from pipeline.transforms.parse_log_events import ParseLogEvents
 from pipeline.transforms.window_metrics import IteratorAgePerMinute, WindowMetrics
-from pipeline.windows import CORRECTION_MS
+from pipeline.windows import CORRECTION_MS, UNFINISHED_AFTER_MS
 
 LATENESS_MS = 120_000
 T0 = 1714557600          # 2024-05-01T10:00:00Z, seconds
@@ -40,8 +42,6 @@ class _Pane(beam.DoFn):
 
 
 def test_iterator_age_window_waits_for_the_lateness_then_fires_once_without_what_came_later():
-    from apache_beam.utils.windowed_value import PaneInfoTiming
-
     stream = (TestStream()
               .add_elements([age(T0 + 10, 500), age(T0 + 20, 700)])
               .advance_watermark_to(T0 + 61)                      # the minute is over...
@@ -110,8 +110,6 @@ def test_late_report_completes_its_invocation_and_counts_in_its_minute():
     START's minute, within the lateness) still completes the invocation and counts in the
     minute the invocation started in; a whole invocation delivered after its minute closed is
     indexed and counted in a corrected point for its minute."""
-    from pipeline.detect.invocation import observe_invocation
-
     first = [line(1, 1_000, f"START RequestId: {rid(1)} Version: $LATEST\n"),
              line(2, 2_000, f"END RequestId: {rid(1)}\n")]
     late = [report(3, 2_001, 1)]
@@ -136,9 +134,6 @@ def test_an_unfinished_invocation_flushed_by_the_timer_corrects_its_minute():
     """Parse → stateful fold → windows: a request that never reports is flushed by the fold's
     timer 15 minutes after the stream went quiet, long after its minute's window closed; it
     lands in that minute as a corrected point (same id), as a batch run counts it."""
-    from pipeline.detect.invocation import observe_invocation
-    from pipeline.windows import UNFINISHED_AFTER_MS
-
     quiet = [line(1, 1_000, f"START RequestId: {rid(1)} Version: $LATEST\n"),
              line(2, 1_500, f"{rid(1)}\tINFO\tstill working\n")]
     stream = (TestStream()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.support import ROWS, table, table_path
+from pipeline.sources.simulate import simulate, write_fleet
+from tests.reliability.support import FLEET, ROWS, table, table_path
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -29,17 +30,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(scope="session")
 def fleet_payloads():
     """The suite's simulated fleet in memory: (payloads, truth)."""
-    from pipeline.sources.simulate import simulate
-    from tests.reliability.support import FLEET
-
     return simulate(FLEET)
 
 
 @pytest.fixture(scope="session")
 def fleet_files(tmp_path_factory):
     """The same fleet as payload files: (directory, truth)."""
-    from pipeline.sources.simulate import write_fleet
-    from tests.reliability.support import FLEET
-
     out = tmp_path_factory.mktemp("reliability-fleet")
     return out, write_fleet(out, FLEET)

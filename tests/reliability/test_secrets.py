@@ -14,6 +14,7 @@ import base64
 import gzip
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ import pytest
 from pipeline.local_index import index_path, read_index
 from pipeline.model import INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS
 from pipeline.sinks.alarms import AlarmSettings
+from pipeline.sinks.es_client import EsSettings, make_client
 from pipeline.transforms.metrics_and_alarms import AlarmConfig
 from tests.integration.es_support import FaultProxy, es, refresh, reset_coldtrace, self_signed_cert
 from tests.reliability.support import run_pipeline
@@ -219,7 +221,6 @@ def test_credentials_never_reach_logs_or_error_messages(incident_fleet, tmp_path
 def test_webhook_tls_is_verified_unless_turned_off_explicitly(incident_fleet, tmp_path):  # noqa: F811
     cert, key = self_signed_cert(tmp_path)
     hook = Recorder()
-    import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -242,8 +243,6 @@ def test_webhook_tls_is_verified_unless_turned_off_explicitly(incident_fleet, tm
 def test_es_tls_verification_is_on_by_default():
     """The Elasticsearch client verifies certificates unless --es-insecure (which warns); the
     handshake itself is tested in tests/integration/test_es_connection.py."""
-    from pipeline.sinks.es_client import EsSettings, make_client
-
     client = make_client(EsSettings(url="https://127.0.0.1:9"), plain_json=True)
     node = next(iter(client.transport.node_pool.all()))
     assert node.config.verify_certs is True

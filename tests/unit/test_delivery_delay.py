@@ -8,6 +8,7 @@ import base64
 from datetime import datetime, timezone
 
 import orjson
+from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.model import LogEvent
 from pipeline.run import RunConfig
@@ -167,8 +168,6 @@ def test_a_checkpoint_written_before_delays_were_measured_still_loads_and_advanc
 def test_the_estimator_state_keeps_the_measured_delays_across_a_resume():
     est = ArrivalWatermarkEstimator((None, {"a": window([3_000] * 40).to_json()}))
     assert est.current_watermark() is None and est.delays["a"].count() == 40
-    from apache_beam.utils.timestamp import Timestamp
-
     est.set_watermark(Timestamp(micros=T0 * 1000))
     est.set_watermark(Timestamp(micros=(T0 - 5) * 1000))          # never back
     resumed = ArrivalWatermarkEstimator(est.get_estimator_state())

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli import main
+from pipeline.sources.simulate import config_for_events, write_fleet
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SMALL, INCIDENTS = "2000", "8000"
@@ -96,8 +99,6 @@ def _small(words: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A directory holding what the documented commands expect to find."""
-    from pipeline.sources.simulate import config_for_events, write_fleet
-
     work = tmp_path_factory.mktemp("docs")
     fleet = work / ".fleet"
     write_fleet(fleet, config_for_events(int(SMALL), seed=3))
@@ -114,7 +115,6 @@ def workdir(tmp_path_factory) -> Path:
     (work / "cloudwatch" / "throttles.ndjson").write_text(METRIC_POINT)
     (work / "my-rules.yaml").write_text(_documented_rules())
     # a finished run, for the commands that read one (report, analyze-cold-starts, replay)
-    from pipeline.cli import main
 
     assert main(["run", "--quiet", "--events", SMALL, "--out", str(work / "coldtrace-out")]) == 0
     shutil.copytree(work / "coldtrace-out", work / "out")
@@ -132,8 +132,6 @@ def test_the_docs_show_commands_and_most_of_them_run():
 def test_documented_command_runs(workdir, where, command, monkeypatch, capsys):
     """In this process (``pipeline.cli.main``, what the ``coldtrace`` script calls): the imports
     are paid once for all the commands."""
-    from pipeline.cli import main
-
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("COLUMNS", "200")
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import NoCredentialsError
+
 from pipeline.errors import ServiceError, UsageError, describe
 
 
@@ -10,8 +12,6 @@ def test_usage_error_is_shown_as_is_on_one_line():
 
 
 def test_a_wrapped_library_error_is_found_along_the_chain():
-    from botocore.exceptions import NoCredentialsError
-
     try:
         try:
             raise NoCredentialsError()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
+import re
 import subprocess
 import sys
+import tracemalloc
 import zlib
 
 import orjson
@@ -15,15 +18,18 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from forwarder.decode import open_payload, units_of
+import forwarder.records as records_module
+from forwarder import decode
+from forwarder.decode import open_payload, split_gzip, units_of
 from forwarder.filters import Rules, sampled_in, select
 from forwarder.handler import Forwarder
 from forwarder.metrics import Stats, emf
-from forwarder.records import encode, partition_key
+from forwarder.records import Packer, encode, lines_of, partition_key
 from forwarder.redact import BUILTIN_NAMES, Redactor
 from forwarder.settings import Settings, SettingsError
 from forwarder.ship import NullShipper
 from pipeline.model import LogEvent
+from pipeline.parse.awslogs import PayloadError
 from pipeline.sources.formats import read_stream
 from tests.conftest import ROOT
 
@@ -126,8 +132,6 @@ def test_sampling_keeps_or_drops_whole_requests_consistently():
 
 
 def test_rules_drop_start_end_and_apply_include_exclude_to_application_lines_only():
-    import re
-
     events = invocation(RID_OK, None, 3, 0)
     chosen = select(events, Rules(drop_start_end=True, exclude=re.compile(r"step [12]")))
     messages = [e.message for e in chosen.kept]
@@ -165,8 +169,6 @@ def test_builtin_patterns_redact_secrets_and_spare_lookalikes():
 
 
 def test_batch_redaction_equals_line_by_line_and_counts_per_pattern():
-    import re
-
     r = Redactor(BUILTIN_NAMES, [("order_id", re.compile(r"^ORD-\d+"))], key=b"k")
     texts = [t for t, _, _ in SECRETS] + NOT_SECRETS + ["ORD-1234 shipped", "plain line", "x ORD-99 not at start"]
     events = [ev(i, t) for i, t in enumerate(texts)]
@@ -278,8 +280,6 @@ def _gz_payload(events: list, **extra) -> bytes:
 
 
 def _read_windows(raw: bytes) -> dict:
-    from forwarder.decode import split_gzip
-
     header, windows = split_gzip(raw)
     return dict(header, logEvents=[e for w in windows for e in w])
 
@@ -287,8 +287,6 @@ def _read_windows(raw: bytes) -> dict:
 @hsettings(max_examples=150, deadline=None)
 @given(messages=st.lists(_TRICKY, max_size=30), window=st.sampled_from([1, 16, 64, 4096]))
 def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages, window):
-    from forwarder import decode
-
     events = [{"id": f"{n:056d}", "timestamp": 1714557600000 + n, "message": m} for n, m in enumerate(messages)]
     raw = _gz_payload(events, policyLevel="ACCOUNT_LEVEL_POLICY")
     saved = decode.WINDOW_BYTES
@@ -304,8 +302,6 @@ def test_windows_of_a_payload_are_its_events_whatever_the_messages_hold(messages
 
 def test_keys_after_the_events_are_read_too(monkeypatch):
     """moto's subscription deliveries put logEvents first; CloudWatch puts it last."""
-    from forwarder import decode
-
     monkeypatch.setattr(decode, "WINDOW_BYTES", 32)
     events = [{"id": str(n), "timestamp": n, "message": f"m{n}"} for n in range(20)]
     obj = {"logEvents": events, "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": GROUP,
@@ -317,8 +313,6 @@ def test_keys_after_the_events_are_read_too(monkeypatch):
 
 
 def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
-    from forwarder import decode
-
     monkeypatch.setattr(decode, "WINDOW_BYTES", 8)
     nested = [{"id": str(n), "timestamp": n, "message": "m", "extracted": [{"id": "a"}, {"id": "b"}]} for n in range(50)]
     assert _read_windows(_gz_payload(nested))["logEvents"] == nested
@@ -326,9 +320,6 @@ def test_events_holding_objects_fall_back_to_the_whole_document(monkeypatch):
 
 
 def test_bad_gzip_and_bad_json_past_the_first_window_are_payload_errors(monkeypatch):
-    from forwarder import decode
-    from pipeline.parse.awslogs import PayloadError
-
     monkeypatch.setattr(decode, "WINDOW_BYTES", 64)
     good = [{"id": str(n), "timestamp": n, "message": "x" * 40} for n in range(40)]
     raw = _gz_payload(good)
@@ -345,9 +336,6 @@ def test_bad_gzip_and_bad_json_past_the_first_window_are_payload_errors(monkeypa
 @pytest.mark.parametrize("implementation", ["zlib_ng", "zlib"])
 def test_packer_records_stay_under_the_limit_as_windows_arrive(implementation, monkeypatch):
     """With zlib-ng, or the stdlib's zlib it falls back to: the same gzip, read by the stdlib."""
-    import forwarder.records as records_module
-    from forwarder.records import Packer, lines_of
-
     if implementation == "zlib":
         monkeypatch.setattr(records_module, "deflate", zlib)
     else:
@@ -379,8 +367,6 @@ def test_compression_is_the_default_and_its_level_a_setting():
 
 def test_handling_a_full_payload_holds_less_than_the_payload_decoded():
     """Peak Python memory: a window of events and one record, never the payload's lines or tree."""
-    import tracemalloc
-
     events = [{"id": f"{37 * 10 ** 50 + n:056d}", "timestamp": 1714557600000 + n,
                "message": f"[INFO]\t2024-05-01T10:00:00.000Z\t{n % 977:08d}-aaaa-4bbb-8ccc-dddddddddddd\t"
                           f"order {n * 7919 % 100003} shipped to warehouse {n % 13} " + "z" * (n % 200) + "\n"}
@@ -403,10 +389,7 @@ def test_handling_a_full_payload_holds_less_than_the_payload_decoded():
 
 
 def test_a_payload_invalid_past_its_first_windows_is_reported_whole_and_the_ledger_balances(monkeypatch):
-    from forwarder import decode
-
     monkeypatch.setattr(decode, "WINDOW_BYTES", 256)
-    import hashlib
 
     good = [{"id": str(n), "timestamp": 1714557600000 + n, "message": hashlib.sha256(b"%d" % n).hexdigest()}
             for n in range(60)]

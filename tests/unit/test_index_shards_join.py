@@ -3,7 +3,9 @@
 import os
 
 from pipeline.local_index import index_path
-from pipeline.sinks.index_files import join_index_shards, shard_prefix
+from pipeline.model import INDEX_LOGS, LogEvent
+from pipeline.parse import parse_event
+from pipeline.sinks.index_files import join_index_shards, render_bulk, render_chunks, shard_prefix
 
 
 def _write_shards(out, index, sizes):
@@ -37,10 +39,6 @@ def test_a_rejoin_replaces_the_previous_file(tmp_path):
 
 
 def test_bulk_bytes_are_the_bulk_text_encoded():
-    from pipeline.model import INDEX_LOGS, LogEvent
-    from pipeline.parse import parse_event
-    from pipeline.sinks.index_files import render_bulk, render_chunks
-
     events = [parse_event(LogEvent(str(i), 1714557600000 + i, msg, "/aws/lambda/fn", "2024/05/01/[$LATEST]ab"))
               for i, msg in enumerate(["plain", "naïve ✓ 日本\n", '{"level":"ERROR","message":"x"}', "REPORT RequestId: r"] * 3)]
     text = [c.encode() for c in render_chunks(INDEX_LOGS, events, chunk=5)]

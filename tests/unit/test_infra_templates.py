@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cfnlint.api import ManualArgs, lint_file
 
+import forwarder.settings as settings_module
 from forwarder.settings import Settings
 from tests.infra_support import INFRA, TEMPLATES, Resolver, load, parameter_defaults
 
@@ -134,7 +135,6 @@ def test_forwarder_environment_is_valid_settings():
             "RedactKeyParameter": "/coldtrace/coldtrace/redact-key"}
     attrs = {"IngressStream.Arn": "arn:aws:kinesis:eu-west-1:123456789012:stream/ingress"}
     env = Resolver(t, refs, attrs)(t["Resources"]["ForwarderFunction"]["Properties"]["Environment"]["Variables"])
-    import forwarder.settings as settings_module
 
     source = Path(settings_module.__file__).read_text()
     assert all(f'"{name}"' in source for name in env), "the template sets a variable the forwarder never reads"

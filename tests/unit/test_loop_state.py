@@ -5,9 +5,15 @@ emitted in exactly one round."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+from pipeline.carry.windows import resume_window
+from pipeline.cli import main
 from pipeline.detect.health import age_point
+from pipeline.detect.observation import Observation
 from pipeline.model import Invocation, MetricPoint
-from pipeline.rules import default_rules, evaluate_points
+from pipeline.rules import default_rules, evaluate_points, load_rules
 from pipeline.stitch import stitch
 from pipeline.streaming.loop_state import LoopState
 
@@ -83,11 +89,6 @@ def test_alarm_transitions_match_batch_and_each_is_emitted_in_one_round_only():
 
 
 def test_the_pipelines_own_minutes_advance_with_processing_time():
-    import os
-    import tempfile
-
-    from pipeline.rules import load_rules
-
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rules.yaml")
         with open(path, "w") as f:
@@ -103,11 +104,6 @@ def test_the_pipelines_own_minutes_advance_with_processing_time():
 
 
 def _one_of_one_error_rate():
-    import os
-    import tempfile
-
-    from pipeline.rules import load_rules
-
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rules.yaml")
         with open(path, "w") as f:
@@ -119,9 +115,6 @@ def _one_of_one_error_rate():
 def test_an_on_time_alarm_then_a_late_correction_under_the_same_id_notifies_once_per_real_transition():
     """The windows fire at the watermark (not after the lateness); late lines correct the point
     under the same id, and the alarm is re-evaluated: one notification per real transition."""
-    from pipeline.carry.windows import resume_window
-    from pipeline.detect.observation import Observation
-
     def obs(minute: int, outcome: str = "success") -> Observation:
         return Observation(function_name="orders", window_start_ms=T0 + minute * MIN, outcome=outcome,
                            duration_ms=5.0)
@@ -219,8 +212,6 @@ def test_a_replay_that_re_raises_an_alarm_at_its_original_minute_gets_a_new_docu
     assert "late data" in notified[2].reason
     assert len({a.doc_id() for a in notified}) == 3
     # the on-time transition keeps the id a batch run gives it
-    from pipeline.rules import evaluate_points
-
     (batch,) = [a for a in evaluate_points("orders", [point(0, 10, 0), point(1, 4, 2)], rules, T0 + 2 * MIN)
                 if a.rule == "fast-errors"]
     assert batch.doc_id() == notified[0].doc_id()
@@ -249,8 +240,6 @@ def test_without_corrections_an_alarm_waits_for_the_lateness_and_sees_the_late_l
 
 
 def test_no_corrections_is_refused_for_the_endless_graph_in_one_line(tmp_path, capsys):
-    from pipeline.cli import main
-
     spool = tmp_path / "spool"
     spool.mkdir()
     assert main(["run", "-q", "--streaming", "--input", str(spool), "--out", str(tmp_path / "out"),

@@ -4,16 +4,18 @@ to what the documents say, exactly, but for the sketch's percentiles."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import orjson
 
-from pipeline.model import Alarm, Invocation, MetricPoint, iso_ms
+from pipeline.model import INDEX_INVOCATIONS, INDEX_TRACES, Alarm, Invocation, MetricPoint, iso_ms
 from pipeline.report.aggregates import ReportAggregate
-from pipeline.report.load import RunDocs
+from pipeline.report.load import RunDocs, load_run
 from pipeline.report.mergeable import fsum_add
 from pipeline.report.series import concurrency_per_bucket
 from pipeline.report.views import build_report
+from pipeline.sinks.index_files import render_chunks
 from pipeline.stitch import stitch
 from pipeline.summary import summarize_invocations, summarize_traces
 
@@ -121,7 +123,6 @@ def test_exact_cost_sum_does_not_depend_on_the_order():
         fsum_add(a, v)
     for v in reversed(values):
         fsum_add(b, v)
-    import math
     assert math.fsum(a) == math.fsum(b) == math.fsum(values)
 
 
@@ -131,10 +132,6 @@ def test_an_alarm_keeps_what_the_timeline_shows():
 
 
 def test_files_of_an_older_run_fold_line_by_line_and_a_reemitted_trace_counts_once(tmp_path):
-    from pipeline.model import INDEX_INVOCATIONS, INDEX_TRACES
-    from pipeline.report.load import load_run
-    from pipeline.sinks.index_files import render_chunks
-
     invs = _invocations(60)
     traces = stitch(invs)
     indices = tmp_path / "indices"

@@ -3,6 +3,7 @@ hysteresis and cooldown, relative thresholds, merging of versions and sources, t
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -246,8 +247,6 @@ def test_missing_file_is_a_rules_error(tmp_path: Path):
 
 
 def test_ruleset_pickles_without_its_cache():
-    import pickle
-
     rs = default_rules()
     rs.rules_for("a")
     again = pickle.loads(pickle.dumps(rs))

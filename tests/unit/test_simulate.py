@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.parse import parse_message
 from pipeline.sources.simulate import (
     FleetConfig,
     config_for_events,
@@ -464,8 +465,6 @@ def test_the_module_does_not_import_beam():
 def test_the_default_fleet_writes_every_real_shape(tmp_path):
     """Each shape the real-lines corpus holds and the pipeline must read, at least once in the
     default fleet (so every run and benchmark exercises it); counted through the parser."""
-    from pipeline.parse import parse_message
-
     truth = write_fleet(tmp_path, FleetConfig())
     runtime_of = {name: f["runtime"] for name, f in truth["functions"].items()}
     seen_ids: set[str] = set()

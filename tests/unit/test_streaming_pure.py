@@ -3,8 +3,10 @@ folds and windows, health minutes, checkpoints, source URIs and record decoding.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import pickle
+from datetime import datetime, timezone
 
 import orjson
 import pytest
@@ -14,6 +16,7 @@ from pipeline.carry.fold import resume_fold
 from pipeline.carry.windows import resume_window
 from pipeline.detect.health import age_point, fold_minutes
 from pipeline.detect.observation import Observation
+from pipeline.metrics import WindowFigures
 from pipeline.model import LogEvent, MetricPoint
 from pipeline.sources.cloudwatch import parse_cloudwatch_uri
 from pipeline.sources.cloudwatch_api import LAMBDA_METRICS, metric_queries, time_slices
@@ -203,10 +206,6 @@ def test_a_carried_window_is_emitted_on_time_then_corrected_then_dropped():
 
 def test_a_window_carried_by_an_older_checkpoint_still_loads():
     """Before corrections, the carried state was the bare figures (never emitted)."""
-    import pickle
-
-    from pipeline.metrics import WindowFigures
-
     key = ("orders", None, T0)
     old = pickle.dumps(WindowFigures().add(obs(0)))
     step = resume_window(key, old, [], T0 + 181_000, 120_000)
@@ -283,8 +282,6 @@ def test_records_decode_in_every_shipped_shape_and_bad_ones_become_dead_letters(
     payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/lambda/orders",
                "logStream": "2024/05/01/[$LATEST]abc", "subscriptionFilters": ["f"],
                "logEvents": [{"id": "2", "timestamp": T0 + 1, "message": "world\n"}]}
-    import base64
-    from datetime import datetime, timezone
 
     arrived = datetime.fromtimestamp((T0 + 5000) / 1000, tz=timezone.utc)
     records = [{"SequenceNumber": "1", "Data": orjson.dumps(line) + b"\n", "ApproximateArrivalTimestamp": arrived},

@@ -17,6 +17,7 @@ import random
 from dataclasses import replace
 from typing import Any
 
+from pipeline.sources.simulate.environments import _Pool
 from pipeline.sources.simulate.spec import DEFAULT_CHANGES, Change
 
 # ``fleet`` below is the simulator's engine._Fleet (not imported: the engine imports this module).
@@ -52,10 +53,6 @@ class FleetChanges:
             self._apply(fleet, int(at), index, change)
 
     def _apply(self, fleet: _Fleet, at: int, index: int, change: Change) -> None:
-        from pipeline.sources.simulate.environments import (
-            _Pool,  # environments imports this module's users
-        )
-
         spec = fleet.specs[index]
         record: dict[str, Any] = {"kind": change.kind, "at_ms": at}
         new = replace(spec, median_ms=spec.median_ms * change.duration_factor,
