@@ -28,6 +28,8 @@ if sys.path and os.path.abspath(sys.path[0]) == HERE:
     sys.path.pop(0)
 sys.path.append(HERE)
 
+from dataclasses import replace
+
 import boto3  # noqa: E402
 from _live import REGION, LambdaContext, live_forwarder, start_moto, use_bench_credentials  # noqa: E402
 
@@ -43,7 +45,6 @@ from pipeline.streaming.config import StreamConfig  # noqa: E402
 
 def fleet(events: int, seed: int) -> list[dict]:
     cfg = config_for_events(events, seed=seed, files=1)
-    from dataclasses import replace
 
     cfg = replace(cfg, start_ms=int(time.time() * 1000) - cfg.minutes * 60_000, duplicate_payload_rate=0.0)
     payloads, _ = simulate(cfg)

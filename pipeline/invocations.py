@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 from pipeline.cost import invocation_cost
 from pipeline.model import Invocation, LogEvent, ParsedLine
+from pipeline.parse import parse_event
 from pipeline.windows import TIMEOUT_LINE_GRACE_MS
 
 # An init that started this long before the invocation's START (beyond its own duration) ran
@@ -105,7 +106,6 @@ class StreamFold:
                     done = self.release(lambda _inv, report_ms: report_ms < horizon)
         p = ev.parsed
         if p is None:
-            from pipeline.parse import parse_event  # parse lazily for callers that did not
             p = parse_event(ev).parsed
             assert p is not None
         kind = p.kind

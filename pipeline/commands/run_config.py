@@ -13,9 +13,14 @@ import sys
 from dataclasses import replace
 
 from pipeline.advise.alarms import advice_alarms_enabled
+from pipeline.commands.es_options import connect_or_fail, settings_from_args
+from pipeline.commands.report import write
 from pipeline.errors import UsageError
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import redactor_for
+from pipeline.report import load as report_load
+from pipeline.run import RunConfig
+from pipeline.transforms.metrics_and_alarms import AlarmConfig
 from pipeline.windows import DEFAULT_ARCHITECTURE
 
 ARCHITECTURES = (DEFAULT_ARCHITECTURE, "arm64")
@@ -24,7 +29,6 @@ ARCHITECTURES = (DEFAULT_ARCHITECTURE, "arm64")
 def run_config(args: argparse.Namespace, inputs: list[str], **overrides):
     """The RunConfig the command line asks for (``overrides``: what the mode decided itself:
     workers, the simulated fleet's account, region, architectures and alarms)."""
-    from pipeline.run import RunConfig  # loads Beam: when a run starts, not when the CLI starts
 
     fields = dict(inputs=inputs, out_dir=args.out, runner=args.runner, dask_address=args.dask_address,
                   account=args.account, region=args.region, log_group=args.log_group,
@@ -44,7 +48,6 @@ def with_advice_alarms(args: argparse.Namespace, alarms=None):
     """The run's AlarmConfig with ``advice_alarms`` decided: ``--advice-alarms`` /
     ``--no-advice-alarms``, else on with ``--streaming`` and off in a batch or read-once run
     (a backfill would page someone today for last month's deploys)."""
-    from pipeline.transforms.metrics_and_alarms import AlarmConfig  # loads Beam: when a run starts
 
     mode = "streaming" if getattr(args, "streaming", False) else "batch"
     return replace(alarms or AlarmConfig(), advice_alarms=advice_alarms_enabled(mode, getattr(args, "advice_alarms", None)))
@@ -52,7 +55,6 @@ def with_advice_alarms(args: argparse.Namespace, alarms=None):
 
 def es_settings(args: argparse.Namespace):
     """EsSettings when --es-url is given (server probed once for plain JSON), else None."""
-    from pipeline.commands.es_options import connect_or_fail, settings_from_args
 
     settings = settings_from_args(args)
     return connect_or_fail(settings) if settings is not None else None
@@ -87,17 +89,14 @@ def redactor(args: argparse.Namespace):
 
 def load_run(out_dir: str):
     """The run's documents, read once for both the summary and the report (None: read apart)."""
-    from pipeline.report.load import load_run
-
     try:
-        return load_run(out_dir)
+        return report_load.load_run(out_dir)
     except Exception:  # the summary reads the files itself; the report then says what failed
         return None
 
 
 def write_report(out_dir: str, loaded=None) -> str | None:
     """The HTML report of the run; a failure to write it is told on stderr, the run stands."""
-    from pipeline.commands.report import write  # the report renderer: only when a report is wanted
 
     try:
         return write(out_dir, loaded=loaded)

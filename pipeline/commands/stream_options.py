@@ -14,7 +14,20 @@ import argparse
 import os
 import sys
 
+import orjson
+
+from pipeline.commands.alarm_options import alarm_config
 from pipeline.commands.run_config import run_config, write_report
+from pipeline.errors import UsageError
+from pipeline.model import iso_ms
+from pipeline.render import print_summary
+from pipeline.sources.aws_retry import exhausted_in
+from pipeline.sources.kinesis_shards import StartPosition
+from pipeline.streaming.catchup import CatchUp
+from pipeline.streaming.config import StreamConfig
+from pipeline.streaming.graph import LOCAL_RUNNERS, run_endless
+from pipeline.streaming.out_lock import hold_out_lock
+from pipeline.summary import summarize_out
 
 STREAM_SCHEMES = ("kinesis://", "cloudwatch://")
 
@@ -59,10 +72,6 @@ def wants_streaming(args: argparse.Namespace) -> bool:
 
 
 def _config(args: argparse.Namespace):
-    from pipeline.errors import UsageError
-    from pipeline.sources.kinesis_shards import StartPosition
-    from pipeline.streaming.config import StreamConfig
-
     if args.runner == "dask":
         raise UsageError("--streaming runs locally on --runner fnapi or direct (Beam's DaskRunner routes no "
                          "tagged outputs), or on FlinkRunner/DataflowRunner")
@@ -91,8 +100,6 @@ def _config(args: argparse.Namespace):
 
 def _alarm_config(args: argparse.Namespace):
     """--rules and the notification options, as for a batch run; the batch-only ones refused."""
-    from pipeline.commands.alarm_options import alarm_config
-    from pipeline.errors import UsageError
 
     if getattr(args, "incident", None):
         raise UsageError("--incident is for the simulated fleet (a batch run without --input)")
@@ -108,8 +115,6 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _round_line(report) -> str:
-    from pipeline.model import iso_ms
-
     docs = report.docs
     mark = iso_ms(report.watermark_ms) if report.watermark_ms is not None and report.watermark_ms < 2 ** 50 else "-"
     return (f"read {report.round}: {docs.get('coldtrace-logs', 0):,} log lines, "
@@ -119,12 +124,9 @@ def _round_line(report) -> str:
 
 
 def run_streaming(args: argparse.Namespace) -> int:
-    from pipeline.errors import UsageError
-    from pipeline.streaming.graph import LOCAL_RUNNERS, run_endless
-
     cfg = _config(args)
     if cfg.run.es is not None:   # templates first, so every document lands in a mapped index
-        from pipeline.sinks.es_setup import setup
+        from pipeline.sinks.es_setup import setup  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
 
         setup(cfg.run.es)
     if cfg.run.runner not in LOCAL_RUNNERS:
@@ -139,8 +141,6 @@ def run_streaming(args: argparse.Namespace) -> int:
         return 0
     if cfg.kinesis_io == "java":
         raise UsageError("--kinesis-io java needs a runner with a Java expansion service (FlinkRunner, DataflowRunner)")
-    from pipeline.sources.aws_retry import exhausted_in
-    from pipeline.streaming.out_lock import hold_out_lock
 
     with hold_out_lock(cfg.run.out_dir):   # one local loop per --out: a second one refuses in one line
         try:
@@ -152,12 +152,7 @@ def run_streaming(args: argparse.Namespace) -> int:
 
 
 def _run_local(args: argparse.Namespace, cfg) -> int:
-    import orjson
 
-    from pipeline.errors import UsageError
-    from pipeline.render import print_summary
-    from pipeline.streaming.catchup import CatchUp
-    from pipeline.summary import summarize_out
 
     try:
         loop = CatchUp(cfg)

@@ -19,7 +19,10 @@ from typing import Any
 import apache_beam as beam
 
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
+from pipeline.sinks.alarms import NotifyAlarms
+from pipeline.sinks.elasticsearch import WriteToElasticsearch
 from pipeline.sinks.index_files import RenderDocs, WriteIndexFile, render_bulk
+from pipeline.sinks.otel import ExportSpans
 from pipeline.transforms.detect import Detect, events_of
 
 
@@ -83,8 +86,6 @@ def assemble(p: beam.Pipeline, source: SourceOut, shell, sinks: Sinks) -> Graph:
     if advice.alarms is not None:   # a regression finding alarms like a rule does
         alarms = (alarms, advice.alarms) | "AllAlarms" >> beam.Flatten()
     if alarms is not None and sinks.notify is not None and sinks.notify.enabled:
-        from pipeline.sinks.alarms import NotifyAlarms  # optional sink
-
         dead = (dead, alarms | "NotifyAlarms" >> NotifyAlarms(sinks.notify)) | "AllDeadLetters" >> beam.Flatten()
     graph = Graph(folded.logs, folded.invocations, traces, points, alarms, dead, advice.aggregate)
     graph.written = write_indices(graph, sinks)
@@ -110,8 +111,6 @@ def write_indices(graph: Graph, sinks: Sinks) -> list:
                 else pcoll | f"{name}Docs" >> RenderDocs(index))
         written.append(docs | f"Write{name}" >> WriteIndexFile(sinks.out_dir, index))
     if sinks.es is not None:  # the same documents, the same ids
-        from pipeline.sinks.elasticsearch import WriteToElasticsearch  # optional sink
-
         for index, pcoll in graph.indices().items():
             if pcoll is None:
                 continue
@@ -119,7 +118,5 @@ def write_indices(graph: Graph, sinks: Sinks) -> list:
                 pcoll = pcoll | "LogBatches" >> beam.Map(events_of)
             written.append(pcoll | f"Index{_LABELS[index]}" >> WriteToElasticsearch(sinks.es, index))
     if sinks.otlp is not None and graph.traces is not None:
-        from pipeline.sinks.otel import ExportSpans  # optional sink
-
         written.append(graph.traces | "ExportSpans" >> ExportSpans(sinks.otlp))
     return written

@@ -32,10 +32,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
+import boto3
 from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker, WatermarkEstimator
+from apache_beam.io.kinesis import InitialPositionInStream, ReadDataFromKinesis
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
+from botocore.config import Config
 
 from pipeline.model import MetricPoint
 from pipeline.sources.delivery_delay import DelayWindow
@@ -65,9 +69,6 @@ class KinesisSpec:
     limit: int = 10_000                   # records per GetRecords call
 
     def client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
         # Transient faults are retried by ShardReader (pipeline.sources.aws_retry, counted), not by botocore.
         config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
         return boto3.session.Session().client("kinesis", region_name=self.region, endpoint_url=self.endpoint_url,
@@ -287,8 +288,6 @@ class ReadShards(beam.DoFn):
             tracker.defer_remainder(Duration(seconds=spec.idle_poll_s if loop.caught_up else 0))
 
     def _route(self, decoded):
-        from apache_beam.transforms.window import TimestampedValue
-
         self.records.inc(decoded.records)
         self.events.inc(decoded.events)
         self.dead.inc(len(decoded.dead))
@@ -331,7 +330,6 @@ def iterator_age_point(started_s: float, ended_s: float, oldest_arrival_ms: int 
     """The pipeline's own iterator age over one read: now − the oldest ApproximateArrivalTimestamp
     read (0 when nothing was waiting), and the delivery delay its watermark was held back by
     (the highest shard's; none when no shard was read), as a MetricPoint timestamped at the read's end."""
-    from apache_beam.transforms.window import TimestampedValue
 
     end_ms = int(ended_s * 1000)
     age = 0 if oldest_arrival_ms is None else max(0, end_ms - oldest_arrival_ms)
@@ -376,8 +374,6 @@ class ReadKinesis(beam.PTransform):
 
 def _read_java(pbegin, spec: KinesisSpec):
     """The cross-language read; records are decoded as the native reader decodes them."""
-    import boto3
-    from apache_beam.io.kinesis import InitialPositionInStream, ReadDataFromKinesis
 
     creds = boto3.session.Session().get_credentials()
     if creds is None:
@@ -392,8 +388,6 @@ def _read_java(pbegin, spec: KinesisSpec):
     account, region, stream = spec.account, spec.region, spec.stream
 
     def decode(raw: bytes):
-        from apache_beam.transforms.window import TimestampedValue
-
         decoded = decode_records([{"Data": raw, "SequenceNumber": "?"}], f"kinesis://{stream}", account, region)
         for batch in decoded.batches:
             yield TimestampedValue(batch, max(ev.timestamp for ev in batch) / 1000.0)

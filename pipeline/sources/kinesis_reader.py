@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 from pipeline.aws_errors import THROTTLED
@@ -45,7 +46,6 @@ class Page:
 
 def _server_ms(resp: dict[str, Any]) -> int | None:
     """The service's clock, from the answer's HTTP Date header."""
-    from email.utils import parsedate_to_datetime
 
     date = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     try:

@@ -30,18 +30,24 @@ from dataclasses import dataclass
 from typing import Callable
 
 import apache_beam as beam
+import boto3
 
 from pipeline.detect.health import fold_minutes
 from pipeline.graph import CatchUpShell, Sinks, SourceOut, assemble
 from pipeline.local_index import index_path
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
+from pipeline.run import beam_runner, pipeline_options
+from pipeline.sinks.counters import beam_counters
 from pipeline.sinks.index_files import shard_prefix
 from pipeline.sinks.record_files import ReadRecordFiles, WriteRecordFiles, read_records, record_files, write_records
+from pipeline.sources.cloudwatch_api import metric_points
 from pipeline.stitch.keys import trace_keys
 from pipeline.streaming import checkpoint as ckpt
 from pipeline.streaming.checkpoint import Checkpoint
 from pipeline.streaming.config import StreamConfig
 from pipeline.streaming.loop_advice import ADVICE_ROUND, ADVICE_STATE, carry_advice
+from pipeline.streaming.loop_outputs import Notifications, index_into_es, save_alarms, write_shard
+from pipeline.streaming.loop_state import LoopState
 from pipeline.streaming.round_sources import rounds_for
 from pipeline.transforms.redact_lines import RedactLines
 from pipeline.windows import END_OF_TIME_MS, WINDOW_MS, window_start
@@ -108,8 +114,6 @@ def _records(rdir: str, name: str) -> list:
 
 
 def _write_points(rdir: str, name: str, points: list) -> None:
-    from pipeline.streaming.loop_outputs import write_shard
-
     write_shard(rdir, INDEX_METRICS, name, points)
 
 
@@ -117,8 +121,6 @@ class CatchUp:
     """The loop: ``step()`` runs one read and commits it; ``run()`` repeats until told to stop."""
 
     def __init__(self, cfg: StreamConfig, clock: Callable[[], float] = time.time) -> None:
-        from pipeline.streaming.loop_outputs import Notifications
-
         self.cfg, self.clock = cfg, clock
         self.notifications = Notifications(cfg.run.alarms.notify, cfg.run.es)
         self.source = rounds_for(cfg)
@@ -129,8 +131,6 @@ class CatchUp:
             self._append()                    # a loop killed mid-append: finish it, exactly once
 
     def step(self, drain: bool = False) -> RoundReport:
-        from pipeline.run import beam_runner, pipeline_options
-
         started = self.clock()
         ck = self.ck
         n = ck.round + 1
@@ -145,7 +145,7 @@ class CatchUp:
         build_round(p, self.cfg, ck, self.source, plan, rdir, watermark, clock_ms)
         result = p.run()
         result.wait_until_finish()
-        counts = _counters(result, ("events_read", "duplicate_events", "late_observations_dropped"))
+        counts = beam_counters(result, "coldtrace", ("events_read", "duplicate_events", "late_observations_dropped"))
 
         new = Checkpoint.from_json(ck.to_json())
         event_times = _records(rdir, "event-time")
@@ -176,8 +176,6 @@ class CatchUp:
                           loop_points: list, now_ms: int, drain: bool) -> None:
         """Traces and alarms of the round (``loop_state.py``): their shards, Elasticsearch, the
         alarms to notify after the commit, and the state for the next read."""
-        from pipeline.streaming.loop_outputs import index_into_es, save_alarms, write_shard
-        from pipeline.streaming.loop_state import LoopState
 
         cfg = self.cfg
         blobs = [rec for path in _paths(cfg.ckdir, ck, "loop-state") for rec in read_records(path)]
@@ -207,9 +205,7 @@ class CatchUp:
         start = ck.metrics_until_ms or end - 5 * WINDOW_MS
         if end <= start:
             return []
-        import boto3
 
-        from pipeline.sources.cloudwatch_api import metric_points
 
         client = boto3.session.Session().client("cloudwatch", region_name=cfg.run.region,
                                                 endpoint_url=cfg.endpoint_url)
@@ -269,21 +265,6 @@ class CatchUp:
             if on_round is not None:
                 on_round(report)
         return reports
-
-
-def _counters(result, names: tuple[str, ...]) -> dict[str, int]:
-    """coldtrace's Beam counters of a finished read (0 when the runner reports none)."""
-    from apache_beam.metrics.metric import MetricsFilter
-
-    out = dict.fromkeys(names, 0)
-    try:
-        found = result.metrics().query(MetricsFilter().with_namespace("coldtrace"))["counters"]
-    except (NotImplementedError, AttributeError):
-        return out
-    for c in found:
-        if c.key.metric.name in out:
-            out[c.key.metric.name] += int(c.committed if c.committed is not None else c.attempted or 0)
-    return out
 
 
 def _size(path: str) -> int:

@@ -14,10 +14,16 @@ from typing import Iterable
 
 import apache_beam as beam
 import orjson
+from apache_beam.coders import PickleCoder as _PickleCoder
 from apache_beam.coders.observable import ObservableMixin
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.window import TimestampedValue
 
+from pipeline.gc_tuning import tune_gc
 from pipeline.invocations import StreamFold, dedupe_sorted, fold_sorted, in_event_order
+from pipeline.ledger import StreamCounts
 from pipeline.model import DeadLetter, Invocation, LogEvent, pack_events, stream_key, unpack_events
 from pipeline.parse.awslogs import decode_gzip_json, to_payload
 from pipeline.sources.formats import PayloadEvents
@@ -86,8 +92,6 @@ class _SortStream(beam.DoFn):
         self.counts = counts
 
     def setup(self) -> None:
-        from pipeline.gc_tuning import tune_gc
-
         tune_gc()
 
     def process(self, keyed: tuple[str, Iterable[bytes]]):
@@ -97,8 +101,6 @@ class _SortStream(beam.DoFn):
         if len(unique) != len(events):
             self.dupes.inc(len(events) - len(unique))
         if self.counts:  # the ledger's record of this stream (pipeline.ledger)
-            from pipeline.ledger import StreamCounts
-
             yield StreamCounts(key, events=len(events), unique=len(unique), duplicates=len(events) - len(unique))
         yield KeyedStream(key, unique)
 
@@ -172,9 +174,6 @@ class _FoldStateful(beam.DoFn):
     would need a timer per invocation, whose output a runner without watermark holds for timers
     (BundleBasedDirectRunner) finds past its minute (docs/architecture.md, "Late signals")."""
 
-    from apache_beam.coders import PickleCoder as _PickleCoder
-    from apache_beam.transforms.timeutil import TimeDomain
-    from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
     FOLD = ReadModifyWriteStateSpec("fold", _PickleCoder())
     FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
@@ -189,7 +188,6 @@ class _FoldStateful(beam.DoFn):
 
     def process(self, keyed: tuple[str, list[LogEvent]], fold_state=beam.DoFn.StateParam(FOLD),
                 flush=beam.DoFn.TimerParam(FLUSH)):
-        from apache_beam.transforms.window import TimestampedValue
 
         _key, batch = keyed
         fold: StreamFold | None = fold_state.read()
@@ -211,7 +209,6 @@ class _FoldStateful(beam.DoFn):
     @on_timer(FLUSH)
     def on_flush(self, due=beam.DoFn.TimestampParam, fold_state=beam.DoFn.StateParam(FOLD),
                  flush=beam.DoFn.TimerParam(FLUSH)):
-        from apache_beam.transforms.window import TimestampedValue
 
         fold: StreamFold | None = fold_state.read()
         if fold is None:
