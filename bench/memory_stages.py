@@ -1,7 +1,8 @@
 """Where the batch pipeline's memory goes, stage by stage, on FnApiRunner.
 
 Simulates a fleet of N log events (default 1,000,000; not timed), runs ``pipeline.run.run`` with
-one in-process worker (everything in this one process, so its RSS is the whole run's) and prints,
+one in-process worker (everything in this one process, so its RSS is the whole run's; or with
+``N 2``, two worker processes as ``--workers auto`` picks: then the RSS is the runner's) and prints,
 for each bundle FnApiRunner executes: the fused stage, its wall time, this process's RSS after it,
 and what the runner holds between stages at that moment — the elements and bytes of every buffer
 still waiting for a consuming stage (``GroupingBuffer``: decoded values per key; ``ListBuffer``:
@@ -31,18 +32,37 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * PAGE / 2**20
 
 
+def deep_size(obj, seen=None) -> int:
+    """Bytes of Python objects reachable from ``obj`` through tuples, lists, dicts and slots."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, (tuple, list, set, frozenset)):
+        size += sum(deep_size(x, seen) for x in obj)
+    elif isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif hasattr(obj, "__slots__"):
+        size += sum(deep_size(getattr(obj, a, None), seen) for a in obj.__slots__)
+    return size
+
+
 def _buffer_size(buf) -> tuple[int, int]:
-    """(elements or keys, bytes where they are bytes) of one runner-side buffer."""
+    """(elements, bytes) of one runner-side buffer: encoded bytes of a ``ListBuffer``; the decoded
+    values a ``GroupingBuffer`` keeps per key (deep size of a sample of 500, scaled up)."""
     from apache_beam.runners.portability.fn_api_runner.execution import GroupingBuffer, ListBuffer
 
     if isinstance(buf, ListBuffer):
         return len(buf._inputs), sum(len(b) for b in buf._inputs)
     if isinstance(buf, GroupingBuffer):
-        values = sum(len(v) for v in buf._table.values())
-        size = sum(len(x) for v in buf._table.values() for x in v if isinstance(x, bytes))
+        count = sum(len(v) for v in buf._table.values())
+        sample = [x for v in list(buf._table.values())[:500] for x in v[:1]]
+        size = int(sum(deep_size(x) for x in sample) / len(sample) * count) if sample else 0
+        size += sum(len(k) + 50 for k in buf._table)
         if buf._grouped_output:
             size += sum(len(b) for part in buf._grouped_output for b in part)
-        return values, size
+        return count, size
     return 0, 0
 
 
@@ -80,6 +100,7 @@ def patch_runner(log: list) -> None:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     from pipeline.run import RunConfig, run
 
     log: list = []
@@ -89,7 +110,7 @@ def main() -> None:
         files = sorted(glob.glob(os.path.join(tmp, "fleet", "payloads-*.ndjson")))
         print(f"{truth['events']:,} events; RSS before the run {rss_mib():.0f} MiB", flush=True)
         t = time.perf_counter()
-        run(RunConfig(inputs=files, out_dir=os.path.join(tmp, "out"), direct_num_workers=1))
+        run(RunConfig(inputs=files, out_dir=os.path.join(tmp, "out"), direct_num_workers=workers))
         took = time.perf_counter() - t
     peak = 0.0
     for stage, secs, rss, buffers in log:
