@@ -91,6 +91,7 @@ def measure(args: list[str], roles: dict[str, int] | None = None, also: tuple[in
     cluster's processes); ``roles`` gets the largest single process per role, and
     ``roles["at_s"]`` when the peak was reached."""
     peak = 0
+    cpu = _children_cpu()
     t = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -110,14 +111,22 @@ def measure(args: list[str], roles: dict[str, int] | None = None, also: tuple[in
     took = time.perf_counter() - t
     done.set()
     sampler.join()
+    roles["cpu_s"] = round(_children_cpu() - cpu, 1)
     if proc.returncode:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
     return took, peak
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children and their descendants."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
 def _roles(roles: dict[str, int]) -> str:
-    parts = [f"{role} {kb / 2**20:.2f}" for role, kb in sorted(roles.items()) if role not in ("at_s", "?")]
-    return f"largest process by role (GiB): {', '.join(parts)}; tree peak at {roles.get('at_s', 0)} s"
+    parts = [f"{role} {kb / 2**20:.2f}" for role, kb in sorted(roles.items()) if role not in ("at_s", "cpu_s", "?")]
+    return (f"largest process by role (GiB): {', '.join(parts)}; tree peak at {roles.get('at_s', 0)} s; "
+            f"CPU {roles.get('cpu_s', 0)} s (the command and its workers; not a dask cluster's)")
 
 
 def run_cli(files: list[str], out: str, *extra: str, roles: dict[str, int] | None = None,
