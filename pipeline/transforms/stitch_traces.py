@@ -3,7 +3,7 @@
 Batch (every runner, Beam's DaskRunner included): the union of trace keys is a
 connected-components problem; it is solved by rounds of label propagation over GroupByKey
 (``pipeline.stitch.components``), so no step holds more than one key's neighbours, and each
-trace is then built from one group. Invocations cross the shuffle as plain tuples.
+trace is then built from one group. Invocations cross the shuffle as pickled bytes.
 
 Streaming (runners with state and timers): two keyed stages with event-time gap timers. An
 invocation waits under its X-Ray id (else its correlation id) until ``gap`` of event time
@@ -16,6 +16,7 @@ them all).
 
 from __future__ import annotations
 
+import pickle
 from typing import Iterable
 
 import apache_beam as beam
@@ -33,15 +34,19 @@ from pipeline.stitch.keys import segment_key, trace_keys
 from pipeline.stitch.spans import trace_spans
 
 _FIELDS = Invocation.__slots__
+_PROTOCOL = 5  # fixed, not HIGHEST_PROTOCOL: the workers of a cluster may run another Python
 
 
-def pack(inv: Invocation) -> tuple:
-    """An invocation as a tuple of plain values: Beam's fast coder takes it without pickling."""
-    return tuple(getattr(inv, f) for f in _FIELDS)
+def pack(inv: Invocation) -> bytes:
+    """An invocation as compact bytes for the shuffles (and the streaming state). FnApiRunner
+    keeps a GroupByKey's values decoded in its own process until the consuming stage runs: as
+    bytes a row is one object of about 400 bytes, as a tuple of plain values several times that
+    (bench/memory_stages.py)."""
+    return pickle.dumps(tuple(getattr(inv, f) for f in _FIELDS), _PROTOCOL)
 
 
-def unpack(row: Iterable) -> Invocation:
-    return Invocation(*row)
+def unpack(row: bytes) -> Invocation:
+    return Invocation(*pickle.loads(row))
 
 
 # -- batch ------------------------------------------------------------------------------------
@@ -81,7 +86,7 @@ class _BuildTrace(beam.DoFn):
         self.traces = Metrics.counter("coldtrace", "traces")
         self.spans = Metrics.counter("coldtrace", "spans")
 
-    def process(self, keyed: tuple[str, Iterable[tuple]]):
+    def process(self, keyed: tuple[str, Iterable[bytes]]):
         spans = trace_spans(unpack(row) for row in keyed[1])
         self.traces.inc()
         self.spans.inc(len(spans))
@@ -145,12 +150,12 @@ def _segment_of(inv: Invocation):
         yield key, pack(inv)
 
 
-def _member_id(row: tuple) -> tuple:
+def _member_id(row: bytes) -> tuple:
     inv = unpack(row)
     return (inv.log_group or inv.function_name, inv.request_id, inv.start_ms)
 
 
-def _activity_ms(row: tuple) -> int:
+def _activity_ms(row: bytes) -> int:
     inv = unpack(row)
     return int(max(t for t in (inv.end_ms, inv.start_ms, 0) if t is not None))
 
