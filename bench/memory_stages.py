@@ -22,6 +22,10 @@ import time
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.fn_api_runner.execution import GroupingBuffer, ListBuffer
+
+from pipeline.run import RunConfig, run
 from pipeline.sources.simulate import config_for_events, write_fleet  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -51,7 +55,6 @@ def deep_size(obj, seen=None) -> int:
 def _buffer_size(buf) -> tuple[int, int]:
     """(elements, bytes) of one runner-side buffer: encoded bytes of a ``ListBuffer``; the decoded
     values a ``GroupingBuffer`` keeps per key (deep size of a sample of 500, scaled up)."""
-    from apache_beam.runners.portability.fn_api_runner.execution import GroupingBuffer, ListBuffer
 
     if isinstance(buf, ListBuffer):
         return len(buf._inputs), sum(len(b) for b in buf._inputs)
@@ -85,8 +88,6 @@ def held(ctx) -> list[tuple[str, int, int]]:
 
 
 def patch_runner(log: list) -> None:
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
-
     original = fn_runner.FnApiRunner._execute_bundle
 
     def timed(self, ctx, bcm, bundle_input):
@@ -101,7 +102,6 @@ def patch_runner(log: list) -> None:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-    from pipeline.run import RunConfig, run
 
     log: list = []
     patch_runner(log)

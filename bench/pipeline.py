@@ -21,9 +21,15 @@ from collections import defaultdict
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
+import base64
+import subprocess
+import zlib
+
+import orjson
+
 from pipeline.invocations import dedupe_sorted, fold_stream
 from pipeline.model import INDEX_INVOCATIONS, INDEX_LOGS, DeadLetter, stream_key
-from pipeline.parse import parse_event
+from pipeline.parse import awslogs, parse_event
 from pipeline.sinks.index_files import render_chunks
 from pipeline.sources.formats import read_stream
 from pipeline.sources.simulate import config_for_events, write_fleet
@@ -65,7 +71,6 @@ print(time.perf_counter() - t)
 
 def pipeline_seconds(files: list[str], out: str, workers: int) -> float:
     """``pipeline.run.run`` timed in a fresh interpreter: no heap left over from the baseline."""
-    import subprocess
 
     done = subprocess.run([sys.executable, "-c", _CHILD, "\n".join(files), out, str(workers)],
                           capture_output=True, text=True, check=True)
@@ -74,7 +79,6 @@ def pipeline_seconds(files: list[str], out: str, workers: int) -> float:
 
 def cli_seconds(files: list[str], out: str) -> float:
     """The whole ``coldtrace run --workers auto`` command: start-up, pipeline, ledger, summary, report."""
-    import subprocess
 
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--quiet", "--out", out,
@@ -85,12 +89,8 @@ def cli_seconds(files: list[str], out: str) -> float:
 def codecs(files: list[str], n: int = 2000) -> None:
     """Per payload: base64 and gzip decode with the standard library and with the compiled codecs
     ``pipeline.parse.awslogs`` uses when installed (pybase64, ISA-L), measured side by side."""
-    import base64
-    import zlib
 
-    import orjson
 
-    from pipeline.parse import awslogs
 
     datas = []
     with open(files[0], "rb") as f:

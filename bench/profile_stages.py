@@ -22,6 +22,7 @@ import time
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
+from pipeline.cli import main as cli
 from pipeline.sources.simulate import config_for_events, write_fleet  # noqa: E402
 
 # (stage, substrings of "file:function" for Python code or of the built-in's name), first match wins.
@@ -56,7 +57,6 @@ def stage_of(filename: str, name: str) -> str:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
-    from pipeline.cli import main as cli
 
     with tempfile.TemporaryDirectory() as tmp:
         truth = write_fleet(os.path.join(tmp, "fleet"), config_for_events(n, files=8))

@@ -32,6 +32,10 @@ import time
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
+import re
+
+import orjson
+
 from pipeline.sources.simulate import config_for_events, write_fleet  # noqa: E402
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -169,7 +173,6 @@ def run_dask(files: list[str], out: str, roles: dict[str, int]) -> tuple[float, 
 def _summary(out: str) -> dict:
     """summary.json but what depends on the clock or the runner: the run's elapsed time and rate,
     and the cross-check against Beam's counters (DaskRunner reports none)."""
-    import orjson
 
     with open(os.path.join(out, "summary.json"), "rb") as f:
         summary = orjson.loads(f.read())
@@ -180,7 +183,6 @@ def _summary(out: str) -> dict:
 
 def _report(out: str) -> bytes:
     """report.html but its output directory and the time it was generated."""
-    import re
 
     with open(os.path.join(out, "report.html"), "rb") as f:
         html = f.read().replace(out.encode(), b"OUT")

@@ -8,8 +8,10 @@ fully qualified runner class name, which is passed through to Beam.
 from __future__ import annotations
 
 import ctypes
+import glob
 import logging
 import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -27,13 +29,19 @@ logging.getLogger().addFilter(_QuietBeamImport())
 
 import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
+from pipeline import ledger
+from pipeline.beam_worker import HARMLESS
 from pipeline.graph import BatchShell, Sinks, SourceOut, assemble
+from pipeline.local_index import count_docs, index_path
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
 from pipeline.parse import CORRELATION_PATHS
 from pipeline.parse.redact import Redactor, redactor_for
 from pipeline.progress_channel import progress_dir
 from pipeline.sinks.advice_files import WriteAdviceJson
+from pipeline.sinks.counters import beam_counters
 from pipeline.sinks.index_files import join_index_shards
 from pipeline.sinks.ledger_files import WriteLedger, count_dead_letters, split_ledger
 from pipeline.sources.files import ReadLogFiles, split_dead_letters
@@ -83,7 +91,6 @@ AUTO_WORKERS_MIN_BYTES = 16 << 20
 def auto_workers(inputs: list[str], cores: int | None = None) -> int:
     """Worker processes for FnApiRunner: one per core for a large local input, else one.
     Remote inputs (``s3://``) are not sized: they get one worker."""
-    import glob
 
     cores = cores or os.cpu_count() or 1
     if cores < 2:
@@ -147,8 +154,6 @@ class _QuietRunner(logging.Filter):
     that ``pipeline.beam_worker`` already keeps off stderr."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from pipeline.beam_worker import HARMLESS
-
         message = record.getMessage()
         return not ("direct_running_mode should be" in message or any(text in message for text in HARMLESS))
 
@@ -161,11 +166,6 @@ def beam_runner(cfg: RunConfig):
     whose harness prints its INFO start-up lines into every run."""
     if not worker_processes(cfg):
         return None
-    import shlex
-    import sys
-
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
     for name in ("apache_beam.runners.portability.fn_api_runner.fn_runner",
                  "apache_beam.runners.portability.local_job_service"):
@@ -204,7 +204,6 @@ def build(p: beam.Pipeline, cfg: RunConfig) -> None:
 def run(cfg: RunConfig):
     """Run the batch pipeline to completion; returns Beam's PipelineResult, with ``.ledger`` set
     to the run's ``pipeline.ledger.Ledger`` (also written to ``<out>/ledger/ledger.json``)."""
-    from pipeline import ledger
 
     bound_malloc()
     ledger.clear(cfg.out_dir)
@@ -217,7 +216,7 @@ def run(cfg: RunConfig):
         if name.startswith("coldtrace-") and name.endswith(".ndjson"):
             os.remove(os.path.join(indices, name))
     if cfg.es is not None:  # templates first, so every document lands in a mapped index
-        from pipeline.sinks.es_setup import setup
+        from pipeline.sinks.es_setup import setup  # noqa: PLC0415 -- elasticsearch: +190-430 ms of import, paid only with --es-url (docs/benchmarks.md)
 
         setup(cfg.es)
     p = beam.Pipeline(runner=beam_runner(cfg), options=pipeline_options(cfg))
@@ -237,9 +236,6 @@ def run(cfg: RunConfig):
 def settle_ledger(cfg: RunConfig, result=None):
     """Sum the run's count records, check them against the index files (and Beam's counters where
     the runner has them), write ``<out>/ledger/ledger.json``; returns the Ledger."""
-    from pipeline import ledger
-    from pipeline.local_index import count_docs, index_path
-    from pipeline.sinks.counters import beam_counters
 
     docs = {index: count_docs(index_path(cfg.out_dir, index)) for index in (INDEX_LOGS, INDEX_DEADLETTER)}
     led = ledger.balance(ledger.read_parts(cfg.out_dir), cfg.inputs, docs, INDEX_LOGS, INDEX_DEADLETTER)
