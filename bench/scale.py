@@ -206,13 +206,18 @@ def same_outputs(a: str, b: str) -> list[str]:
     return differ
 
 
+def _fleet(tmp: str, n: int) -> tuple[str, list[str], dict]:
+    """A simulated fleet of about ``n`` events in 8 files: (its directory, the files, its truth)."""
+    fleet = os.path.join(tmp, f"fleet-{n}")
+    truth = write_fleet(fleet, config_for_events(n, files=8))
+    return fleet, sorted(glob.glob(os.path.join(fleet, "payloads-*.ndjson"))), truth
+
+
 def compare_dask(sizes: list[int]) -> None:
     """Per size: FnApiRunner with 2 worker processes, then DaskRunner on 2 dask workers, the same input."""
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            fleet = os.path.join(tmp, f"fleet-{n}")
-            truth = write_fleet(fleet, config_for_events(n, files=8))
-            files = sorted(glob.glob(os.path.join(fleet, "payloads-*.ndjson")))
+            fleet, files, truth = _fleet(tmp, n)
             events = truth["events"]
             fn_roles: dict[str, int] = {}
             fn_took, fn_peak = run_cli(files, os.path.join(tmp, "fnapi"), "--workers", "2", roles=fn_roles)
@@ -239,9 +244,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            fleet = os.path.join(tmp, f"fleet-{n}")
-            truth = write_fleet(fleet, config_for_events(n, files=8))
-            files = sorted(glob.glob(os.path.join(fleet, "payloads-*.ndjson")))
+            fleet, files, truth = _fleet(tmp, n)
             events = truth["events"]
             mb = sum(os.path.getsize(f) for f in files) / 1e6
             roles: dict[str, int] = {}
