@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import apache_beam as beam
 from apache_beam.coders import StrUtf8Coder
 from apache_beam.transforms import trigger
@@ -21,30 +23,13 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline.advise import AdviceAggregate
 from pipeline.advise.alarms import raise_once, regression_findings
 from pipeline.advise.thresholds import STREAMING_EVALUATION_S
+from pipeline.transforms.mergeable_combine import MergeableCombineFn
 
 
-class AdviceCombineFn(beam.CombineFn):
-    """The pure aggregate's ``add`` and ``merge``, as a CombineFn (``timeline``: see
+def _advice_combine(timeline: bool) -> MergeableCombineFn:
+    """The pure aggregate's ``add`` and ``merge`` as a CombineFn (``timeline``: see
     ``FunctionAgg.timeline``; streaming folds without it)."""
-
-    def __init__(self, timeline: bool = True) -> None:
-        self.timeline = timeline
-
-    def create_accumulator(self) -> AdviceAggregate:
-        return AdviceAggregate(timeline=self.timeline)
-
-    def add_input(self, acc: AdviceAggregate, invocation) -> AdviceAggregate:
-        return acc.add(invocation)
-
-    def merge_accumulators(self, accumulators) -> AdviceAggregate:
-        it = iter(accumulators)
-        out = next(it, None) or AdviceAggregate(timeline=self.timeline)
-        for acc in it:
-            out.merge(acc)
-        return out
-
-    def extract_output(self, acc: AdviceAggregate) -> AdviceAggregate:
-        return acc
+    return MergeableCombineFn(functools.partial(AdviceAggregate, timeline=timeline))
 
 
 class FoldAdvice(beam.PTransform):
@@ -53,7 +38,7 @@ class FoldAdvice(beam.PTransform):
         self.timeline = timeline
 
     def expand(self, invocations):
-        return invocations | "Fold" >> beam.CombineGlobally(AdviceCombineFn(self.timeline))
+        return invocations | "Fold" >> beam.CombineGlobally(_advice_combine(self.timeline))
 
 
 class FoldAdvicePerFunction(beam.PTransform):
@@ -69,7 +54,7 @@ class FoldAdvicePerFunction(beam.PTransform):
                 | "Periodically" >> beam.WindowInto(
                     GlobalWindows(), trigger=trigger.AfterWatermark(early=trigger.AfterProcessingTime(self.every_s)),
                     accumulation_mode=trigger.AccumulationMode.ACCUMULATING)
-                | "Fold" >> beam.CombinePerKey(AdviceCombineFn(timeline=False)))
+                | "Fold" >> beam.CombinePerKey(_advice_combine(timeline=False)))
 
 
 class RegressionAlarms(beam.PTransform):

@@ -13,30 +13,7 @@ import apache_beam as beam
 
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.load import write_aggregate
-
-
-class _ReportCombine(beam.CombineFn):
-    def create_accumulator(self) -> ReportAggregate:
-        return ReportAggregate()
-
-    def add_input(self, acc: ReportAggregate, item) -> ReportAggregate:
-        acc.add(item)
-        return acc
-
-    def merge_accumulators(self, accs) -> ReportAggregate:
-        it = iter(accs)
-        first = next(it)
-        for acc in it:
-            first.merge(acc)
-        return first
-
-    def extract_output(self, acc: ReportAggregate) -> ReportAggregate:
-        return acc
-
-
-class _MergeAggregates(_ReportCombine):
-    def add_input(self, acc: ReportAggregate, part: ReportAggregate) -> ReportAggregate:
-        return acc.merge(part)
+from pipeline.transforms.mergeable_combine import MergeableCombineFn
 
 
 class AggregateForReport(beam.PTransform):
@@ -50,9 +27,9 @@ class AggregateForReport(beam.PTransform):
     def expand(self, inputs):
         # One combine per input, fused into the stage that makes it; only the partial aggregates
         # meet (a Flatten of the inputs themselves would make FnApiRunner buffer every element).
-        parts = [inputs[name] | f"Aggregate{name.title()}" >> beam.CombineGlobally(_ReportCombine())
+        parts = [inputs[name] | f"Aggregate{name.title()}" >> beam.CombineGlobally(MergeableCombineFn(ReportAggregate))
                  for name in ("invocations", "traces", "points", "alarms") if name in inputs]
         return (parts
                 | "PartialAggregates" >> beam.Flatten()
-                | "MergeAggregates" >> beam.CombineGlobally(_MergeAggregates())
+                | "MergeAggregates" >> beam.CombineGlobally(MergeableCombineFn(ReportAggregate, parts=True))
                 | "WriteReportAggregate" >> beam.Map(write_aggregate, self.out_dir))

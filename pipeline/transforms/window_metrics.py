@@ -21,33 +21,9 @@ from apache_beam.transforms.window import TimestampedValue
 from pipeline.detect.health import HEALTH_FIGURES, max_values, minute_point
 from pipeline.metrics import WindowFigures
 from pipeline.model import MetricPoint
+from pipeline.transforms.mergeable_combine import MergeableCombineFn
 from pipeline.transforms.minute_windows import minute_windows, window_start_ms
 from pipeline.windows import ALLOWED_LATENESS_MS, CORRECTION_MS
-
-
-class FiguresFn(beam.CombineFn):
-    def create_accumulator(self) -> WindowFigures:
-        return WindowFigures()
-
-    def add_input(self, acc: WindowFigures, obs) -> WindowFigures:
-        return acc.add(obs)
-
-    def merge_accumulators(self, accumulators) -> WindowFigures:
-        it = iter(accumulators)
-        first = next(it)
-        for acc in it:
-            first.merge(acc)
-        return first
-
-    def extract_output(self, acc: WindowFigures) -> WindowFigures:
-        return acc
-
-
-class MergeFiguresFn(FiguresFn):
-    """Combines partial WindowFigures (each already a combine's output) into one per key."""
-
-    def add_input(self, acc: WindowFigures, figures: WindowFigures) -> WindowFigures:
-        return acc.merge(figures)
 
 
 def _keyed(obs):
@@ -86,7 +62,7 @@ class WindowMetrics(beam.PTransform):
                             | "Minutes" >> minute_windows(0, self.lateness_ms + self.correction_ms))
         return (observations
                 | "KeyByWindow" >> beam.Map(_keyed)
-                | "Figures" >> beam.CombinePerKey(FiguresFn())
+                | "Figures" >> beam.CombinePerKey(MergeableCombineFn(WindowFigures))
                 | "ToPoints" >> beam.MapTuple(_to_point))
 
     @staticmethod
@@ -97,11 +73,11 @@ class WindowMetrics(beam.PTransform):
         them through the runner: a Flatten is a materialisation point in Beam's portable runners."""
         figures = [part
                    | f"KeyByWindow{i}" >> beam.Map(_keyed)
-                   | f"Figures{i}" >> beam.CombinePerKey(FiguresFn())
+                   | f"Figures{i}" >> beam.CombinePerKey(MergeableCombineFn(WindowFigures))
                    for i, part in enumerate(parts)]
         return (figures
                 | "AllFigures" >> beam.Flatten()
-                | "MergeFigures" >> beam.CombinePerKey(MergeFiguresFn())
+                | "MergeFigures" >> beam.CombinePerKey(MergeableCombineFn(WindowFigures, parts=True))
                 | "ToPoints" >> beam.MapTuple(_to_point))
 
 
@@ -130,4 +106,4 @@ class IteratorAgePerMinute(beam.PTransform):
                 | "ToPoint" >> beam.ParDo(_AgePoint()))
 
 
-__all__ = ["FiguresFn", "WindowMetrics", "IteratorAgePerMinute"]
+__all__ = ["WindowMetrics", "IteratorAgePerMinute"]

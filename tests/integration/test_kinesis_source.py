@@ -12,11 +12,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from forwarder.records import encode
-from pipeline.model import LogEvent
 from pipeline.sources.kinesis import KinesisRestriction, KinesisTracker
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop
 from pipeline.sources.kinesis_shards import Backoff, Cursor, StartPosition, initial_cursors, list_shards
+from tests.integration import kinesis_lines
 from tests.integration.fault_proxy import FaultProxy
 
 REGION = "eu-west-1"
@@ -30,17 +29,7 @@ def client(endpoint: str):
 
 def put_lines(endpoint: str, streams: int, lines: int, tag: str = "a") -> list[str]:
     """``lines`` log lines on each of ``streams`` log streams; returns their event ids."""
-    k = client(endpoint)
-    ids: list[str] = []
-    for s in range(streams):
-        events = [LogEvent(id=f"{tag}{s}-{i:05d}", timestamp=1714557600000 + i, message=f"line {i}\n",
-                           log_group=f"/aws/lambda/fn{s % 3}", log_stream=f"2024/05/01/[$LATEST]{s:032x}")
-                  for i in range(lines)]
-        ids.extend(e.id for e in events)
-        for n in range(0, lines, 10):
-            for rec in encode(events[n:n + 10], 0, None):
-                k.put_record(StreamName="s", Data=rec.data, PartitionKey=rec.key)
-    return ids
+    return kinesis_lines.put_lines(client(endpoint), streams, lines, tag)[0]
 
 
 def read_all(endpoint: str, cursors, claim=None, bounded=True, **kw) -> tuple[list[str], ShardsLoop]:

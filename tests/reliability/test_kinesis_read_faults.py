@@ -20,11 +20,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from forwarder.records import encode
-from pipeline.model import LogEvent
 from pipeline.sources.aws_retry import Backoff, RetriesExhausted
 from pipeline.sources.kinesis_reader import ArrivalWatermark, ShardsLoop
 from pipeline.sources.kinesis_shards import StartPosition, initial_cursors, list_shards
+from tests.integration import kinesis_lines
 from tests.integration.fault_proxy import FaultProxy
 from tests.reliability.support import REGION, table_path
 
@@ -63,18 +62,7 @@ def client(endpoint: str):
 
 def put_lines(endpoint: str, streams: int = 6, lines: int = 30) -> tuple[list[str], int]:
     """Log lines in the forwarder's record format, ten lines a record; (event ids, records)."""
-    k = client(endpoint)
-    ids, records = [], 0
-    for s in range(streams):
-        events = [LogEvent(id=f"{s}-{i:05d}", timestamp=1714557600000 + i, message=f"line {i}\n",
-                           log_group=f"/aws/lambda/fn{s % 3}", log_stream=f"2024/05/01/[$LATEST]{s:032x}")
-                  for i in range(lines)]
-        ids.extend(e.id for e in events)
-        for n in range(0, lines, 10):
-            for rec in encode(events[n:n + 10], 0, None):
-                k.put_record(StreamName="s", Data=rec.data, PartitionKey=rec.key)
-                records += 1
-    return ids, records
+    return kinesis_lines.put_lines(client(endpoint), streams, lines)
 
 
 def read_through(url: str, backoff: Backoff) -> tuple[list[str], ShardsLoop]:
