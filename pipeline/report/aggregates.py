@@ -191,13 +191,6 @@ class ReportAggregate:
         a.traces = TraceFigures.from_json(d["traces"])
         return a
 
-    def __getstate__(self) -> dict[str, Any]:  # Beam's shuffle pickles accumulators: keep it compact
-        return {"json": self.to_json(), "out_dir": self.out_dir, "counts": self.counts}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(ReportAggregate.from_json(state["json"]).__dict__)
-        self.out_dir, self.counts = state["out_dir"], state["counts"]
-
     @classmethod
     def of(cls, items: Iterable[Any]) -> ReportAggregate:
         agg = cls()
