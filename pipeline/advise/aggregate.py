@@ -18,6 +18,7 @@ from pipeline.advise.thresholds import BUCKET_MS
 from pipeline.model.invocation import Invocation
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
+    architecture_of,
     end_ms,
     infer_architecture,
     init_wait_ms,
@@ -94,10 +95,8 @@ class Row:
         if inv.cold_start:
             wait = inv.init_duration_ms if inv.init_duration_ms is not None else inv.restore_duration_ms
         arch = None
-        if inv.estimated_cost_usd is not None:
-            arch = infer_architecture(({"aws.lambda.estimated_cost_usd": inv.estimated_cost_usd,
-                                        "aws.lambda.billed_duration_ms": inv.billed_duration_ms,
-                                        "aws.lambda.memory_size_mb": inv.memory_size_mb},))
+        if inv.estimated_cost_usd is not None:  # as infer_architecture reads the document
+            arch = architecture_of(inv.estimated_cost_usd, inv.billed_duration_ms, inv.memory_size_mb) or "x86_64"
         return cls(inv.function_name, str(inv.function_version or UNKNOWN_VERSION), inv.outcome, inv.cold_start_kind,
                    t0, max(t1, t0), inv.instance_id or inv.log_stream or inv.request_id,
                    int(inv.memory_size_mb) if inv.memory_size_mb else None, _float(inv.duration_ms),
