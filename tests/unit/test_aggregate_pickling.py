@@ -13,6 +13,7 @@ import random
 import pytest
 
 from pipeline.advise import AdviceAggregate
+from pipeline.advise.aggregate import _translate, _translator
 from pipeline.cost import PRICE_PER_GB_S, PRICE_PER_REQUEST
 from pipeline.model import Invocation
 from pipeline.report.aggregates import ReportAggregate
@@ -110,3 +111,14 @@ def test_the_architecture_of_one_cost_is_what_the_document_says():
         expected = _infer_architecture_as_it_was(cost, billed, mem)
         assert infer_architecture((doc,)) == expected
         assert (architecture_of(cost, billed, mem) or "x86_64") == expected
+
+
+def test_busy_masks_move_to_another_numbering_as_bit_by_bit():
+    rnd = random.Random(7)
+    for n in (1, 3, 8, 9, 17, 70):
+        orders = [list(range(n)), rnd.sample(range(n), n), [k + 5 for k in range(n)]]
+        for bits in orders:
+            move = _translator(bits)
+            for _ in range(200):
+                mask = rnd.getrandbits(n)
+                assert move(mask) == _translate(mask, bits)
