@@ -119,7 +119,7 @@ def architecture_of(cost: float | None, billed: float | None, mem: float | None)
     if cost is None or not billed or not mem:
         return None
     gb_s = (mem / 1024.0) * (billed / 1000.0)
-    if gb_s * _ARM64_PRICE < 1e-9:
+    if not gb_s * _ARM64_PRICE >= 1e-9:  # too small to tell the prices apart, or NaN
         return None
     price = (cost - PRICE_PER_REQUEST) / gb_s
     best, best_d = "", 0.0
