@@ -5,13 +5,18 @@ Simulates a fleet of about N log events (default 1,000,000; not timed), then tim
 the payload files and writing every index file, then the whole ``coldtrace run`` command, and
 — as the baseline, in the same run — the core work in plain Python in one process with no
 Beam: read, group by stream, de-duplicate, parse, fold, render, write.
-Run: ``python bench/pipeline.py [N]``.
+
+Each figure is printed as wall time and events/s, and as CPU core-seconds per million events
+(this process's CPU for the baseline, the children's for the runs): on a shared machine the
+wall time drifts with the other jobs' load, the CPU far less. ``--command-only`` skips the
+pipeline-only runs and the codec figures. Run: ``python bench/pipeline.py [N] [--command-only]``.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -69,21 +74,30 @@ print(time.perf_counter() - t)
 """
 
 
-def pipeline_seconds(files: list[str], out: str, workers: int) -> float:
-    """``pipeline.run.run`` timed in a fresh interpreter: no heap left over from the baseline."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished children and theirs
+    return usage.ru_utime + usage.ru_stime
 
+
+def pipeline_seconds(files: list[str], out: str, workers: int) -> tuple[float, float]:
+    """``pipeline.run.run`` timed in a fresh interpreter (no heap left over from the baseline):
+    (wall seconds of the run itself, CPU seconds of the whole child process tree)."""
+
+    cpu = _children_cpu()
     done = subprocess.run([sys.executable, "-c", _CHILD, "\n".join(files), out, str(workers)],
                           capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    return float(done.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
 
 
-def cli_seconds(files: list[str], out: str) -> float:
-    """The whole ``coldtrace run --workers auto`` command: start-up, pipeline, ledger, summary, report."""
+def cli_seconds(files: list[str], out: str) -> tuple[float, float]:
+    """The whole ``coldtrace run --workers auto`` command (start-up, pipeline, ledger, summary,
+    report): (wall seconds, CPU seconds of its process tree)."""
 
+    cpu = _children_cpu()
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--quiet", "--out", out,
                     *[arg for f in files for arg in ("--input", f)]], check=True, capture_output=True)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _children_cpu() - cpu
 
 
 def codecs(files: list[str], n: int = 2000) -> None:
@@ -125,30 +139,39 @@ def _synced(fn, *args):
 
 
 def main() -> None:
-    target = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    argv = [a for a in sys.argv[1:] if a != "--command-only"]
+    command_only = "--command-only" in sys.argv[1:]
+    target = int(argv[0]) if argv else 1_000_000
     with tempfile.TemporaryDirectory() as tmp:
         fleet = os.path.join(tmp, "fleet")
         truth = write_fleet(fleet, config_for_events(target, files=8))
         files = sorted(glob.glob(os.path.join(fleet, "payloads-*.ndjson")))
         events = truth["events"]
+        per_m = 1e6 / events
         print(f"fleet: {events:,} unique log events, {truth['payloads']:,} payloads, "
               f"{len(truth['functions'])} functions, {len(files)} files")
-        codecs(files)
+        if not command_only:
+            codecs(files)
         os.sync()  # each timed part starts with no dirty pages left to write back (see _synced)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         plain_python(files, tmp)
-        base = time.perf_counter() - t
-        print(f"plain Python, 1 process (baseline):   {base:6.1f} s  {events / base:10,.0f} events/s")
-        for workers in (1, 2):
-            took = min(_synced(pipeline_seconds, files, os.path.join(tmp, f"out{workers}"), workers)
-                       for _ in range(2))  # best of two: this VM's speed drifts by a second or so
-            print(f"coldtrace pipeline, FnApiRunner, {workers} worker(s): {took:6.1f} s  {events / took:10,.0f} events/s"
-                  f"  ({base / took:.2f}x the baseline's speed)")
-        took = _synced(cli_seconds, files, os.path.join(tmp, "cli"))
+        base, base_cpu = time.perf_counter() - t, time.process_time() - cpu
+        print(f"plain Python, 1 process (baseline):   {base:6.1f} s  {events / base:10,.0f} events/s  "
+              f"CPU {base_cpu * per_m:5.1f} core-s per 1M events")
+        if not command_only:
+            for workers in (1, 2):
+                took, cpu = min(_synced(pipeline_seconds, files, os.path.join(tmp, f"out{workers}"), workers)
+                                for _ in range(2))  # best of two: this VM's speed drifts by a second or so
+                print(f"coldtrace pipeline, FnApiRunner, {workers} worker(s): {took:6.1f} s  "
+                      f"{events / took:10,.0f} events/s  ({base / took:.2f}x the baseline's speed)  "
+                      f"CPU {cpu * per_m:5.1f} core-s per 1M events")
+        took, cpu = _synced(cli_seconds, files, os.path.join(tmp, "cli"))
+        cores = os.cpu_count() or 1
         print(f"coldtrace run command (workers auto; + start-up, summary, report.html): {took:6.1f} s  "
-              f"{events / took:10,.0f} events/s  ({base / took:.2f}x)")
-        print(f"cores: {os.cpu_count()}, load average at end: {os.getloadavg()[0]:.2f}")
-
+              f"{events / took:10,.0f} events/s  ({base / took:.2f}x)  CPU {cpu * per_m:5.1f} core-s per 1M events "
+              f"({cpu / base_cpu:.1f}x the baseline's CPU; at most {events / cpu * cores:,.0f} events/s "
+              f"on {cores} cores if every core-second ran in parallel)")
+        print(f"cores: {cores}, load average at end: {os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
     main()

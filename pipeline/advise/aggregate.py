@@ -12,12 +12,13 @@ with functions, versions, memory sizes, minutes and seconds of the run, never wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.advise.thresholds import BUCKET_MS
 from pipeline.model.invocation import Invocation
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
+    architecture_of,
     end_ms,
     infer_architecture,
     init_wait_ms,
@@ -50,6 +51,35 @@ def _translate(mask: int, bits: list[int]) -> int:
         mask >>= 1
         k += 1
     return out
+
+
+def _translator(bits: list[int]) -> Callable[[int], int]:
+    """``_translate`` with ``bits`` fixed, for many masks: the identity when no bit moves, else a
+    table per byte of the mask (a merge or a JSON form translates every busy tick's mask; bit by
+    bit that was a loop per environment per tick)."""
+    if all(b == k for k, b in enumerate(bits)):
+        return _same
+    tables = []
+    for j in range(0, len(bits), 8):
+        chunk = bits[j:j + 8]
+        table = [0] * 256  # a mask has no bit past its last environment: the rest stay 0
+        for v in range(1, 1 << len(chunk)):
+            table[v] = _translate(v, chunk)
+        tables.append(table)
+
+    def by_bytes(mask: int) -> int:
+        out = j = 0
+        while mask:
+            out |= tables[j][mask & 255]
+            mask >>= 8
+            j += 1
+        return out
+
+    return by_bytes
+
+
+def _same(mask: int) -> int:
+    return mask
 
 
 @dataclass(slots=True)
@@ -94,10 +124,8 @@ class Row:
         if inv.cold_start:
             wait = inv.init_duration_ms if inv.init_duration_ms is not None else inv.restore_duration_ms
         arch = None
-        if inv.estimated_cost_usd is not None:
-            arch = infer_architecture(({"aws.lambda.estimated_cost_usd": inv.estimated_cost_usd,
-                                        "aws.lambda.billed_duration_ms": inv.billed_duration_ms,
-                                        "aws.lambda.memory_size_mb": inv.memory_size_mb},))
+        if inv.estimated_cost_usd is not None:  # as infer_architecture reads the document
+            arch = architecture_of(inv.estimated_cost_usd, inv.billed_duration_ms, inv.memory_size_mb) or "x86_64"
         return cls(inv.function_name, str(inv.function_version or UNKNOWN_VERSION), inv.outcome, inv.cold_start_kind,
                    t0, max(t1, t0), inv.instance_id or inv.log_stream or inv.request_id,
                    int(inv.memory_size_mb) if inv.memory_size_mb else None, _float(inv.duration_ms),
@@ -296,8 +324,10 @@ class FunctionAgg:
                 self.buckets.setdefault(version, {}).setdefault(minute, Bucket()).merge(b)
         _add_counts(self.architectures, other.architectures)
         bits = [self.envs.setdefault(env, len(self.envs)) for env in sorted(other.envs, key=other.envs.get)]
+        move = _translator(bits)
+        busy = self.busy
         for tick, mask in other.busy.items():
-            self.busy[tick] = self.busy.get(tick, 0) | _translate(mask, bits)
+            busy[tick] = busy.get(tick, 0) | move(mask)
         return self
 
     def to_json(self) -> dict[str, Any]:
@@ -315,9 +345,9 @@ class FunctionAgg:
         (masks as hex: they outgrow JSON's 64-bit integers)."""
         names = sorted(self.envs)
         order = {env: k for k, env in enumerate(names)}
-        bits = [order[env] for env in sorted(self.envs, key=self.envs.get)]
+        move = _translator([order[env] for env in sorted(self.envs, key=self.envs.get)])
         return {"envs": names,
-                "busy": {str(t): f"{_translate(mask, bits):x}" for t, mask in sorted(self.busy.items())}}
+                "busy": {str(t): f"{move(mask):x}" for t, mask in sorted(self.busy.items())}}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FunctionAgg:

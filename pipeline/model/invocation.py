@@ -7,6 +7,11 @@ from typing import Any
 
 from pipeline.model.common import _put, iso_ms, stable_id, xray_to_w3c
 
+# Optional figures, in the document's order: (attribute, document field).
+_LAMBDA_FIELDS = tuple((key, f"aws.lambda.{key}") for key in (
+    "duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb", "init_duration_ms",
+    "restore_duration_ms", "billed_restore_duration_ms", "estimated_cost_usd", "runtime_version"))
+
 
 @dataclass(slots=True)
 class Invocation:
@@ -71,16 +76,20 @@ class Invocation:
             "aws.lambda.log_count": self.log_count,
             "aws.lambda.log_bytes": self.log_bytes,
         }
-        _put(doc, "faas.version", self.function_version)
-        _put(doc, "faas.instance", self.instance_id)
-        _put(doc, "cloud.region", self.region)
-        _put(doc, "cloud.account.id", self.account)
+        if self.function_version is not None:
+            doc["faas.version"] = self.function_version
+        if self.instance_id is not None:
+            doc["faas.instance"] = self.instance_id
+        if self.region is not None:
+            doc["cloud.region"] = self.region
+        if self.account is not None:
+            doc["cloud.account.id"] = self.account
         if self.end_ms is not None:
             doc["event.end"] = iso_ms(self.end_ms)
-        for key in ("duration_ms", "billed_duration_ms", "memory_size_mb", "max_memory_used_mb",
-                    "init_duration_ms", "restore_duration_ms", "billed_restore_duration_ms",
-                    "estimated_cost_usd", "runtime_version"):
-            _put(doc, f"aws.lambda.{key}", getattr(self, key))
+        for key, name in _LAMBDA_FIELDS:
+            value = getattr(self, key)
+            if value is not None:
+                doc[name] = value
         if self.memory_size_mb and self.max_memory_used_mb is not None:
             doc["aws.lambda.memory_utilization"] = round(self.max_memory_used_mb / self.memory_size_mb, 4)
         if self.outcome not in ("success", "unfinished"):

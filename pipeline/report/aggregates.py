@@ -96,7 +96,8 @@ class ReportAggregate:
             s, e = start_ms(doc), end_ms(doc)
         self._span(min(s, e), max(s, e))
         self.inv_lo, self.inv_hi = min_of(self.inv_lo, s), max_of(self.inv_hi, e)
-        fn = doc.get("faas.name", "?")
+        get = doc.get
+        fn = get("faas.name", "?")
         figures = self.functions.get(fn)
         if figures is None:
             figures = self.functions[fn] = FunctionFigures()
@@ -104,19 +105,23 @@ class ReportAggregate:
         b = self.buckets
         k = s // b.interval
         bump(b.invocations, fn, k)
-        bump(b.outcomes, doc.get("aws.lambda.outcome", "unfinished"), k)
-        if doc.get("aws.lambda.outcome") in FAILED_OUTCOMES:
+        outcome = get("aws.lambda.outcome", "unfinished")
+        bump(b.outcomes, outcome, k)
+        if outcome in FAILED_OUTCOMES:
             bump(b.failed, fn, k)
-        if doc.get("faas.coldstart"):
+        if get("faas.coldstart"):
             bump(b.cold, fn, k)
-        if "throttle" in (doc.get("aws.lambda.signals") or ()):
+        if "throttle" in (get("aws.lambda.signals") or ()):
             bump(b.throttles, fn, k)
-        if doc.get("aws.lambda.duration_ms") is not None:
-            row = b.durations.setdefault(fn, {})
+        duration = get("aws.lambda.duration_ms")
+        if duration is not None:
+            row = b.durations.get(fn)
+            if row is None:
+                row = b.durations[fn] = {}
             sk = row.get(k)
             if sk is None:
                 sk = row[k] = PercentileSketch()
-            sk.add(float(doc["aws.lambda.duration_ms"]))
+            sk.add(float(duration))
 
     def add_metric(self, doc: dict[str, Any]) -> None:
         s = start_ms(doc)
@@ -190,13 +195,6 @@ class ReportAggregate:
         a.alarms = list(d["alarms"])
         a.traces = TraceFigures.from_json(d["traces"])
         return a
-
-    def __getstate__(self) -> dict[str, Any]:  # Beam's shuffle pickles accumulators: keep it compact
-        return {"json": self.to_json(), "out_dir": self.out_dir, "counts": self.counts}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(ReportAggregate.from_json(state["json"]).__dict__)
-        self.out_dir, self.counts = state["out_dir"], state["counts"]
 
     @classmethod
     def of(cls, items: Iterable[Any]) -> ReportAggregate:

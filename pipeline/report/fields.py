@@ -102,16 +102,32 @@ def infer_architecture(docs: Iterable[dict[str, Any]]) -> str:
     Invocation documents carry no architecture, but ``estimated_cost_usd`` was computed from
     it (``pipeline.cost``), so the price per GB-second it implies names it."""
     for doc in docs:
-        cost, billed = doc.get("aws.lambda.estimated_cost_usd"), doc.get("aws.lambda.billed_duration_ms")
-        mem = doc.get("aws.lambda.memory_size_mb")
-        if cost is None or not billed or not mem:
-            continue
-        gb_s = (mem / 1024.0) * (billed / 1000.0)
-        if gb_s * PRICE_PER_GB_S["arm64"] < 1e-9:
-            continue  # too small to tell the prices apart
-        price = (cost - PRICE_PER_REQUEST) / gb_s
-        return min(PRICE_PER_GB_S, key=lambda arch: abs(PRICE_PER_GB_S[arch] - price))
+        arch = architecture_of(doc.get("aws.lambda.estimated_cost_usd"), doc.get("aws.lambda.billed_duration_ms"),
+                               doc.get("aws.lambda.memory_size_mb"))
+        if arch is not None:
+            return arch
     return "x86_64"
+
+
+_PRICES = tuple(PRICE_PER_GB_S.items())
+_ARM64_PRICE = PRICE_PER_GB_S["arm64"]
+
+
+def architecture_of(cost: float | None, billed: float | None, mem: float | None) -> str | None:
+    """The architecture one invocation's cost implies (the price nearest to it, the first listed
+    on a tie), or None when the figures cannot tell (no cost, or too small to tell the prices apart)."""
+    if cost is None or not billed or not mem:
+        return None
+    gb_s = (mem / 1024.0) * (billed / 1000.0)
+    if not gb_s * _ARM64_PRICE >= 1e-9:  # too small to tell the prices apart, or NaN
+        return None
+    price = (cost - PRICE_PER_REQUEST) / gb_s
+    best, best_d = "", 0.0
+    for arch, p in _PRICES:
+        d = abs(p - price)
+        if not best or d < best_d:
+            best, best_d = arch, d
+    return best
 
 
 def peak_concurrency(intervals: Iterable[tuple[int, int]]) -> int:

@@ -10,10 +10,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.cost import PRICE_PER_GB_S
 from pipeline.model import Invocation, iso_ms
 from pipeline.model.common import MAX_ISO_MS
-from pipeline.report.fields import infer_architecture, init_wait_ms, iso_to_ms, runtime_family
+from pipeline.report.fields import architecture_of, init_wait_ms, iso_to_ms, runtime_family
 from pipeline.report.mergeable import array_from_json, array_to_json, fsum_add, max_of
 from pipeline.sketch import PercentileSketch
 
@@ -79,40 +78,47 @@ class FunctionFigures:
         self.starts, self.ends = array("q"), array("q")
 
     def add(self, doc: dict[str, Any], s: int, e: int) -> None:
+        get = doc.get
         self.invocations += 1
-        outcome = doc.get("aws.lambda.outcome", "unfinished")
-        self.outcomes[outcome] += 1
-        kind = doc.get("aws.lambda.cold_start_kind", "none")
+        self.outcomes[get("aws.lambda.outcome", "unfinished")] += 1
+        kind = get("aws.lambda.cold_start_kind", "none")
         self.kinds[kind] += 1
         if kind == "provisioned":
             self.provisioned += 1
-        cold = bool(doc.get("faas.coldstart"))
-        group = self.groups.get(doc.get("aws.lambda.memory_size_mb") or 0)
+        mem = get("aws.lambda.memory_size_mb") or 0
+        group = self.groups.get(mem)
         if group is None:
-            group = self.groups[doc.get("aws.lambda.memory_size_mb") or 0] = Group()
+            group = self.groups[mem] = Group()
         group.invocations += 1
-        if cold:
+        if get("faas.coldstart"):
             self.cold_starts += 1
             group.cold_starts += 1
-            init = doc.get("aws.lambda.init_duration_ms") or doc.get("aws.lambda.restore_duration_ms")
+            init = get("aws.lambda.init_duration_ms") or get("aws.lambda.restore_duration_ms")
             if init is not None:
                 self.summary_inits.append(float(init))
             wait = init_wait_ms(doc)
             if wait is not None:
                 group.inits.append(wait)
-        if doc.get("aws.lambda.duration_ms") is not None:
-            self.durations.add(float(doc["aws.lambda.duration_ms"]))
-        if doc.get("aws.lambda.memory_utilization") is not None:
-            self.utilization.add(float(doc["aws.lambda.memory_utilization"]))
-        if doc.get("aws.lambda.max_memory_used_mb") is not None:
-            self.max_memory_used = max_of(self.max_memory_used, doc["aws.lambda.max_memory_used_mb"])
-        if "throttle" in (doc.get("aws.lambda.signals") or ()):
+        duration = get("aws.lambda.duration_ms")
+        if duration is not None:
+            self.durations.add(float(duration))
+        utilization = get("aws.lambda.memory_utilization")
+        if utilization is not None:
+            self.utilization.add(float(utilization))
+        used = get("aws.lambda.max_memory_used_mb")
+        if used is not None:
+            self.max_memory_used = max_of(self.max_memory_used, used)
+        if "throttle" in (get("aws.lambda.signals") or ()):
             self.downstream_throttles += 1
-        fsum_add(self.cost, doc.get("aws.lambda.estimated_cost_usd") or 0.0)
-        if doc.get("aws.lambda.runtime_version"):
-            self.runtimes[runtime_family(doc["aws.lambda.runtime_version"])] += 1
-        if doc.get("aws.lambda.estimated_cost_usd") is not None and _tells_price(doc):
-            self.architectures[infer_architecture((doc,))] += 1
+        cost = get("aws.lambda.estimated_cost_usd")
+        fsum_add(self.cost, cost or 0.0)
+        runtime = get("aws.lambda.runtime_version")
+        if runtime:
+            self.runtimes[runtime_family(runtime)] += 1
+        if cost is not None:  # counted where the cost is large enough to tell the prices apart
+            arch = architecture_of(cost, get("aws.lambda.billed_duration_ms"), get("aws.lambda.memory_size_mb"))
+            if arch is not None:
+                self.architectures[arch] += 1
         self.starts.append(s)
         self.ends.append(e)
 
@@ -174,12 +180,6 @@ class FunctionFigures:
         f.groups = {int(k): Group.from_json(g) for k, g in d["groups"].items()}
         f.starts, f.ends = array_from_json("q", d["starts"]), array_from_json("q", d["ends"])
         return f
-
-
-def _tells_price(doc: dict[str, Any]) -> bool:
-    """Is this document's cost large enough for ``infer_architecture`` to read a price from it?"""
-    billed, mem = doc.get("aws.lambda.billed_duration_ms"), doc.get("aws.lambda.memory_size_mb")
-    return bool(billed and mem) and (mem / 1024.0) * (billed / 1000.0) * PRICE_PER_GB_S["arm64"] >= 1e-9
 
 
 def _ms(value: float | None) -> int:
