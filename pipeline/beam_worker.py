@@ -15,6 +15,18 @@ import sys
 # Messages every worker logs and no user can act on.
 HARMLESS = ("apitools not found", "No semi_persistent_directory found")
 
+# Bytes a data channel's send queues hold (Beam: 100 MiB each, two per channel). A worker's
+# outputs and the runner's stage inputs go out as messages of a few MiB, and the receiving side
+# takes five at a time: more queued is memory, not speed (pipeline.fnapi_inputs).
+SEND_QUEUE_BYTES = 16 << 20
+
+
+def bound_send_queues() -> None:
+    """Beam's data plane reads this default when it opens a channel: call before."""
+    from apache_beam.runners.worker import data_plane  # noqa: PLC0415 -- after the logging set-up in main(): Beam logs at import
+
+    data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES = SEND_QUEUE_BYTES
+
 
 class QuietHarness(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -31,6 +43,7 @@ def main() -> None:
 
     from apache_beam.runners.worker import sdk_worker_main  # noqa: PLC0415 -- after the logging set-up above: it logs at import
 
+    bound_send_queues()
     sdk_worker_main.main(sys.argv)
 
 

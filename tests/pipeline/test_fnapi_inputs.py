@@ -1,0 +1,80 @@
+"""With worker processes, FnApiRunner sends a stage's input in pieces while the bundle runs
+(pipeline.fnapi_inputs): the same elements, in the same order, never one message of a
+worker's whole share; the data plane's send queues are bounded."""
+
+import apache_beam as beam
+from apache_beam.coders import coders
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import execution
+from apache_beam.runners.worker import data_plane
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import core
+
+from pipeline import fnapi_inputs
+from pipeline.beam_worker import SEND_QUEUE_BYTES
+from pipeline.run import RunConfig, beam_runner
+
+
+def _grouping_buffer(keys: int, values_per_key: int) -> execution.GroupingBuffer:
+    pre = coders.WindowedValueCoder(coders.TupleCoder([coders.StrUtf8Coder(), coders.BytesCoder()]))
+    post = coders.WindowedValueCoder(coders.TupleCoder([coders.StrUtf8Coder(), coders.IterableCoder(coders.BytesCoder())]))
+    buf = execution.GroupingBuffer(pre, post, core.Windowing(beam.window.GlobalWindows()))
+    stream = execution.create_OutputStream()
+    for k in range(keys):
+        for v in range(values_per_key):
+            pre.get_impl().encode_to_stream(
+                beam.transforms.window.GlobalWindows.windowed_value((f"key-{k}", bytes([v % 251]) * 300)), stream, True)
+    buf.append(stream.get())
+    return buf, post
+
+
+def _decode(pieces: list[bytes], coder) -> list:
+    impl = coder.get_impl()
+    return [(wv.value[0], list(wv.value[1]), wv.windows, wv.timestamp, wv.pane_info)
+            for piece in pieces for wv in impl.decode_all(piece)]
+
+
+def test_pieces_hold_the_same_elements_in_the_same_order(monkeypatch):
+    monkeypatch.setattr(fnapi_inputs, "PIECE_BYTES", 20_000)
+    ours, post = _grouping_buffer(200, 7)
+    beams, _ = _grouping_buffer(200, 7)
+    pieces = fnapi_inputs.partition_in_pieces(ours, 2)
+    whole = fnapi_inputs.BEAM_PARTITION(beams, 2)
+    assert len(pieces) == 2 and all(len(part) == 1 for part in whole)
+    for part, reference in zip(pieces, whole):
+        assert len(part) >= 10                             # cut into many messages...
+        assert max(map(len, part)) < 20_000 + 3_000        # ...each about PIECE_BYTES (plus one element)
+        assert _decode(part, post) == _decode(reference, post)   # ...holding Beam's elements
+    assert fnapi_inputs.partition_in_pieces(ours, 2) is pieces   # partitioned once, as Beam's
+
+
+def test_an_empty_buffer_gives_one_empty_piece_per_worker():
+    buf, _ = _grouping_buffer(0, 0)
+    assert fnapi_inputs.partition_in_pieces(buf, 2) == [[b""], [b""]]
+
+
+def test_worker_processes_get_their_input_in_pieces(monkeypatch):
+    """A real FnApiRunner with two worker processes (pipeline.beam_worker), its grouped input
+    cut into pieces of 4 KiB: every element arrives, grouped as before."""
+    cfg = RunConfig(inputs=[], direct_num_workers=2)
+    runner = beam_runner(cfg)
+    assert fnapi_inputs.installed()
+    assert data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES == SEND_QUEUE_BYTES
+    monkeypatch.setattr(fnapi_inputs, "PIECE_BYTES", 4096)
+    sent = []
+    real_enqueue = data_plane._GrpcDataChannel._enqueue_to_send
+
+    def counting(self, element):
+        if isinstance(element, beam.portability.api.beam_fn_api_pb2.Elements.Data) and element.data:
+            sent.append(len(element.data))
+        return real_enqueue(self, element)
+
+    monkeypatch.setattr(data_plane._GrpcDataChannel, "_enqueue_to_send", counting)
+    expected = [(k, sorted(f"{k}-{v}-" + "x" * 200 for v in range(40))) for k in range(300)]
+    with beam.Pipeline(runner=runner, options=PipelineOptions(["--direct_num_workers=2"])) as p:
+        grouped = (p | beam.Create([(k, f"{k}-{v}-" + "x" * 200) for k in range(300) for v in range(40)])
+                   | beam.GroupByKey() | beam.MapTuple(lambda k, vs: (k, sorted(vs))))
+        assert_that(grouped, equal_to(expected))
+    # the 300 groups (8.3 KB each) went one piece each, not as two messages of 1.2 MB
+    # (the larger messages: Create's halves, and assert_that's one group of everything)
+    assert sum(1 for n in sent if n < 4096 + 8_400) >= 300
