@@ -30,7 +30,7 @@ from apache_beam.runners.worker import data_plane
 from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils import windowed_value
 
-from pipeline.beam_worker import bound_send_queues
+from pipeline.beam_worker import bound_data_plane
 
 PIECE_BYTES = 4 << 20   # one data-plane message of a stage input
 
@@ -105,7 +105,7 @@ def stream_stage_inputs() -> None:
     starts its data channels (``pipeline.run.run`` does, when it starts worker processes)."""
     execution.GroupingBuffer.partition = partition_in_pieces
     fn_runner.BundleManager._send_input_to_worker = send_in_pieces
-    bound_send_queues()
+    bound_data_plane()
 
 
 def installed() -> bool:

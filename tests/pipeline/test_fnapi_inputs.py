@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core
 
 from pipeline import fnapi_inputs
-from pipeline.beam_worker import SEND_QUEUE_BYTES
+from pipeline.beam_worker import FLUSH_BYTES, SEND_QUEUE_BYTES, bound_data_plane
 from pipeline.run import RunConfig, beam_runner
 
 
@@ -78,3 +78,20 @@ def test_worker_processes_get_their_input_in_pieces(monkeypatch):
     # the 300 groups (8.3 KB each) went one piece each, not as two messages of 1.2 MB
     # (the larger messages: Create's halves, and assert_that's one group of everything)
     assert sum(1 for n in sent if n < 4096 + 8_400) >= 300
+
+
+def test_output_buffers_flush_at_a_mebibyte():
+    """Worker outputs go out at FLUSH_BYTES (Beam: 10 MiB per output of a fused stage, each
+    buffer keeping its largest size); time-based streams stay Beam's."""
+    bound_data_plane()
+    bound_data_plane()   # idempotent: one wrapper, not a wrapper of a wrapper
+    flushed = []
+    out = data_plane.ClosableOutputStream.create(lambda data: None, flushed.append, 0)
+    assert isinstance(out, data_plane.SizeBasedBufferingClosableOutputStream)
+    for _ in range(3):
+        out.write(b"x" * (FLUSH_BYTES // 2 + 1))
+        out.maybe_flush()
+    assert [len(b) for b in flushed] == [FLUSH_BYTES + 2]
+    timed = data_plane.ClosableOutputStream.create(lambda data: None, flushed.append, 50)
+    assert isinstance(timed, data_plane.TimeBasedBufferingClosableOutputStream)
+    timed.close()
