@@ -9,6 +9,8 @@ grew with the input. So, for worker processes (a gRPC data channel) only:
 
 - ``GroupingBuffer.partition`` cuts each worker's share into pieces of about ``PIECE_BYTES``
   at element boundaries, and drops each key's decoded values once they are encoded;
+- ``ListBuffer.partition`` hands its pieces over to the parts, which the sender empties as it
+  goes: a stage's input is freed while it is sent;
 - ``BundleManager._send_input_to_worker`` sends the pieces one message each from a thread, so
   the bundle starts at once and the worker consumes them as they come;
 - the data plane's send queues hold ``beam_worker.SEND_QUEUE_BYTES`` instead of 100 MiB (the receiving
@@ -38,6 +40,25 @@ _LOGGER = logging.getLogger(__name__)
 # Beam's own, kept at import (before ``stream_stage_inputs`` replaces them).
 BEAM_PARTITION = execution.GroupingBuffer.partition
 BEAM_SEND = fn_runner.BundleManager._send_input_to_worker
+BEAM_LIST_PARTITION = execution.ListBuffer.partition
+
+
+class HandedOver(list):
+    """A worker's part of a stage input that only the bundle reading it holds: the sender drops
+    each piece once it is queued."""
+
+
+def partition_handed_over(self, n: int) -> list[list[bytes]]:
+    """``ListBuffer.partition`` whose parts take the pieces over from the buffer. FnApiRunner
+    reads a stage's input once (a second consumer has its own copy of the buffer:
+    ``ListBuffer.copy``), so a buffer of 100 MiB (the stitch's flattened rows at 4M events) is
+    freed as it is sent instead of living beside the group it fills. Beam's own path (fewer
+    pieces than workers: re-encoded and kept) is left as it is."""
+    if self.cleared or len(self._inputs) < n:
+        return BEAM_LIST_PARTITION(self, n)
+    parts = [HandedOver(self._inputs[k::n]) for k in range(n)]
+    self._inputs = []
+    return parts
 
 
 def _global_window_of(pair):
@@ -84,11 +105,15 @@ def send_in_pieces(self, process_bundle_id: str, read_transform_id: str, byte_st
     conn = self._worker_handler.data_conn
     if not isinstance(conn, data_plane._GrpcDataChannel):
         return BEAM_SEND(self, process_bundle_id, read_transform_id, byte_streams)
-    pieces = list(byte_streams or [])
+    # a handed-over part is emptied as it goes; any other (a grouped part that a second consumer
+    # may read again) is read from a copy
+    pieces = byte_streams if isinstance(byte_streams, HandedOver) else list(byte_streams or [])
+    pieces.reverse()
 
     def send() -> None:
         try:
-            for piece in pieces:
+            while pieces:
+                piece = pieces.pop()
                 if piece:
                     conn._enqueue_to_send(beam_fn_api_pb2.Elements.Data(
                         instruction_id=process_bundle_id, transform_id=read_transform_id, data=piece))
@@ -101,9 +126,10 @@ def send_in_pieces(self, process_bundle_id: str, read_transform_id: str, byte_st
 
 
 def stream_stage_inputs() -> None:
-    """Install the three changes above in this process (idempotent). Call before the runner
+    """Install the changes above in this process (idempotent). Call before the runner
     starts its data channels (``pipeline.run.run`` does, when it starts worker processes)."""
     execution.GroupingBuffer.partition = partition_in_pieces
+    execution.ListBuffer.partition = partition_handed_over
     fn_runner.BundleManager._send_input_to_worker = send_in_pieces
     bound_data_plane()
 

@@ -48,6 +48,20 @@ def test_pieces_hold_the_same_elements_in_the_same_order(monkeypatch):
     assert fnapi_inputs.partition_in_pieces(ours, 2) is pieces   # partitioned once, as Beam's
 
 
+def test_a_list_buffer_hands_its_pieces_over_to_the_parts():
+    buf = execution.ListBuffer(coders.BytesCoder().get_impl())
+    pieces = [bytes([i]) * 10 for i in range(7)]
+    for piece in pieces:
+        buf.append(piece)
+    parts = fnapi_inputs.partition_handed_over(buf, 2)
+    assert parts == [pieces[0::2], pieces[1::2]]               # Beam's parts...
+    assert all(isinstance(part, fnapi_inputs.HandedOver) for part in parts)
+    assert list(buf) == []                                      # ...no longer held by the buffer
+    few = execution.ListBuffer(coders.BytesCoder().get_impl())
+    few.append(coders.BytesCoder().get_impl().encode_nested(b"x"))
+    assert not isinstance(fnapi_inputs.partition_handed_over(few, 2)[0], fnapi_inputs.HandedOver)  # Beam's own
+
+
 def test_an_empty_buffer_gives_one_empty_piece_per_worker():
     buf, _ = _grouping_buffer(0, 0)
     assert fnapi_inputs.partition_in_pieces(buf, 2) == [[b""], [b""]]
