@@ -9,8 +9,9 @@ grew with the input. So, for worker processes (a gRPC data channel) only:
 
 - ``GroupingBuffer.partition`` cuts each worker's share into pieces of about ``PIECE_BYTES``
   at element boundaries, and drops each key's decoded values once they are encoded;
-- ``ListBuffer.partition`` hands its pieces over to the parts, which the sender empties as it
-  goes: a stage's input is freed while it is sent;
+- ``ListBuffer.partition``, and ``GroupingBuffer.partition`` of a group only one stage reads,
+  hand their pieces over to the parts, which the sender empties as it goes: a stage's input is
+  freed while it is sent (a buffer read again after that raises);
 - ``BundleManager._send_input_to_worker`` sends the pieces one message each from a thread, so
   the bundle starts at once and the worker consumes them as they come;
 - the data plane's send queues hold ``beam_worker.SEND_QUEUE_BYTES`` instead of 100 MiB (the receiving
@@ -48,6 +49,30 @@ class HandedOver(list):
     each piece once it is queued."""
 
 
+class _Gone:
+    """What a buffer holds after handing its pieces over: reading it again fails loudly (never
+    an empty, silently short input)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        raise RuntimeError("a stage input was read again after FnApiRunner sent it (pipeline.fnapi_inputs)")
+
+    __iter__ = __len__
+
+
+GONE = _Gone()
+BEAM_GROUPING_COPY = execution.GroupingBuffer.copy
+
+
+def copy_shared(self):
+    """``GroupingBuffer.copy``: Beam shares one buffer between the stages that consume it; a
+    shared buffer keeps its pieces."""
+    self.shared = True
+    return BEAM_GROUPING_COPY(self)
+
+
 def partition_handed_over(self, n: int) -> list[list[bytes]]:
     """``ListBuffer.partition`` whose parts take the pieces over from the buffer. FnApiRunner
     reads a stage's input once (a second consumer has its own copy of the buffer:
@@ -57,7 +82,7 @@ def partition_handed_over(self, n: int) -> list[list[bytes]]:
     if self.cleared or len(self._inputs) < n:
         return BEAM_LIST_PARTITION(self, n)
     parts = [HandedOver(self._inputs[k::n]) for k in range(n)]
-    self._inputs = []
+    self._inputs = GONE
     return parts
 
 
@@ -72,7 +97,8 @@ def _global_window_of(pair):
 def partition_in_pieces(self, n: int) -> list[list[bytes]]:
     """``GroupingBuffer.partition`` with each part as pieces of about ``PIECE_BYTES``: keys are
     dealt to the parts round-robin in the table's order, as Beam deals them. Windowing other
-    than the global window (a trigger driver) is left to Beam."""
+    than the global window (a trigger driver) is left to Beam. A buffer only one stage reads
+    hands its pieces over (``partition_handed_over``); a shared one keeps them."""
     if self._grouped_output:
         return self._grouped_output
     if not self._windowing.is_default():
@@ -94,8 +120,11 @@ def partition_in_pieces(self, n: int) -> list[list[bytes]]:
     for part, stream in zip(parts, streams):
         if stream.size() or not part:
             part.append(stream.get())
-    self._grouped_output = parts
-    return parts
+    if getattr(self, "shared", False) or n == 1:   # read again (another stage; ``__iter__``)
+        self._grouped_output = parts
+        return parts
+    self._grouped_output = GONE
+    return [HandedOver(part) for part in parts]
 
 
 def send_in_pieces(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
@@ -129,6 +158,7 @@ def stream_stage_inputs() -> None:
     """Install the changes above in this process (idempotent). Call before the runner
     starts its data channels (``pipeline.run.run`` does, when it starts worker processes)."""
     execution.GroupingBuffer.partition = partition_in_pieces
+    execution.GroupingBuffer.copy = copy_shared
     execution.ListBuffer.partition = partition_handed_over
     fn_runner.BundleManager._send_input_to_worker = send_in_pieces
     bound_data_plane()

@@ -3,6 +3,7 @@
 worker's whole share; the data plane's send queues are bounded."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.coders import coders
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import execution
@@ -45,7 +46,19 @@ def test_pieces_hold_the_same_elements_in_the_same_order(monkeypatch):
         assert len(part) >= 10                             # cut into many messages...
         assert max(map(len, part)) < 20_000 + 3_000        # ...each about PIECE_BYTES (plus one element)
         assert _decode(part, post) == _decode(reference, post)   # ...holding Beam's elements
-    assert fnapi_inputs.partition_in_pieces(ours, 2) is pieces   # partitioned once, as Beam's
+    assert all(isinstance(part, fnapi_inputs.HandedOver) for part in pieces)
+    with pytest.raises(RuntimeError, match="read again"):        # handed over: never silently empty
+        list(ours)
+
+
+def test_a_group_two_stages_read_keeps_its_pieces(monkeypatch):
+    monkeypatch.setattr(fnapi_inputs, "PIECE_BYTES", 20_000)
+    shared, post = _grouping_buffer(50, 7)
+    assert fnapi_inputs.copy_shared(shared) is shared            # Beam: one buffer, two consumers
+    pieces = fnapi_inputs.partition_in_pieces(shared, 2)
+    assert not any(isinstance(part, fnapi_inputs.HandedOver) for part in pieces)
+    assert fnapi_inputs.partition_in_pieces(shared, 2) is pieces
+    assert len(_decode([b for part in pieces for b in part], post)) == 50
 
 
 def test_a_list_buffer_hands_its_pieces_over_to_the_parts():
@@ -56,7 +69,8 @@ def test_a_list_buffer_hands_its_pieces_over_to_the_parts():
     parts = fnapi_inputs.partition_handed_over(buf, 2)
     assert parts == [pieces[0::2], pieces[1::2]]               # Beam's parts...
     assert all(isinstance(part, fnapi_inputs.HandedOver) for part in parts)
-    assert list(buf) == []                                      # ...no longer held by the buffer
+    with pytest.raises(RuntimeError, match="read again"):        # ...no longer held by the buffer
+        list(buf)
     few = execution.ListBuffer(coders.BytesCoder().get_impl())
     few.append(coders.BytesCoder().get_impl().encode_nested(b"x"))
     assert not isinstance(fnapi_inputs.partition_handed_over(few, 2)[0], fnapi_inputs.HandedOver)  # Beam's own
