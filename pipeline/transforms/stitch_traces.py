@@ -47,8 +47,9 @@ def pack(inv: Invocation) -> bytes:
     """What the stitch needs of an invocation, as compact bytes for the shuffles (and the
     streaming state). FnApiRunner keeps a GroupByKey's values in its own process until the
     consuming stage runs, and the stitch's CoGroupByKey holds them twice (the flattened inputs
-    and the group being filled): as bytes a row is one object of about 300 bytes, as a tuple of
-    plain values several times that (bench/memory_stages.py)."""
+    and the group being filled): as bytes a row is one object, as a tuple of plain values several
+    times its size; without the fields the stitch never reads, a fifth smaller again (the group
+    of 41,211 rows at 250k events: 19 → 15 MiB, bench/memory_stages.py)."""
     return pickle.dumps(tuple(getattr(inv, f) for f in STITCH_FIELDS), _PROTOCOL)
 
 
