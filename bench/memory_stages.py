@@ -118,7 +118,8 @@ def main() -> None:
         if secs < 0.5 and not any(size > 8 << 20 for _, _, size in buffers):
             continue
         top = "; ".join(f"{name} {elems:,} el {size / 2**20:.0f} MiB" for name, elems, size in buffers[:3])
-        print(f"{secs:6.1f} s  RSS {rss:6.0f} MiB  {stage[:70]}\n          held: {top}")
+        total = sum(size for _, _, size in buffers) / 2**20
+        print(f"{secs:6.1f} s  RSS {rss:6.0f} MiB  {stage[:70]}\n          held {total:.0f} MiB in {len(buffers)}: {top}")
     with open("/proc/self/status") as f:
         hwm = next(line.split()[1] for line in f if line.startswith("VmHWM"))
     print(f"total {took:.1f} s; RSS peak after a bundle {peak:.0f} MiB, VmHWM {int(hwm) / 1024:.0f} MiB")

@@ -34,6 +34,7 @@ from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
 from pipeline import ledger
 from pipeline.beam_worker import HARMLESS
+from pipeline.fnapi_inputs import stream_stage_inputs
 from pipeline.graph import BatchShell, Sinks, SourceOut, assemble
 from pipeline.local_index import count_docs, index_path
 from pipeline.model import INDEX_ALARMS, INDEX_DEADLETTER, INDEX_INVOCATIONS, INDEX_LOGS, INDEX_METRICS, INDEX_TRACES
@@ -172,6 +173,7 @@ def beam_runner(cfg: RunConfig):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _QuietRunner) for f in logger.filters):
             logger.addFilter(_QuietRunner())
+    stream_stage_inputs()
     command = f"{shlex.quote(sys.executable)} -m pipeline.beam_worker"
     return FnApiRunner(default_environment=SubprocessSDKEnvironment.from_command_string(command))
 

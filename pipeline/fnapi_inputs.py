@@ -1,0 +1,168 @@
+"""FnApiRunner with worker processes: a stage's input goes to a worker in pieces, while it runs.
+
+Beam's FnApiRunner (2.77) encodes a worker's whole share of a grouped stage input as one bytes
+object and sends it as one data-plane message before it starts the bundle. memray at the
+runner's peak (1M events, two workers) found that share five times over: the encoded share,
+the queued ``Elements.Data``, the batch being sent, gRPC's serialisation and its send buffer,
+about 260 MiB of a 345 MiB heap; each worker held the received message twice more. All of it
+grew with the input. So, for worker processes (a gRPC data channel) only:
+
+- ``GroupingBuffer.partition`` cuts each worker's share into pieces of about ``PIECE_BYTES``
+  at element boundaries, and drops each key's decoded values once they are encoded;
+- ``ListBuffer.partition``, and ``GroupingBuffer.partition`` of a group only one stage reads,
+  hand their pieces over to the parts, which the sender empties as it goes: a stage's input is
+  freed while it is sent (a buffer read again after that raises);
+- ``BundleManager._send_input_to_worker`` sends the pieces one message each from a thread, so
+  the bundle starts at once and the worker consumes them as they come;
+- the data plane's send queues hold ``beam_worker.SEND_QUEUE_BYTES`` instead of 100 MiB (the receiving
+  side already takes five messages at a time), which sets the pace.
+
+The elements, their order and their encoding are Beam's: only how many messages carry them
+changes. The in-process runner (one worker) is left as it is: its data channel is a list that
+the worker reads synchronously, with nothing in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from apache_beam.portability.api import beam_fn_api_pb2
+from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+from apache_beam.runners.worker import data_plane
+from apache_beam.transforms.window import GlobalWindow, GlobalWindows
+from apache_beam.utils import windowed_value
+
+from pipeline.beam_worker import bound_data_plane
+
+PIECE_BYTES = 4 << 20   # one data-plane message of a stage input
+
+_LOGGER = logging.getLogger(__name__)
+# Beam's own, kept at import (before ``stream_stage_inputs`` replaces them).
+BEAM_PARTITION = execution.GroupingBuffer.partition
+BEAM_SEND = fn_runner.BundleManager._send_input_to_worker
+BEAM_LIST_PARTITION = execution.ListBuffer.partition
+
+
+class HandedOver(list):
+    """A worker's part of a stage input that only the bundle reading it holds: the sender drops
+    each piece once it is queued."""
+
+
+class _Gone:
+    """What a buffer holds after handing its pieces over: reading it again fails loudly (never
+    an empty, silently short input)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        raise RuntimeError("a stage input was read again after FnApiRunner sent it (pipeline.fnapi_inputs)")
+
+    __iter__ = __len__
+
+
+GONE = _Gone()
+BEAM_GROUPING_COPY = execution.GroupingBuffer.copy
+
+
+def copy_shared(self):
+    """``GroupingBuffer.copy``: Beam shares one buffer between the stages that consume it; a
+    shared buffer keeps its pieces."""
+    self.shared = True
+    return BEAM_GROUPING_COPY(self)
+
+
+def partition_handed_over(self, n: int) -> list[list[bytes]]:
+    """``ListBuffer.partition`` whose parts take the pieces over from the buffer. FnApiRunner
+    reads a stage's input once (a second consumer has its own copy of the buffer:
+    ``ListBuffer.copy``), so a buffer of 100 MiB (the stitch's flattened rows at 4M events) is
+    freed as it is sent instead of living beside the group it fills. Beam's own path (fewer
+    pieces than workers: re-encoded and kept) is left as it is."""
+    if self.cleared or len(self._inputs) < n:
+        return BEAM_LIST_PARTITION(self, n)
+    parts = [HandedOver(self._inputs[k::n]) for k in range(n)]
+    self._inputs = GONE
+    return parts
+
+
+def _global_window_of(pair):
+    """(key, values) as the one element of its key in the global window, as Beam groups it."""
+    return GlobalWindows.windowed_value(
+        None, timestamp=GlobalWindow().max_timestamp(),
+        pane_info=windowed_value.PaneInfo(is_first=True, is_last=True, timing=windowed_value.PaneInfoTiming.ON_TIME,
+                                          index=0, nonspeculative_index=0)).with_value(pair)
+
+
+def partition_in_pieces(self, n: int) -> list[list[bytes]]:
+    """``GroupingBuffer.partition`` with each part as pieces of about ``PIECE_BYTES``: keys are
+    dealt to the parts round-robin in the table's order, as Beam deals them. Windowing other
+    than the global window (a trigger driver) is left to Beam. A buffer only one stage reads
+    hands its pieces over (``partition_handed_over``); a shared one keeps them."""
+    if self._grouped_output:
+        return self._grouped_output
+    if not self._windowing.is_default():
+        return BEAM_PARTITION(self, n)
+    coder_impl = self._post_grouped_coder.get_impl()
+    key_decode = self._key_coder.get_impl().decode
+    items = list(self._table.items())
+    self._table.clear()   # the values now live in ``items`` only: each is dropped once encoded
+    parts: list[list[bytes]] = [[] for _ in range(n)]
+    streams = [execution.create_OutputStream() for _ in range(n)]
+    for idx in range(len(items)):
+        encoded_key, values = items[idx]
+        items[idx] = None
+        stream = streams[idx % n]
+        coder_impl.encode_to_stream(_global_window_of((key_decode(encoded_key), values)), stream, True)
+        if stream.size() >= PIECE_BYTES:
+            parts[idx % n].append(stream.get())
+            streams[idx % n] = execution.create_OutputStream()
+    for part, stream in zip(parts, streams):
+        if stream.size() or not part:
+            part.append(stream.get())
+    if getattr(self, "shared", False) or n == 1:   # read again (another stage; ``__iter__``)
+        self._grouped_output = parts
+        return parts
+    self._grouped_output = GONE
+    return [HandedOver(part) for part in parts]
+
+
+def send_in_pieces(self, process_bundle_id: str, read_transform_id: str, byte_streams) -> None:
+    """Send a bundle's input one piece a message from a thread, to a worker process; the caller
+    then starts the bundle, which reads the pieces as they arrive (the data plane's bounded
+    queues hold the sender back). An in-process worker gets Beam's synchronous send."""
+    conn = self._worker_handler.data_conn
+    if not isinstance(conn, data_plane._GrpcDataChannel):
+        return BEAM_SEND(self, process_bundle_id, read_transform_id, byte_streams)
+    # a handed-over part is emptied as it goes; any other (a grouped part that a second consumer
+    # may read again) is read from a copy
+    pieces = byte_streams if isinstance(byte_streams, HandedOver) else list(byte_streams or [])
+    pieces.reverse()
+
+    def send() -> None:
+        try:
+            while pieces:
+                piece = pieces.pop()
+                if piece:
+                    conn._enqueue_to_send(beam_fn_api_pb2.Elements.Data(
+                        instruction_id=process_bundle_id, transform_id=read_transform_id, data=piece))
+            conn._enqueue_to_send(beam_fn_api_pb2.Elements.Data(
+                instruction_id=process_bundle_id, transform_id=read_transform_id, is_last=True))
+        except Exception:  # noqa: BLE001 -- the channel is gone: the bundle fails on the runner's side
+            _LOGGER.exception("sending the input of %s to its worker failed", process_bundle_id)
+
+    threading.Thread(target=send, name=f"input-{process_bundle_id}", daemon=True).start()
+
+
+def stream_stage_inputs() -> None:
+    """Install the changes above in this process (idempotent). Call before the runner
+    starts its data channels (``pipeline.run.run`` does, when it starts worker processes)."""
+    execution.GroupingBuffer.partition = partition_in_pieces
+    execution.GroupingBuffer.copy = copy_shared
+    execution.ListBuffer.partition = partition_handed_over
+    fn_runner.BundleManager._send_input_to_worker = send_in_pieces
+    bound_data_plane()
+
+
+def installed() -> bool:
+    return execution.GroupingBuffer.partition is partition_in_pieces
