@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import apache_beam
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
 from apache_beam.runners.worker import data_plane
@@ -36,6 +37,9 @@ from apache_beam.utils import windowed_value
 from pipeline.beam_worker import bound_data_plane
 
 PIECE_BYTES = 4 << 20   # one data-plane message of a stage input
+# The Beam release whose FnApiRunner internals the functions below were written against and
+# tested with (tests/pipeline/test_fnapi_inputs.py); another release keeps Beam's own.
+WRITTEN_FOR = (2, 77)
 
 _LOGGER = logging.getLogger(__name__)
 # Beam's own, kept at import (before ``stream_stage_inputs`` replaces them).
@@ -156,12 +160,23 @@ def send_in_pieces(self, process_bundle_id: str, read_transform_id: str, byte_st
 
 def stream_stage_inputs() -> None:
     """Install the changes above in this process (idempotent). Call before the runner
-    starts its data channels (``pipeline.run.run`` does, when it starts worker processes)."""
+    starts its data channels (``pipeline.run.run`` does, when it starts worker processes).
+    Beam releases other than ``WRITTEN_FOR`` keep their own data plane (one log line): more
+    memory at scale, never a wrong input."""
+    if beam_release() != WRITTEN_FOR:
+        _LOGGER.info("Beam %s: stage inputs sent as Beam sends them (pipeline.fnapi_inputs is written for %d.%d)",
+                     apache_beam.__version__, *WRITTEN_FOR)
+        return
     execution.GroupingBuffer.partition = partition_in_pieces
     execution.GroupingBuffer.copy = copy_shared
     execution.ListBuffer.partition = partition_handed_over
     fn_runner.BundleManager._send_input_to_worker = send_in_pieces
     bound_data_plane()
+
+
+def beam_release() -> tuple[int, int]:
+    major, minor = apache_beam.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
 def installed() -> bool:

@@ -6,7 +6,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.coders import coders
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import execution
+from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core
@@ -123,3 +123,19 @@ def test_output_buffers_flush_at_a_mebibyte():
     timed = data_plane.ClosableOutputStream.create(lambda data: None, flushed.append, 50)
     assert isinstance(timed, data_plane.TimeBasedBufferingClosableOutputStream)
     timed.close()
+
+
+def test_another_beam_release_keeps_beams_own_data_plane(monkeypatch, caplog):
+    """The replaced functions follow one release's internals: on another, Beam's stay, one line says so."""
+    monkeypatch.setattr(execution.GroupingBuffer, "partition", fnapi_inputs.BEAM_PARTITION)
+    monkeypatch.setattr(execution.ListBuffer, "partition", fnapi_inputs.BEAM_LIST_PARTITION)
+    monkeypatch.setattr(fn_runner.BundleManager, "_send_input_to_worker", fnapi_inputs.BEAM_SEND)
+    monkeypatch.setattr(beam, "__version__", "2.78.0")
+    with caplog.at_level("INFO", logger="pipeline.fnapi_inputs"):
+        fnapi_inputs.stream_stage_inputs()
+    assert not fnapi_inputs.installed()
+    assert execution.ListBuffer.partition is fnapi_inputs.BEAM_LIST_PARTITION
+    assert "Beam 2.78.0" in caplog.text
+    monkeypatch.setattr(beam, "__version__", "2.77.1")
+    fnapi_inputs.stream_stage_inputs()
+    assert fnapi_inputs.installed()
