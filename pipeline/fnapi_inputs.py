@@ -46,6 +46,7 @@ _LOGGER = logging.getLogger(__name__)
 BEAM_PARTITION = execution.GroupingBuffer.partition
 BEAM_SEND = fn_runner.BundleManager._send_input_to_worker
 BEAM_LIST_PARTITION = execution.ListBuffer.partition
+BEAM_GROUPING_COPY = execution.GroupingBuffer.copy
 
 
 class HandedOver(list):
@@ -67,7 +68,6 @@ class _Gone:
 
 
 GONE = _Gone()
-BEAM_GROUPING_COPY = execution.GroupingBuffer.copy
 
 
 def copy_shared(self):

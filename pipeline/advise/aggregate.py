@@ -20,11 +20,11 @@ from pipeline.report.fields import (
     FAILED_OUTCOMES,
     architecture_of,
     end_ms,
-    infer_architecture,
     init_wait_ms,
     start_ms,
 )
 from pipeline.sketch import PercentileSketch
+from pipeline.windows import DEFAULT_ARCHITECTURE
 
 FORMAT_VERSION = 2
 # Resolution of the busy-environments timeline: 100 ms tells most back-to-back invocations apart
@@ -113,7 +113,8 @@ class Row:
                    int(mem) if mem else None, _float(doc.get("aws.lambda.duration_ms")),
                    _float(doc.get("aws.lambda.billed_duration_ms")), init_wait_ms(doc),
                    _float(doc.get("aws.lambda.max_memory_used_mb")), doc.get("aws.lambda.runtime_version"),
-                   None if cost is None else infer_architecture((doc,)))
+                   None if cost is None else architecture_of(cost, doc.get("aws.lambda.billed_duration_ms"), mem)
+                   or DEFAULT_ARCHITECTURE)
 
     @classmethod
     def of_invocation(cls, inv: Invocation) -> Row:
@@ -124,8 +125,8 @@ class Row:
         if inv.cold_start:
             wait = inv.init_duration_ms if inv.init_duration_ms is not None else inv.restore_duration_ms
         arch = None
-        if inv.estimated_cost_usd is not None:  # as infer_architecture reads the document
-            arch = architecture_of(inv.estimated_cost_usd, inv.billed_duration_ms, inv.memory_size_mb) or "x86_64"
+        if inv.estimated_cost_usd is not None:  # as of_doc reads the document
+            arch = architecture_of(inv.estimated_cost_usd, inv.billed_duration_ms, inv.memory_size_mb) or DEFAULT_ARCHITECTURE
         return cls(inv.function_name, str(inv.function_version or UNKNOWN_VERSION), inv.outcome, inv.cold_start_kind,
                    t0, max(t1, t0), inv.instance_id or inv.log_stream or inv.request_id,
                    int(inv.memory_size_mb) if inv.memory_size_mb else None, _float(inv.duration_ms),

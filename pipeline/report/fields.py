@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from pipeline.cost import PRICE_PER_GB_S, PRICE_PER_REQUEST
 from pipeline.report.series import concurrency_per_bucket
 from pipeline.sketch import PercentileSketch
+from pipeline.windows import DEFAULT_ARCHITECTURE
 
 OUTCOME_ORDER = ("success", "error", "timeout", "out_of_memory", "crash", "unfinished")
 FAILED_OUTCOMES = frozenset(("error", "timeout", "out_of_memory", "crash"))
@@ -106,7 +107,7 @@ def infer_architecture(docs: Iterable[dict[str, Any]]) -> str:
                                doc.get("aws.lambda.memory_size_mb"))
         if arch is not None:
             return arch
-    return "x86_64"
+    return DEFAULT_ARCHITECTURE
 
 
 _PRICES = tuple(PRICE_PER_GB_S.items())

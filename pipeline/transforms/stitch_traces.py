@@ -40,6 +40,7 @@ STITCH_FIELDS = ("function_name", "request_id", "log_group", "log_stream", "func
                  "account", "region", "start_ms", "end_ms", "duration_ms", "memory_size_mb", "init_duration_ms",
                  "restore_duration_ms", "init_start_ms", "cold_start_kind", "outcome", "error_type",
                  "xray_trace_id", "correlation_ids", "parent_request_id")
+_ALL_FIELDS = len(Invocation.__slots__)
 _PROTOCOL = 5  # fixed, not HIGHEST_PROTOCOL: the workers of a cluster may run another Python
 
 
@@ -54,8 +55,12 @@ def pack(inv: Invocation) -> bytes:
 
 
 def unpack(row: bytes) -> Invocation:
-    """The invocation as the stitch sees it: the fields it does not read keep their defaults."""
-    return Invocation(**dict(zip(STITCH_FIELDS, pickle.loads(row))))
+    """The invocation as the stitch sees it: the fields it does not read keep their defaults. A
+    row of every field (streaming state kept by a coldtrace before ``STITCH_FIELDS``) reads as it was."""
+    values = pickle.loads(row)
+    if len(values) == _ALL_FIELDS:
+        return Invocation(*values)
+    return Invocation(**dict(zip(STITCH_FIELDS, values)))
 
 
 # -- batch ------------------------------------------------------------------------------------

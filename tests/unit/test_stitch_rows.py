@@ -47,3 +47,10 @@ def test_spans_and_keys_are_the_same_from_the_shipped_rows():
 def test_a_row_is_smaller_than_the_whole_invocation():
     whole = rich()[0]
     assert len(pack(whole)) < len(pickle.dumps(tuple(getattr(whole, f) for f in Invocation.__slots__), 5)) - 500
+
+
+def test_a_row_of_every_field_kept_by_an_older_coldtrace_still_reads_whole():
+    """Streaming stitch state written before the rows were cut down holds every field in slot order."""
+    whole = rich()
+    old_rows = [pickle.dumps(tuple(getattr(i, f) for f in Invocation.__slots__), 5) for i in whole]
+    assert [unpack(r) for r in old_rows] == whole
