@@ -24,6 +24,7 @@ the worker reads synchronously, with nothing in flight.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import threading
 
@@ -35,6 +36,7 @@ from apache_beam.transforms.window import GlobalWindow, GlobalWindows
 from apache_beam.utils import windowed_value
 
 from pipeline.beam_worker import bound_data_plane
+from pipeline.spill import PARTITIONS, ChunkList, KeyedChunks
 
 PIECE_BYTES = 4 << 20   # one data-plane message of a stage input
 # The Beam release whose FnApiRunner internals the functions below were written against and
@@ -47,6 +49,10 @@ BEAM_PARTITION = execution.GroupingBuffer.partition
 BEAM_SEND = fn_runner.BundleManager._send_input_to_worker
 BEAM_LIST_PARTITION = execution.ListBuffer.partition
 BEAM_GROUPING_COPY = execution.GroupingBuffer.copy
+BEAM_GROUPING_APPEND = execution.GroupingBuffer.append
+BEAM_GROUPING_EXTEND = execution.GroupingBuffer.extend
+BEAM_LIST_INIT = execution.ListBuffer.__init__
+BEAM_LIST_COPY = execution.ListBuffer.copy
 
 
 class HandedOver(list):
@@ -77,17 +83,120 @@ def copy_shared(self):
     return BEAM_GROUPING_COPY(self)
 
 
+class Pieces:
+    """A worker's part of a stage input, made as it is sent (from chunks on disk, or grouped one
+    partition at a time). One that only the bundle reading it holds (``handed_over``) can be
+    read once: a second read raises instead of giving a short input."""
+
+    def __init__(self, make, handed_over: bool) -> None:
+        self._make, self.handed_over, self._read = make, handed_over, False
+
+    def __iter__(self):
+        if self._read and self.handed_over:
+            raise RuntimeError("a stage input was read again after FnApiRunner sent it (pipeline.fnapi_inputs)")
+        self._read = True
+        return self._make()
+
+
+def list_init(self, coder_impl) -> None:
+    """``ListBuffer.__init__`` whose chunks beyond ``spill.SPILL_BYTES`` go to disk."""
+    BEAM_LIST_INIT(self, coder_impl)
+    self._inputs = ChunkList()
+
+
+def list_copy(self):
+    """``ListBuffer.copy`` sharing the chunks (Beam copies the list, which would read them all back)."""
+    if not isinstance(self._inputs, ChunkList):
+        return BEAM_LIST_COPY(self)
+    new = execution.ListBuffer(self._coder_impl)
+    new._inputs = self._inputs.copy()
+    return new
+
+
 def partition_handed_over(self, n: int) -> list[list[bytes]]:
-    """``ListBuffer.partition`` whose parts take the pieces over from the buffer. FnApiRunner
+    """``ListBuffer.partition`` whose parts take the chunks over from the buffer. FnApiRunner
     reads a stage's input once (a second consumer has its own copy of the buffer:
     ``ListBuffer.copy``), so a buffer of 100 MiB (the stitch's flattened rows at 4M events) is
     freed as it is sent instead of living beside the group it fills. Beam's own path (fewer
     pieces than workers: re-encoded and kept) is left as it is."""
     if self.cleared or len(self._inputs) < n:
         return BEAM_LIST_PARTITION(self, n)
-    parts = [HandedOver(self._inputs[k::n]) for k in range(n)]
+    chunks = self._inputs
+    if isinstance(chunks, ChunkList):
+        parts = [Pieces(lambda k=k: chunks.every(k, n), handed_over=True) for k in range(n)]
+    else:
+        parts = [HandedOver(chunks[k::n]) for k in range(n)]
     self._inputs = GONE
     return parts
+
+
+def append_keyed(self, elements_data: bytes) -> None:
+    """``GroupingBuffer.append`` keeping each element encoded, in the partition of its key
+    (``spill.KeyedChunks``: on disk beyond a few MiB), instead of decoded in one table: the key
+    is read to choose the partition; the grouping is done per partition when the group is
+    sent. Windowing other than the global window (a trigger driver) is left to Beam."""
+    if self._grouped_output:
+        raise RuntimeError("Grouping table append after read.")
+    if not self._windowing.is_default() or self._table:
+        return BEAM_GROUPING_APPEND(self, elements_data)
+    keyed = self.__dict__.get("_keyed")
+    if keyed is None:
+        keyed = self._keyed = KeyedChunks()
+    decode = self._pre_grouped_coder.get_impl().decode_from_stream
+    key_encode = self._key_coder.get_impl().encode
+    stream = execution.create_InputStream(elements_data)
+    total = start = len(elements_data)
+    start = 0
+    while stream.size() > 0:
+        key = decode(stream, True).value[0]
+        end = total - stream.size()
+        keyed.add(key_encode(key), elements_data[start:end])
+        start = end
+
+
+def extend_keyed(self, input_buffer) -> None:
+    """``GroupingBuffer.extend`` for groups kept as ``KeyedChunks``."""
+    theirs = getattr(input_buffer, "_keyed", None)
+    if theirs is None:
+        return BEAM_GROUPING_EXTEND(self, input_buffer)
+    if self._table or not self._windowing.is_default():
+        raise RuntimeError("a spilled group cannot be merged into a decoded one (pipeline.fnapi_inputs)")
+    if self.__dict__.get("_keyed") is None:
+        self._keyed = KeyedChunks()
+    self._keyed.extend(theirs)
+
+
+def _grouped_pieces(buffer, keyed: KeyedChunks, part: int, n: int, keep: bool):
+    """Worker ``part``'s share of a group kept as ``KeyedChunks``: its partitions, one at a time,
+    decoded, grouped by key (in the order keys came, each key's values in the order they came)
+    and encoded as Beam encodes a grouped element, in pieces of about ``PIECE_BYTES``."""
+    pre = buffer._pre_grouped_coder.get_impl()
+    post = buffer._post_grouped_coder.get_impl()
+    key_encode = buffer._key_coder.get_impl().encode
+    stream = execution.create_OutputStream()
+    sent = False
+    for p in range(part, PARTITIONS, n):
+        data = keyed.read(p)
+        if not keep:
+            keyed.drop(p)
+        groups: dict[bytes, tuple] = {}
+        elements = execution.create_InputStream(data)
+        while elements.size() > 0:
+            key, value = pre.decode_from_stream(elements, True).value
+            encoded_key = key_encode(key)
+            group = groups.get(encoded_key)
+            if group is None:
+                group = groups[encoded_key] = (key, [])
+            group[1].append(value)
+        del data, elements
+        while groups:
+            post.encode_to_stream(_global_window_of(groups.pop(next(iter(groups)))), stream, True)
+            if stream.size() >= PIECE_BYTES:
+                yield stream.get()
+                sent = True
+                stream = execution.create_OutputStream()
+    if stream.size() or not sent:
+        yield stream.get()
 
 
 def _global_window_of(pair):
@@ -105,6 +214,12 @@ def partition_in_pieces(self, n: int) -> list[list[bytes]]:
     hands its pieces over (``partition_handed_over``); a shared one keeps them."""
     if self._grouped_output:
         return self._grouped_output
+    keyed = self.__dict__.get("_keyed")
+    if keyed is not None:
+        keep = getattr(self, "shared", False) or n == 1   # read again (another stage; ``__iter__``)
+        parts = [Pieces(lambda k=k: _grouped_pieces(self, keyed, k, n, keep), handed_over=not keep) for k in range(n)]
+        self._grouped_output = parts if keep else GONE
+        return parts
     if not self._windowing.is_default():
         return BEAM_PARTITION(self, n)
     coder_impl = self._post_grouped_coder.get_impl()
@@ -138,24 +253,33 @@ def send_in_pieces(self, process_bundle_id: str, read_transform_id: str, byte_st
     conn = self._worker_handler.data_conn
     if not isinstance(conn, data_plane._GrpcDataChannel):
         return BEAM_SEND(self, process_bundle_id, read_transform_id, byte_streams)
-    # a handed-over part is emptied as it goes; any other (a grouped part that a second consumer
-    # may read again) is read from a copy
-    pieces = byte_streams if isinstance(byte_streams, HandedOver) else list(byte_streams or [])
-    pieces.reverse()
+    # a handed-over list is emptied as it goes; ``Pieces`` are made as they are sent; any other
+    # part (a grouped part that a second consumer may read again) is read as it is
+    if isinstance(byte_streams, HandedOver):
+        byte_streams.reverse()
+        pieces = _popping(byte_streams)
+    else:
+        pieces = iter(byte_streams or [])
 
     def send() -> None:
         try:
-            while pieces:
-                piece = pieces.pop()
+            for piece in pieces:
                 if piece:
                     conn._enqueue_to_send(beam_fn_api_pb2.Elements.Data(
                         instruction_id=process_bundle_id, transform_id=read_transform_id, data=piece))
             conn._enqueue_to_send(beam_fn_api_pb2.Elements.Data(
                 instruction_id=process_bundle_id, transform_id=read_transform_id, is_last=True))
-        except Exception:  # noqa: BLE001 -- the channel is gone: the bundle fails on the runner's side
+        except Exception:  # noqa: BLE001 -- the bundle cannot get its whole input: stop the run, loudly
             _LOGGER.exception("sending the input of %s to its worker failed", process_bundle_id)
+            _thread.interrupt_main()
 
     threading.Thread(target=send, name=f"input-{process_bundle_id}", daemon=True).start()
+
+
+def _popping(pieces: list[bytes]):
+    """The pieces of a reversed list, each dropped by the list as it is taken."""
+    while pieces:
+        yield pieces.pop()
 
 
 def stream_stage_inputs() -> None:
@@ -168,6 +292,10 @@ def stream_stage_inputs() -> None:
                      apache_beam.__version__, *WRITTEN_FOR)
         return
     execution.GroupingBuffer.partition = partition_in_pieces
+    execution.GroupingBuffer.append = append_keyed
+    execution.GroupingBuffer.extend = extend_keyed
+    execution.ListBuffer.__init__ = list_init
+    execution.ListBuffer.copy = list_copy
     execution.GroupingBuffer.copy = copy_shared
     execution.ListBuffer.partition = partition_handed_over
     fn_runner.BundleManager._send_input_to_worker = send_in_pieces

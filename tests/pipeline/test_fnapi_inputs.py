@@ -11,7 +11,7 @@ from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import core
 
-from pipeline import fnapi_inputs
+from pipeline import fnapi_inputs, spill
 from pipeline.beam_worker import FLUSH_BYTES, SEND_QUEUE_BYTES, bound_data_plane
 from pipeline.run import RunConfig, beam_runner
 
@@ -25,7 +25,21 @@ def _grouping_buffer(keys: int, values_per_key: int) -> execution.GroupingBuffer
         for v in range(values_per_key):
             pre.get_impl().encode_to_stream(
                 beam.transforms.window.GlobalWindows.windowed_value((f"key-{k}", bytes([v % 251]) * 300)), stream, True)
-    buf.append(stream.get())
+    fnapi_inputs.BEAM_GROUPING_APPEND(buf, stream.get())   # Beam's decoded table (also once installed)
+    return buf, post
+
+
+def _keyed_buffer(keys: int, values_per_key: int):
+    """The same group as ``_grouping_buffer``, appended the installed way: kept encoded, by key."""
+    pre = coders.WindowedValueCoder(coders.TupleCoder([coders.StrUtf8Coder(), coders.BytesCoder()]))
+    post = coders.WindowedValueCoder(coders.TupleCoder([coders.StrUtf8Coder(), coders.IterableCoder(coders.BytesCoder())]))
+    buf = execution.GroupingBuffer(pre, post, core.Windowing(beam.window.GlobalWindows()))
+    for k in range(keys):
+        stream = execution.create_OutputStream()
+        for v in range(values_per_key):
+            pre.get_impl().encode_to_stream(
+                beam.transforms.window.GlobalWindows.windowed_value((f"key-{k}", bytes([v % 251]) * 300)), stream, True)
+        fnapi_inputs.append_keyed(buf, stream.get())
     return buf, post
 
 
@@ -81,6 +95,50 @@ def test_an_empty_buffer_gives_one_empty_piece_per_worker():
     assert fnapi_inputs.partition_in_pieces(buf, 2) == [[b""], [b""]]
 
 
+def test_a_group_kept_by_key_gives_beams_groups(monkeypatch):
+    """Appended encoded by key (on disk past spill.SPILL_BYTES) and grouped per partition as it
+    is sent: every key once, with its values in the order they came, as Beam's table gives."""
+    monkeypatch.setattr(fnapi_inputs, "PIECE_BYTES", 20_000)
+    monkeypatch.setattr(spill, "SPILL_BYTES", 50_000)
+    ours, post = _keyed_buffer(200, 7)
+    beams, _ = _grouping_buffer(200, 7)
+    assert ours._keyed._file is not None and not ours._table                # on disk, no decoded table
+    parts = fnapi_inputs.partition_in_pieces(ours, 2)
+    reference = sorted(_decode(fnapi_inputs.BEAM_PARTITION(beams, 1)[0], post))
+    pieces = [list(part) for part in parts]
+    assert sorted(_decode(pieces[0] + pieces[1], post)) == reference
+    assert all(len(p) >= 10 and max(map(len, p)) < 20_000 + 3_000 for p in pieces)   # in pieces
+    with pytest.raises(RuntimeError, match="read again"):                   # handed over: read once
+        list(parts[0])
+    with pytest.raises(RuntimeError, match="read again"):
+        list(ours)
+
+
+def test_a_shared_group_kept_by_key_is_read_again():
+    shared, post = _keyed_buffer(30, 3)
+    fnapi_inputs.copy_shared(shared)
+    parts = fnapi_inputs.partition_in_pieces(shared, 2)
+    first = [list(part) for part in parts]
+    assert [list(part) for part in parts] == first
+    assert len(_decode(list(shared), post)) == 30                            # ``__iter__``: every key
+
+
+def test_a_list_buffer_past_spill_bytes_sends_its_chunks_from_disk(monkeypatch):
+    monkeypatch.setattr(spill, "SPILL_BYTES", 1000)
+    buf = execution.ListBuffer(coders.BytesCoder().get_impl())
+    fnapi_inputs.list_init(buf, coders.BytesCoder().get_impl())
+    pieces = [bytes([i]) * 300 for i in range(20)]
+    for piece in pieces:
+        buf.append(piece)
+    assert buf._inputs.spilled_bytes >= 4000
+    copy = fnapi_inputs.list_copy(buf)
+    parts = fnapi_inputs.partition_handed_over(buf, 2)
+    assert [list(part) for part in parts] == [pieces[0::2], pieces[1::2]]   # Beam's parts, from disk
+    with pytest.raises(RuntimeError, match="read again"):
+        list(parts[1])
+    assert list(copy) == pieces                                              # a copy keeps them all
+
+
 def test_worker_processes_get_their_input_in_pieces(monkeypatch):
     """A real FnApiRunner with two worker processes (pipeline.beam_worker), its grouped input
     cut into pieces of 4 KiB: every element arrives, grouped as before."""
@@ -89,6 +147,15 @@ def test_worker_processes_get_their_input_in_pieces(monkeypatch):
     assert fnapi_inputs.installed()
     assert data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES == SEND_QUEUE_BYTES
     monkeypatch.setattr(fnapi_inputs, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(spill, "SPILL_BYTES", 64 << 10)   # the runner's buffers go to disk at 64 KiB
+    files = []
+    real_file = spill.SpillFile
+
+    def counting_file():
+        files.append(real_file())
+        return files[-1]
+
+    monkeypatch.setattr(spill, "SpillFile", counting_file)
     sent = []
     real_enqueue = data_plane._GrpcDataChannel._enqueue_to_send
 
@@ -106,6 +173,7 @@ def test_worker_processes_get_their_input_in_pieces(monkeypatch):
     # the 300 groups (8.3 KB each) went one piece each, not as two messages of 1.2 MB
     # (the larger messages: Create's halves, and assert_that's one group of everything)
     assert sum(1 for n in sent if n < 4096 + 8_400) >= 300
+    assert files and sum(f.size for f in files) >= 2_500_000   # the group (2.5 MB) went through disk
 
 
 def test_output_buffers_flush_at_a_mebibyte():
@@ -130,11 +198,14 @@ def test_another_beam_release_keeps_beams_own_data_plane(monkeypatch, caplog):
     monkeypatch.setattr(execution.GroupingBuffer, "partition", fnapi_inputs.BEAM_PARTITION)
     monkeypatch.setattr(execution.ListBuffer, "partition", fnapi_inputs.BEAM_LIST_PARTITION)
     monkeypatch.setattr(fn_runner.BundleManager, "_send_input_to_worker", fnapi_inputs.BEAM_SEND)
+    monkeypatch.setattr(execution.GroupingBuffer, "append", fnapi_inputs.BEAM_GROUPING_APPEND)
+    monkeypatch.setattr(execution.ListBuffer, "__init__", fnapi_inputs.BEAM_LIST_INIT)
     monkeypatch.setattr(beam, "__version__", "2.78.0")
     with caplog.at_level("INFO", logger="pipeline.fnapi_inputs"):
         fnapi_inputs.stream_stage_inputs()
     assert not fnapi_inputs.installed()
     assert execution.ListBuffer.partition is fnapi_inputs.BEAM_LIST_PARTITION
+    assert execution.GroupingBuffer.append is fnapi_inputs.BEAM_GROUPING_APPEND
     assert "Beam 2.78.0" in caplog.text
     monkeypatch.setattr(beam, "__version__", "2.77.1")
     fnapi_inputs.stream_stage_inputs()
