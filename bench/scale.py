@@ -71,9 +71,9 @@ def _role(pid: int) -> str:
     return "other"
 
 
-def tree_rss_kb(root: int, per_process: dict[str, int] | None = None) -> int:
+def tree_rss_kb(root: int, per_process: dict[str, int] | None = None, now: list | None = None) -> int:
     """Resident memory of ``root`` and every descendant, in KiB; ``per_process`` keeps the
-    largest single process seen per role (``_role``)."""
+    largest single process seen per role (``_role``), ``now`` gets each process's (role, KiB)."""
     kids, total, todo = _children(), 0, [root]
     while todo:
         pid = todo.pop()
@@ -84,16 +84,19 @@ def tree_rss_kb(root: int, per_process: dict[str, int] | None = None) -> int:
         except (OSError, IndexError, ValueError):
             continue
         total += rss
-        if per_process is not None:
+        if per_process is not None or now is not None:
             role = _role(pid)
-            per_process[role] = max(per_process.get(role, 0), rss)
+            if per_process is not None:
+                per_process[role] = max(per_process.get(role, 0), rss)
+            if now is not None:
+                now.append((role, rss))
     return total
 
 
 def measure(args: list[str], roles: dict[str, int] | None = None, also: tuple[int, ...] = ()) -> tuple[float, int]:
     """(wall seconds, peak tree RSS in KiB) of one command, plus the trees of ``also`` (a dask
     cluster's processes); ``roles`` gets the largest single process per role, and
-    ``roles["at_s"]`` when the peak was reached."""
+    ``roles["at_s"]`` when the peak was reached and ``roles["at_peak"]`` each process's RSS then."""
     peak = 0
     cpu = _children_cpu()
     t = time.perf_counter()
@@ -104,9 +107,10 @@ def measure(args: list[str], roles: dict[str, int] | None = None, also: tuple[in
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            now = sum(tree_rss_kb(pid, roles) for pid in (proc.pid, *also))
+            parts: list[tuple[str, int]] = []
+            now = sum(tree_rss_kb(pid, roles, parts) for pid in (proc.pid, *also))
             if now > peak:
-                peak, roles["at_s"] = now, round(time.perf_counter() - t)
+                peak, roles["at_s"], roles["at_peak"] = now, round(time.perf_counter() - t), parts
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -128,8 +132,11 @@ def _children_cpu() -> float:
 
 
 def _roles(roles: dict[str, int]) -> str:
-    parts = [f"{role} {kb / 2**20:.2f}" for role, kb in sorted(roles.items()) if role not in ("at_s", "cpu_s", "?")]
-    return (f"largest process by role (GiB): {', '.join(parts)}; tree peak at {roles.get('at_s', 0)} s; "
+    parts = [f"{role} {kb / 2**20:.2f}" for role, kb in sorted(roles.items())
+             if role not in ("at_s", "cpu_s", "at_peak", "?")]
+    then = " + ".join(f"{role} {kb / 2**20:.2f}" for role, kb in sorted(roles.get("at_peak", ()), reverse=True)
+                      if kb >= 2**14)
+    return (f"largest process by role (GiB): {', '.join(parts)}; tree peak at {roles.get('at_s', 0)} s ({then}); "
             f"CPU {roles.get('cpu_s', 0)} s (the command and its workers; not a dask cluster's)")
 
 

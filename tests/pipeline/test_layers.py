@@ -19,7 +19,7 @@ PURE_PACKAGES = ("pipeline.model", "pipeline.parse", "pipeline.stitch", "pipelin
                  "pipeline.carry", "pipeline.advise")
 PURE_MODULES = ("pipeline.invocations", "pipeline.ledger", "pipeline.sketch", "pipeline.cost", "pipeline.windows",
                 "pipeline.metrics", "pipeline.aws_errors", "pipeline.errors", "pipeline.streaming.loop_state",
-                "pipeline.streaming.checkpoint", "pipeline.local_index", "pipeline.aggregate_files")
+                "pipeline.streaming.checkpoint", "pipeline.local_index", "pipeline.aggregate_files", "pipeline.spill")
 SHELLS = ("pipeline.sources", "pipeline.transforms", "pipeline.sinks")
 ABOVE_SHELLS = ("pipeline.streaming", "pipeline.commands", "pipeline.graph", "pipeline.cli", "pipeline.run")
 # A cycle another change removes (the simulator's modules: issue 14's simulate fix); remove the
