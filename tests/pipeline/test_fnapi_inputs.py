@@ -77,6 +77,7 @@ def test_a_group_two_stages_read_keeps_its_pieces(monkeypatch):
 
 def test_a_list_buffer_hands_its_pieces_over_to_the_parts():
     buf = execution.ListBuffer(coders.BytesCoder().get_impl())
+    fnapi_inputs.BEAM_LIST_INIT(buf, coders.BytesCoder().get_impl())   # a plain list (also once installed)
     pieces = [bytes([i]) * 10 for i in range(7)]
     for piece in pieces:
         buf.append(piece)
@@ -86,6 +87,7 @@ def test_a_list_buffer_hands_its_pieces_over_to_the_parts():
     with pytest.raises(RuntimeError, match="read again"):        # ...no longer held by the buffer
         list(buf)
     few = execution.ListBuffer(coders.BytesCoder().get_impl())
+    fnapi_inputs.BEAM_LIST_INIT(few, coders.BytesCoder().get_impl())
     few.append(coders.BytesCoder().get_impl().encode_nested(b"x"))
     assert not isinstance(fnapi_inputs.partition_handed_over(few, 2)[0], fnapi_inputs.HandedOver)  # Beam's own
 
