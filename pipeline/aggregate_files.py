@@ -1,12 +1,17 @@
 """A run's aggregates on disk: ``<out>/aggregates/<name>.json``, written atomically by the
 pipeline as it finishes and read back by the commands that report on a run (``report``,
-``summary``, ``advise``). Pure: files and orjson only."""
+``summary``, ``advise``). Pure: files and orjson only.
+
+An aggregate is written piece by piece (``Pieces``): its JSON form and its bytes are never whole
+in memory beside the aggregate itself (at 4M events they were a fifth of the writing worker's
+peak); the file is byte for byte what ``orjson.dumps`` of the whole form would give.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO, TypeVar
 
 import orjson
 
@@ -17,12 +22,50 @@ def aggregate_path(out_dir: str, name: str) -> str:
     return os.path.join(out_dir, "aggregates", f"{name}.json")
 
 
-def write_aggregate(out_dir: str, name: str, data: dict[str, Any]) -> str:
+class Pieces:
+    """A JSON object given as (key, value) pairs, made when it is written: a value may be another
+    ``Pieces`` or a callable that returns the value (called when its turn comes, its result
+    dropped once written). Any other value is one ``orjson.dumps``."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        self.pairs = pairs
+
+
+def whole(value: Any) -> Any:
+    """``value`` with every ``Pieces`` and callable in it made: the JSON form at once."""
+    if callable(value):
+        value = value()
+    if isinstance(value, Pieces):
+        return {k: whole(v) for k, v in value.pairs}
+    return value
+
+
+def write_pieces(f: BinaryIO, value: Any) -> None:
+    """``value``'s JSON, as ``orjson.dumps(whole(value))`` would write it (no spaces, keys in order)."""
+    if callable(value):
+        value = value()
+    if not isinstance(value, Pieces):
+        f.write(orjson.dumps(value))
+        return
+    f.write(b"{")
+    sep = b""
+    for key, item in value.pairs:
+        f.write(sep)
+        f.write(orjson.dumps(key))
+        f.write(b":")
+        write_pieces(f, item)
+        sep = b","
+    f.write(b"}")
+
+
+def write_aggregate(out_dir: str, name: str, data: dict[str, Any] | Pieces) -> str:
     """Write ``data`` as the run's aggregate ``name`` (a reader never sees half a file)."""
     path = aggregate_path(out_dir, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "wb") as f:
-        f.write(orjson.dumps(data))
+    with open(path + ".tmp", "wb", buffering=1 << 16) as f:
+        write_pieces(f, data)
     os.replace(path + ".tmp", path)
     return path
 

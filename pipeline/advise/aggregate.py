@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.advise.thresholds import BUCKET_MS
+from pipeline.aggregate_files import Pieces, whole
 from pipeline.model.invocation import Invocation
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
@@ -387,8 +388,12 @@ class AdviceAggregate:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT_VERSION,
-                "functions": {name: fn.to_json() for name, fn in sorted(self.functions.items())}}
+        return whole(self.json_pieces())
+
+    def json_pieces(self) -> Pieces:
+        """The JSON form, made one function at a time as it is written (``aggregate_files``)."""
+        return Pieces([("format", FORMAT_VERSION),
+                       ("functions", Pieces((name, fn.to_json) for name, fn in sorted(self.functions.items())))])
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> AdviceAggregate:

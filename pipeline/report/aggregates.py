@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline.aggregate_files import Pieces, whole
 from pipeline.model import Alarm, Invocation, MetricPoint, Span
 from pipeline.report.buckets import Buckets, bump
 from pipeline.report.fields import FAILED_OUTCOMES, end_ms, start_ms
@@ -174,12 +175,18 @@ class ReportAggregate:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": VERSION, "lo": self.lo, "hi": self.hi, "inv_lo": self.inv_lo, "inv_hi": self.inv_hi,
-                "functions": {fn: f.to_json() for fn, f in self.functions.items()},
-                "buckets": self.buckets.to_json(), "metric_docs": self.metric_docs,
-                "metric_throttles": [[list(k), v] for k, v in self.metric_throttles.items()],
-                "metric_sources": [[list(k), v] for k, v in self.metric_sources.items()],
-                "alarms": self.alarms, "traces": self.traces.to_json()}
+        return whole(self.json_pieces())
+
+    def json_pieces(self) -> Pieces:
+        """The JSON form, made a function (and a function's duration buckets) at a time as it is
+        written (``aggregate_files.write_pieces``)."""
+        return Pieces([
+            ("version", VERSION), ("lo", self.lo), ("hi", self.hi), ("inv_lo", self.inv_lo), ("inv_hi", self.inv_hi),
+            ("functions", Pieces((fn, f.to_json) for fn, f in self.functions.items())),
+            ("buckets", self.buckets.json_pieces()), ("metric_docs", self.metric_docs),
+            ("metric_throttles", lambda: [[list(k), v] for k, v in self.metric_throttles.items()]),
+            ("metric_sources", lambda: [[list(k), v] for k, v in self.metric_sources.items()]),
+            ("alarms", self.alarms), ("traces", self.traces.to_json)])
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ReportAggregate:
