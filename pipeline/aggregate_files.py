@@ -1,6 +1,6 @@
 """A run's aggregates on disk: ``<out>/aggregates/<name>.json``, written atomically by the
 pipeline as it finishes and read back by the commands that report on a run (``report``,
-``summary``, ``advise``). Pure: files and orjson only.
+``summary``, ``advise``). Pure: files and JSON only.
 
 An aggregate is written piece by piece (``Pieces``): its JSON form and its bytes are never whole
 in memory beside the aggregate itself (at 4M events they were a fifth of the writing worker's
@@ -9,8 +9,9 @@ peak); the file is byte for byte what ``orjson.dumps`` of the whole form would g
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 import orjson
@@ -60,6 +61,13 @@ def write_pieces(f: BinaryIO, value: Any) -> None:
     f.write(b"}")
 
 
+def drain(d: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``d``'s items in order, each taken out of ``d`` as it is given: a JSON form read back is
+    freed piece by piece while the aggregate is built from it, not held whole beside it."""
+    for key in list(d):
+        yield key, d.pop(key)
+
+
 def write_aggregate(out_dir: str, name: str, data: dict[str, Any] | Pieces) -> str:
     """Write ``data`` as the run's aggregate ``name`` (a reader never sees half a file)."""
     path = aggregate_path(out_dir, name)
@@ -75,6 +83,9 @@ def read_aggregate(out_dir: str, name: str, from_json: Callable[[Any], T]) -> T 
     reads (another version's format, or cut short): callers then fold the index files instead."""
     try:
         with open(aggregate_path(out_dir, name), "rb") as f:
-            return from_json(orjson.loads(f.read()))
+            # The standard parser, not orjson's: orjson reserves several times the file's size
+            # while it parses (at 4M events, 35 MiB more peak resident memory reading report.json
+            # and advice.json back, for 0.1 s less).
+            return from_json(json.loads(f.read()))
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.advise.thresholds import BUCKET_MS
-from pipeline.aggregate_files import Pieces, whole
+from pipeline.aggregate_files import Pieces, drain, whole
 from pipeline.model.invocation import Invocation
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
@@ -399,4 +399,4 @@ class AdviceAggregate:
     def from_json(cls, d: dict[str, Any]) -> AdviceAggregate:
         if d.get("format") != FORMAT_VERSION:
             raise ValueError(f"advice aggregate format {d.get('format')!r}, expected {FORMAT_VERSION}")
-        return cls({name: FunctionAgg.from_json(fn) for name, fn in d["functions"].items()})
+        return cls({name: FunctionAgg.from_json(fn) for name, fn in drain(d["functions"])})  # d taken apart

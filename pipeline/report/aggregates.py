@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.aggregate_files import Pieces, whole
+from pipeline.aggregate_files import Pieces, drain, whole
 from pipeline.model import Alarm, Invocation, MetricPoint, Span
 from pipeline.report.buckets import Buckets, bump
 from pipeline.report.fields import FAILED_OUTCOMES, end_ms, start_ms
@@ -190,11 +190,12 @@ class ReportAggregate:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ReportAggregate:
+        """The aggregate of a JSON form, which it takes apart as it goes (``drain``)."""
         if d.get("version") != VERSION:
             raise ValueError(f"report aggregate version {d.get('version')!r}, this coldtrace reads {VERSION}")
         a = cls()
         a.lo, a.hi, a.inv_lo, a.inv_hi = d["lo"], d["hi"], d["inv_lo"], d["inv_hi"]
-        a.functions = {fn: FunctionFigures.from_json(f) for fn, f in d["functions"].items()}
+        a.functions = {fn: FunctionFigures.from_json(f) for fn, f in drain(d["functions"])}
         a.buckets = Buckets.from_json(d["buckets"])
         a.metric_docs = d["metric_docs"]
         a.metric_throttles = {tuple(k): v for k, v in d["metric_throttles"]}

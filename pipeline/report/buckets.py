@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.aggregate_files import Pieces, whole
+from pipeline.aggregate_files import Pieces, drain, whole
 from pipeline.sketch import PercentileSketch
 
 
@@ -109,7 +109,7 @@ class Buckets:
         b.invocations, b.failed, b.cold = ints(d["invocations"]), ints(d["failed"]), ints(d["cold"])
         b.throttles, b.outcomes = ints(d["throttles"]), ints(d["outcomes"])
         b.durations = {n: {int(k): PercentileSketch.from_dict(s) for k, s in row.items()}
-                       for n, row in d["durations"].items()}
+                       for n, row in drain(d["durations"])}
         b.metrics = {tuple(key): {int(k): list(v) for k, v in row.items()} for key, row in d["metrics"]}
         return b
 
