@@ -17,7 +17,11 @@ What each figure keeps, and why it is exact or not:
   the one figure that cannot be merged from summaries; peaks are computed at the end, exactly;
 - time series: per bucket of the report's own axis (``series.bucket_interval``), coarsened as
   the time range grows — every interval divides the next, so a coarser bucket is a union of
-  finer ones;
+  finer ones. The duration p95 per bucket keeps a sketch per (function, bucket): its bins are a
+  subset of the function's own sketch's, so at most functions × 91 buckets × the bins a
+  function's duration range spans (a few hundred at 0.5 %; 4096 at most), approached as each
+  bucket's samples grow. Measured on simulated fleets: 116k bins at 1M events (26 functions),
+  355k at 4M (46 functions, a ceiling of 1.4M for that shape: about 95 MB as dicts);
 - traces: counts from root spans and the slowest few traces with their spans (top-N heaps).
 """
 
