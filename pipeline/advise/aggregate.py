@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.advise.thresholds import BUCKET_MS
+from pipeline.aggregate_files import Pieces, drain, whole
 from pipeline.model.invocation import Invocation
 from pipeline.report.fields import (
     FAILED_OUTCOMES,
@@ -387,11 +388,15 @@ class AdviceAggregate:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT_VERSION,
-                "functions": {name: fn.to_json() for name, fn in sorted(self.functions.items())}}
+        return whole(self.json_pieces())
+
+    def json_pieces(self) -> Pieces:
+        """The JSON form, made one function at a time as it is written (``aggregate_files``)."""
+        return Pieces([("format", FORMAT_VERSION),
+                       ("functions", Pieces((name, fn.to_json) for name, fn in sorted(self.functions.items())))])
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> AdviceAggregate:
         if d.get("format") != FORMAT_VERSION:
             raise ValueError(f"advice aggregate format {d.get('format')!r}, expected {FORMAT_VERSION}")
-        return cls({name: FunctionAgg.from_json(fn) for name, fn in d["functions"].items()})
+        return cls({name: FunctionAgg.from_json(fn) for name, fn in drain(d["functions"])})  # d taken apart

@@ -30,7 +30,7 @@ def aggregate_path(out_dir: str) -> str:
 
 
 def write_aggregate(out_dir: str, aggregate: AdviceAggregate) -> str:
-    return aggregate_files.write_aggregate(out_dir, AGGREGATE, aggregate.to_json())
+    return aggregate_files.write_aggregate(out_dir, AGGREGATE, aggregate.json_pieces())
 
 
 def from_index(path: str) -> Loaded:

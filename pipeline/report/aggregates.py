@@ -17,7 +17,11 @@ What each figure keeps, and why it is exact or not:
   the one figure that cannot be merged from summaries; peaks are computed at the end, exactly;
 - time series: per bucket of the report's own axis (``series.bucket_interval``), coarsened as
   the time range grows — every interval divides the next, so a coarser bucket is a union of
-  finer ones;
+  finer ones. The duration p95 per bucket keeps a sketch per (function, bucket): its bins are a
+  subset of the function's own sketch's, so at most functions × 91 buckets × the bins a
+  function's duration range spans (a few hundred at 0.5 %; 4096 at most), approached as each
+  bucket's samples grow. Measured on simulated fleets: 116k bins at 1M events (26 functions),
+  355k at 4M (46 functions, a ceiling of 1.4M for that shape: about 95 MB as dicts);
 - traces: counts from root spans and the slowest few traces with their spans (top-N heaps).
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline.aggregate_files import Pieces, drain, whole
 from pipeline.model import Alarm, Invocation, MetricPoint, Span
 from pipeline.report.buckets import Buckets, bump
 from pipeline.report.fields import FAILED_OUTCOMES, end_ms, start_ms
@@ -174,20 +179,27 @@ class ReportAggregate:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": VERSION, "lo": self.lo, "hi": self.hi, "inv_lo": self.inv_lo, "inv_hi": self.inv_hi,
-                "functions": {fn: f.to_json() for fn, f in self.functions.items()},
-                "buckets": self.buckets.to_json(), "metric_docs": self.metric_docs,
-                "metric_throttles": [[list(k), v] for k, v in self.metric_throttles.items()],
-                "metric_sources": [[list(k), v] for k, v in self.metric_sources.items()],
-                "alarms": self.alarms, "traces": self.traces.to_json()}
+        return whole(self.json_pieces())
+
+    def json_pieces(self) -> Pieces:
+        """The JSON form, made a function (and a function's duration buckets) at a time as it is
+        written (``aggregate_files.write_pieces``)."""
+        return Pieces([
+            ("version", VERSION), ("lo", self.lo), ("hi", self.hi), ("inv_lo", self.inv_lo), ("inv_hi", self.inv_hi),
+            ("functions", Pieces((fn, f.to_json) for fn, f in self.functions.items())),
+            ("buckets", self.buckets.json_pieces()), ("metric_docs", self.metric_docs),
+            ("metric_throttles", lambda: [[list(k), v] for k, v in self.metric_throttles.items()]),
+            ("metric_sources", lambda: [[list(k), v] for k, v in self.metric_sources.items()]),
+            ("alarms", self.alarms), ("traces", self.traces.to_json)])
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ReportAggregate:
+        """The aggregate of a JSON form, which it takes apart as it goes (``drain``)."""
         if d.get("version") != VERSION:
             raise ValueError(f"report aggregate version {d.get('version')!r}, this coldtrace reads {VERSION}")
         a = cls()
         a.lo, a.hi, a.inv_lo, a.inv_hi = d["lo"], d["hi"], d["inv_lo"], d["inv_hi"]
-        a.functions = {fn: FunctionFigures.from_json(f) for fn, f in d["functions"].items()}
+        a.functions = {fn: FunctionFigures.from_json(f) for fn, f in drain(d["functions"])}
         a.buckets = Buckets.from_json(d["buckets"])
         a.metric_docs = d["metric_docs"]
         a.metric_throttles = {tuple(k): v for k, v in d["metric_throttles"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.aggregate_files import Pieces, drain, whole
 from pipeline.sketch import PercentileSketch
 
 
@@ -85,12 +86,20 @@ class Buckets:
                     target[k] = [total, peak]
 
     def to_json(self) -> dict[str, Any]:
+        return whole(self.json_pieces())
+
+    def json_pieces(self) -> Pieces:
+        """The JSON form; the duration sketches (most of it) made one function's row at a time."""
         def ints(m):
-            return {n: {str(k): v for k, v in row.items()} for n, row in m.items()}
-        return {"interval": self.interval, "invocations": ints(self.invocations), "failed": ints(self.failed),
-                "cold": ints(self.cold), "throttles": ints(self.throttles), "outcomes": ints(self.outcomes),
-                "durations": {n: {str(k): s.to_dict() for k, s in row.items()} for n, row in self.durations.items()},
-                "metrics": [[list(key), {str(k): v for k, v in row.items()}] for key, row in self.metrics.items()]}
+            return lambda: {n: {str(k): v for k, v in row.items()} for n, row in m.items()}
+
+        def sketches(row):
+            return lambda: {str(k): s.to_dict() for k, s in row.items()}
+        return Pieces([
+            ("interval", self.interval), ("invocations", ints(self.invocations)), ("failed", ints(self.failed)),
+            ("cold", ints(self.cold)), ("throttles", ints(self.throttles)), ("outcomes", ints(self.outcomes)),
+            ("durations", Pieces((n, sketches(row)) for n, row in self.durations.items())),
+            ("metrics", lambda: [[list(key), {str(k): v for k, v in row.items()}] for key, row in self.metrics.items()])])
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Buckets:
@@ -100,7 +109,7 @@ class Buckets:
         b.invocations, b.failed, b.cold = ints(d["invocations"]), ints(d["failed"]), ints(d["cold"])
         b.throttles, b.outcomes = ints(d["throttles"]), ints(d["outcomes"])
         b.durations = {n: {int(k): PercentileSketch.from_dict(s) for k, s in row.items()}
-                       for n, row in d["durations"].items()}
+                       for n, row in drain(d["durations"])}
         b.metrics = {tuple(key): {int(k): list(v) for k, v in row.items()} for key, row in d["metrics"]}
         return b
 

@@ -51,7 +51,7 @@ def aggregate_path(out_dir: str) -> str:
 
 
 def write_aggregate(agg: ReportAggregate, out_dir: str) -> str:
-    return aggregate_files.write_aggregate(out_dir, AGGREGATE, agg.to_json())
+    return aggregate_files.write_aggregate(out_dir, AGGREGATE, agg.json_pieces())
 
 
 def load_run(out_dir: str) -> ReportAggregate:

@@ -1,7 +1,9 @@
 """The advice aggregate in the graph (``pipeline.advise``), and the regression alarms it raises.
 
 - ``FoldAdvice``: every invocation into one mergeable ``AdviceAggregate`` (Beam's combiner lifting
-  merges the workers' partial aggregates): a batch run's, a catch-up read's share;
+  merges the workers' partial aggregates): a batch run's, a catch-up read's share; none when
+  there is no invocation (``without_defaults``: a default would cost a side-input copy of the
+  whole aggregate in one worker; the readers fold the empty index instead, ``advise.files``);
 - ``FoldAdvicePerFunction``: the endless graph's, one aggregate per function in the global window,
   fired every ``STREAMING_EVALUATION_S`` of processing time and at the end of the input,
   accumulating (each firing holds everything so far);
@@ -38,7 +40,7 @@ class FoldAdvice(beam.PTransform):
         self.timeline = timeline
 
     def expand(self, invocations):
-        return invocations | "Fold" >> beam.CombineGlobally(_advice_combine(self.timeline))
+        return invocations | "Fold" >> beam.CombineGlobally(_advice_combine(self.timeline)).without_defaults()
 
 
 class FoldAdvicePerFunction(beam.PTransform):
