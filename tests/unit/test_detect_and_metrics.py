@@ -11,7 +11,7 @@ import pytest
 from pipeline.detect import WINDOW_MS, Observation, observe_invocation, observe_throttles, throttle_target
 from pipeline.detect.invocation import memory_pressure, timeout_limit_ms
 from pipeline.invocations import fold_stream
-from pipeline.metrics import WindowFigures, max_overlap, window_points
+from pipeline.metrics import WindowFigures, peak_overlap, window_points
 from pipeline.model import Invocation, LogEvent
 from pipeline.parse import parse_event
 
@@ -115,12 +115,32 @@ def test_an_invocation_spanning_minutes_counts_for_concurrency_in_each():
         ("running", 120_000, 120_000, 125_000)]
 
 
-def test_max_overlap_nets_same_millisecond_handovers():
-    assert max_overlap({}) == 0
-    assert max_overlap({0: 1, 10: -1, 10 + 0: 0}) == 1
+def test_peak_overlap_nets_same_millisecond_handovers():
+    assert peak_overlap([], []) == 0
+    assert peak_overlap([0], [10]) == 1
     # one environment ends at 10 and another starts at 10: never two at once
-    assert max_overlap({0: 1, 10: 0, 20: -1}) == 1
-    assert max_overlap({0: 2, 5: -1, 6: 1, 9: -2}) == 2
+    assert peak_overlap([0, 10], [10, 20]) == 1
+    assert peak_overlap([0, 0, 6], [5, 9, 9]) == 2
+    assert peak_overlap([0, 1, 2], [100, 100, 100]) == 3
+
+
+def test_figures_pickled_as_millisecond_deltas_read_the_same():
+    """A checkpoint's carried window, pickled when the figures kept a dict of netted deltas."""
+    rng = random.Random(9)
+    intervals = [(s, s + rng.randrange(1, 400)) for s in (rng.randrange(0, 2_000) for _ in range(200))]
+    deltas: dict[int, int] = {}
+    for s, e in intervals:
+        deltas[s] = deltas.get(s, 0) + 1
+        deltas[e] = deltas.get(e, 0) - 1
+    old = WindowFigures.__new__(WindowFigures)
+    old.__setstate__((None, {"invocations": 200, "deltas": deltas}))
+    assert old.invocations == 200
+    assert old.values()["max_concurrency"] == peak_overlap(*zip(*intervals))
+    level = peak = 0                                   # the old reading: a running sum by millisecond
+    for ms in sorted(deltas):
+        level += deltas[ms]
+        peak = max(peak, level)
+    assert old.values()["max_concurrency"] == peak
 
 
 def test_concurrency_matches_a_brute_force_count():
