@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import spill
 from pipeline.sources.simulate import FleetConfig, write_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,3 +126,17 @@ def moto_kinesis_server(aws_env) -> str:
 def moto_kinesis(moto_kinesis_server) -> str:
     """That server, with no resources left from earlier tests."""
     return _moto_reset(moto_kinesis_server)
+
+
+@pytest.fixture()
+def spill_files(monkeypatch) -> list:
+    """Every ``pipeline.spill.SpillFile`` made while the test runs (in this process: FnApiRunner's side)."""
+    files: list = []
+    real = spill.SpillFile
+
+    def counting():
+        files.append(real())
+        return files[-1]
+
+    monkeypatch.setattr(spill, "SpillFile", counting)
+    return files

@@ -141,7 +141,7 @@ def test_a_list_buffer_past_spill_bytes_sends_its_chunks_from_disk(monkeypatch):
     assert list(copy) == pieces                                              # a copy keeps them all
 
 
-def test_worker_processes_get_their_input_in_pieces(monkeypatch):
+def test_worker_processes_get_their_input_in_pieces(monkeypatch, spill_files):
     """A real FnApiRunner with two worker processes (pipeline.beam_worker), its grouped input
     cut into pieces of 4 KiB: every element arrives, grouped as before."""
     cfg = RunConfig(inputs=[], direct_num_workers=2)
@@ -150,14 +150,6 @@ def test_worker_processes_get_their_input_in_pieces(monkeypatch):
     assert data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES == SEND_QUEUE_BYTES
     monkeypatch.setattr(fnapi_inputs, "PIECE_BYTES", 4096)
     monkeypatch.setattr(spill, "SPILL_BYTES", 64 << 10)   # the runner's buffers go to disk at 64 KiB
-    files = []
-    real_file = spill.SpillFile
-
-    def counting_file():
-        files.append(real_file())
-        return files[-1]
-
-    monkeypatch.setattr(spill, "SpillFile", counting_file)
     sent = []
     real_enqueue = data_plane._GrpcDataChannel._enqueue_to_send
 
@@ -175,7 +167,7 @@ def test_worker_processes_get_their_input_in_pieces(monkeypatch):
     # the 300 groups (8.3 KB each) went one piece each, not as two messages of 1.2 MB
     # (the larger messages: Create's halves, and assert_that's one group of everything)
     assert sum(1 for n in sent if n < 4096 + 8_400) >= 300
-    assert files and sum(f.size for f in files) >= 2_500_000   # the group (2.5 MB) went through disk
+    assert spill_files and sum(f.size for f in spill_files) >= 2_500_000   # the group (2.5 MB) went through disk
 
 
 def test_output_buffers_flush_at_a_mebibyte():

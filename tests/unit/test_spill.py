@@ -8,17 +8,9 @@ from pipeline import spill
 
 
 @pytest.fixture
-def small(monkeypatch):
+def small(monkeypatch, spill_files):
     monkeypatch.setattr(spill, "SPILL_BYTES", 100)
-    files = []
-    real = spill.SpillFile
-
-    def counting():
-        files.append(real())
-        return files[-1]
-
-    monkeypatch.setattr(spill, "SpillFile", counting)
-    return files
+    return spill_files
 
 
 def test_a_chunk_list_keeps_its_chunks_in_order_across_the_disk(small):
