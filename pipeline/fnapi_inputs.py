@@ -15,11 +15,18 @@ grew with the input. So, for worker processes (a gRPC data channel) only:
 - ``BundleManager._send_input_to_worker`` sends the pieces one message each from a thread, so
   the bundle starts at once and the worker consumes them as they come;
 - the data plane's send queues hold ``beam_worker.SEND_QUEUE_BYTES`` instead of 100 MiB (the receiving
-  side already takes five messages at a time), which sets the pace.
+  side already takes five messages at a time), which sets the pace;
+- the runner's buffers keep at most ``spill.SPILL_BYTES`` each in memory (``pipeline.spill``):
+  ``ListBuffer`` chunks beyond it go to disk; ``GroupingBuffer.append`` keeps each element
+  encoded, in one of ``spill.PARTITIONS`` partitions by its key, and the group is made one
+  partition at a time as it is sent. At 4M events the runner held 180 MiB of one decoded group
+  and 145 MiB of stage outputs; now one partition per worker.
 
-The elements, their order and their encoding are Beam's: only how many messages carry them
-changes. The in-process runner (one worker) is left as it is: its data channel is a list that
-the worker reads synchronously, with nothing in flight.
+The elements and their encoding are Beam's; each key's values keep the order they came in.
+What changes is how many messages carry them and, for a group, which worker gets which key (by
+partition, not round-robin) and the order of keys. Nothing downstream depends on either: Beam
+promises neither. The in-process runner (one worker) is left as it is: its data channel is a
+list that the worker reads synchronously, with nothing in flight.
 """
 
 from __future__ import annotations
@@ -145,7 +152,7 @@ def append_keyed(self, elements_data: bytes) -> None:
     decode = self._pre_grouped_coder.get_impl().decode_from_stream
     key_encode = self._key_coder.get_impl().encode
     stream = execution.create_InputStream(elements_data)
-    total = start = len(elements_data)
+    total = len(elements_data)
     start = 0
     while stream.size() > 0:
         key = decode(stream, True).value[0]
