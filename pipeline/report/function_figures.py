@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.model import Invocation, iso_ms
 from pipeline.model.common import MAX_ISO_MS
 from pipeline.report.fields import architecture_of, init_wait_ms, iso_to_ms, runtime_family
-from pipeline.report.mergeable import array_from_json, array_to_json, fsum_add, max_of
+from pipeline.report.mergeable import array_from_json, array_to_json, fsum_add, max_of, pack_intervals, unpack_intervals
 from pipeline.sketch import PercentileSketch
 
 
@@ -141,6 +141,21 @@ class FunctionFigures:
         self.architectures.update(o.architectures)
         self.starts.extend(o.starts)
         self.ends.extend(o.ends)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (Beam's shuffle of partial aggregates) with the interval columns packed."""
+        state = {name: getattr(self, name) for name in self.__slots__ if name not in ("starts", "ends")}
+        state["intervals"] = pack_intervals(self.starts, self.ends)
+        return state
+
+    def __setstate__(self, state) -> None:
+        """Also what an older coldtrace pickled: slots as they were, the columns unpacked."""
+        slots = dict(state[1] if isinstance(state, tuple) else state)
+        packed = slots.pop("intervals", None)
+        if packed is not None:
+            slots["starts"], slots["ends"] = unpack_intervals(packed)
+        for name, value in slots.items():
+            setattr(self, name, value)
 
     @property
     def cost_usd(self) -> float:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from array import array
 
+import numpy as np
 import pytest
 
 from pipeline.advise import AdviceAggregate
@@ -18,6 +20,9 @@ from pipeline.cost import PRICE_PER_GB_S, PRICE_PER_REQUEST
 from pipeline.model import Invocation
 from pipeline.report.aggregates import ReportAggregate
 from pipeline.report.fields import architecture_of, infer_architecture
+from pipeline.report.function_figures import FunctionFigures
+from pipeline.report.mergeable import array_from_json, array_to_json
+from pipeline.report.series import sweep
 from pipeline.sketch import PercentileSketch
 
 T0 = 1714557600000
@@ -81,9 +86,47 @@ def test_a_pickled_partial_aggregate_merges_to_the_same_figures(make):
         out = parts[0]
         for p in parts[1:]:
             out.merge(p)
-        return out.to_json()
+        return _as_the_sweep_reads(out.to_json())
 
     assert merged(pickled=True) == merged(pickled=False)
+
+
+def _as_the_sweep_reads(doc: dict) -> dict:
+    """The interval columns as ``series.sweep`` reads them: each end raised to its start, each
+    column sorted (a pickled partial packs them so)."""
+    for f in doc.get("functions", {}).values():
+        if "starts" not in f:   # the advice's aggregate: no interval columns
+            continue
+        s = np.frombuffer(array_from_json("q", f["starts"]), dtype=np.int64)
+        e = np.maximum(np.frombuffer(array_from_json("q", f["ends"]), dtype=np.int64), s)
+        f["starts"], f["ends"] = (array_to_json(array("q", np.sort(x).tobytes())) for x in (s, e))
+    return doc
+
+
+def test_packed_intervals_sweep_to_the_same_concurrency():
+    rnd = random.Random(3)
+    f = FunctionFigures()
+    for _ in range(2000):
+        s = T0 + rnd.randrange(0, 600_000)
+        f.starts.append(s)
+        f.ends.append(s + rnd.choice((rnd.randrange(0, 3000), -5)))   # an end before its start, too
+    g = pickle.loads(pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL))
+    assert len(pickle.dumps(f)) < len(f.starts) * 16 // 2             # packed: under half the raw columns
+    assert list(g.starts) == sorted(f.starts)
+    for first, interval, n in ((0, 1, 0), (T0, 60_000, 11), (T0, 7_000, 90)):
+        assert sweep(np.frombuffer(g.starts, dtype=np.int64), np.frombuffer(g.ends, dtype=np.int64), first, interval, n) \
+            == sweep(np.frombuffer(f.starts, dtype=np.int64), np.frombuffer(f.ends, dtype=np.int64), first, interval, n)
+
+
+def test_figures_pickled_with_raw_columns_load():
+    """What an older coldtrace pickled: every slot as it was, the columns as arrays."""
+    f = FunctionFigures()
+    f.invocations = 2
+    f.starts.extend([5, 1])
+    f.ends.extend([9, 4])
+    old = FunctionFigures.__new__(FunctionFigures)
+    old.__setstate__((None, {name: getattr(f, name) for name in FunctionFigures.__slots__}))
+    assert old.invocations == 2 and list(old.starts) == [5, 1] and list(old.ends) == [9, 4]
 
 
 def _infer_architecture_as_it_was(cost, billed, mem) -> str:
