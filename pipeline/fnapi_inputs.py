@@ -51,6 +51,7 @@ PIECE_BYTES = 4 << 20   # one data-plane message of a stage input
 WRITTEN_FOR = (2, 77)
 
 _LOGGER = logging.getLogger(__name__)
+READ_AGAIN = "a stage input was read again after FnApiRunner sent it (pipeline.fnapi_inputs)"
 # Beam's own, kept at import (before ``stream_stage_inputs`` replaces them).
 BEAM_PARTITION = execution.GroupingBuffer.partition
 BEAM_SEND = fn_runner.BundleManager._send_input_to_worker
@@ -75,7 +76,7 @@ class _Gone:
         return True
 
     def __len__(self) -> int:
-        raise RuntimeError("a stage input was read again after FnApiRunner sent it (pipeline.fnapi_inputs)")
+        raise RuntimeError(READ_AGAIN)
 
     __iter__ = __len__
 
@@ -100,7 +101,7 @@ class Pieces:
 
     def __iter__(self):
         if self._read and self.handed_over:
-            raise RuntimeError("a stage input was read again after FnApiRunner sent it (pipeline.fnapi_inputs)")
+            raise RuntimeError(READ_AGAIN)
         self._read = True
         return self._make()
 
@@ -221,9 +222,9 @@ def partition_in_pieces(self, n: int) -> list[list[bytes]]:
     hands its pieces over (``partition_handed_over``); a shared one keeps them."""
     if self._grouped_output:
         return self._grouped_output
+    keep = getattr(self, "shared", False) or n == 1   # read again (another stage; ``__iter__``)
     keyed = self.__dict__.get("_keyed")
     if keyed is not None:
-        keep = getattr(self, "shared", False) or n == 1   # read again (another stage; ``__iter__``)
         parts = [Pieces(lambda k=k: _grouped_pieces(self, keyed, k, n, keep), handed_over=not keep) for k in range(n)]
         self._grouped_output = parts if keep else GONE
         return parts
@@ -246,7 +247,7 @@ def partition_in_pieces(self, n: int) -> list[list[bytes]]:
     for part, stream in zip(parts, streams):
         if stream.size() or not part:
             part.append(stream.get())
-    if getattr(self, "shared", False) or n == 1:   # read again (another stage; ``__iter__``)
+    if keep:
         self._grouped_output = parts
         return parts
     self._grouped_output = GONE

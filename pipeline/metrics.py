@@ -21,9 +21,12 @@ from __future__ import annotations
 from array import array
 from typing import Any, Iterable
 
+import numpy as np
+
 from pipeline.detect.invocation import COMPLETED, FAILURES
 from pipeline.detect.observation import DEAD_LETTER, DOWNSTREAM_THROTTLE, INVOCATION, THROTTLED, WINDOW_MS, Observation
 from pipeline.model import MetricPoint
+from pipeline.report.series import sweep
 from pipeline.sketch import PercentileSketch
 from pipeline.windows import PIPELINE_FUNCTION
 
@@ -31,20 +34,10 @@ _OUTCOME_COUNTER = {"timeout": "timeouts", "out_of_memory": "out_of_memory", "cr
 
 
 def peak_overlap(starts: Iterable[int], ends: Iterable[int]) -> int:
-    """The most intervals (starts[i], ends[i]) open at once. An end and a start in the same
-    millisecond never overlap: an environment that ends one request and starts the next in the
-    same millisecond never ran both at once."""
-    ends = sorted(ends)
-    level = peak = j = 0
-    n = len(ends)
-    for t in sorted(starts):
-        while j < n and ends[j] <= t:
-            level -= 1
-            j += 1
-        level += 1
-        if level > peak:
-            peak = level
-    return peak
+    """The most intervals (starts[i], ends[i]) open at once: the report's sweep
+    (``pipeline.report.series.sweep``), whose end at t frees its slot before a start at t, as an
+    environment that ends one request and starts the next in the same millisecond never ran both."""
+    return sweep(np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))[0]
 
 
 class WindowFigures:
